@@ -1,0 +1,56 @@
+/*
+ * Node configuration: one typed table (name, environment variable, type, default, bounds,
+ * description) that is both the parser and the source of `flowstate-node --help`, in the manner
+ * of pgbouncer's and redis's config tables. Pure: the environment is read through a lookup
+ * function so tests can feed any set of variables.
+ */
+#ifndef FLOWSTATE_CONFIG_H
+#define FLOWSTATE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+enum config_mode { CONFIG_MODE_DEVELOPMENT, CONFIG_MODE_PRODUCTION };
+
+struct config {
+	enum config_mode mode;
+	char *host;
+	int port;
+	char *node_id;
+	char *database_url;
+	char *redis_url;
+	char *jwt_secret;
+	int access_token_ttl;   /* seconds */
+	int refresh_token_ttl;  /* seconds */
+	char *log_level;
+	int scrypt_log2n;
+	int kdf_threads;
+	int db_pool_size;
+	int db_queue_max;
+	int max_body_bytes;
+	int max_header_bytes;
+	int max_connections;
+	int idle_timeout;       /* seconds */
+	int shutdown_timeout;   /* seconds */
+	bool migrate_on_start;
+	int snapshot_every;     /* ops between automatic snapshots */
+	int ops_page_max;       /* upper bound of ?limit= on operation listings */
+};
+
+/* Returns the value of an environment variable, or NULL. */
+typedef const char *(*config_lookup_fn)(const char *name, void *arg);
+
+/*
+ * Fills cfg from defaults and the environment. On a bad value or a production-mode safety
+ * violation returns false with a message in err (cfg is then freed). Strings in cfg are owned by
+ * cfg: release with config_free().
+ */
+bool config_load(struct config *cfg, config_lookup_fn lookup, void *arg, char *err, size_t err_size)
+	__attribute__((warn_unused_result));
+void config_free(struct config *cfg);
+/* Prints the settings table (for --help). */
+void config_print_help(FILE *out);
+/* Logs the effective configuration, secrets redacted. */
+void config_log(const struct config *cfg);
+
+#endif

@@ -1,0 +1,90 @@
+/*
+ * REST handlers (one file per resource: api_auth.c, api_workspaces.c, api_system.c) and the
+ * helpers they share: strict JSON body parsing, database error mapping, role checks.
+ *
+ * Every handler ends in exactly one http_respond*() call, on every path (see http.h).
+ */
+#ifndef FLOWSTATE_API_H
+#define FLOWSTATE_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "db.h"
+#include "http.h"
+
+struct server;
+
+enum api_field_type { API_STRING, API_INTEGER, API_ANY };
+
+/* A body field: strings are checked for presence, type and byte length. */
+struct api_field {
+	const char *name;
+	enum api_field_type type;
+	bool required;
+	size_t max_len;
+	const char **str_out;      /* API_STRING: points into the returned root */
+	long long *int_out;        /* API_INTEGER */
+	json_t **json_out;         /* API_ANY: borrowed from the returned root */
+};
+
+/*
+ * Parses the request body as a JSON object holding only the given fields. On failure answers
+ * 400 (malformed JSON) or 422 (not an object, unknown, missing, wrong type, too long) and
+ * returns NULL. On success returns the root, which the caller releases with json_decref().
+ */
+json_t *api_parse_body(struct http_request *req, const struct api_field *fields, size_t count)
+	__attribute__((warn_unused_result));
+
+/*
+ * Queues a query whose callback will answer the request. When the pool's queue is full it
+ * answers 503 itself and returns false: the caller then frees its context (if any) and must
+ * not touch the request again.
+ */
+bool api_query(struct http_request *req, const char *sql, int nparams, const char *const *params,
+	       db_callback cb, void *arg);
+
+/*
+ * Answers a failed query: retryable failures (Postgres unreachable, restarting, serialization)
+ * get 503 with code "unavailable", anything else 500. Always responds.
+ */
+void api_respond_db_error(struct http_request *req, const struct db_result *r);
+
+/*
+ * Answers with the first column of the first row, which the query built as JSON text
+ * (json_build_object / json_agg), avoiding a decode-encode round trip in the node.
+ */
+void api_respond_row_json(struct http_request *req, int status, const struct db_result *r);
+
+struct server *api_server(const struct http_request *req);
+long long api_now(void);
+
+/* Role ranks: viewer < editor < owner. Unknown or NULL = not a member (0). */
+int api_role_rank(const char *role);
+
+/* Handlers, bound in router.c. */
+void api_healthz(struct http_request *req);
+void api_readyz(struct http_request *req);
+void api_metrics(struct http_request *req);
+
+void api_auth_register(struct http_request *req);
+void api_auth_login(struct http_request *req);
+void api_auth_refresh(struct http_request *req);
+void api_auth_logout(struct http_request *req);
+void api_auth_me(struct http_request *req);
+
+void api_workspaces_create(struct http_request *req);
+void api_workspaces_list(struct http_request *req);
+void api_workspaces_get(struct http_request *req);
+void api_members_list(struct http_request *req);
+void api_members_add(struct http_request *req);
+void api_canvases_create(struct http_request *req);
+void api_canvases_list(struct http_request *req);
+void api_canvases_get(struct http_request *req);
+
+/* Verifies the bearer token of a request; fills req->user_id. */
+bool api_authenticate(struct http_request *req);
+
+#endif

@@ -1,0 +1,43 @@
+/* Liveness, readiness and metrics endpoints (for load balancers and Prometheus). */
+#include <stdlib.h>
+
+#include "api.h"
+#include "db.h"
+#include "metrics.h"
+#include "server.h"
+
+void api_healthz(struct http_request *req)
+{
+	http_respond_json(req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void readyz_checked(const struct db_result *r, void *arg)
+{
+	struct http_request *req = arg;
+	struct server *srv = api_server(req);
+	bool draining = srv->state >= SERVER_DRAINING;
+	bool ready = r->ok && !draining;
+	http_respond_json(req, ready ? 200 : 503,
+			  json_pack("{s:s, s:s, s:b}", "status", ready ? "ready" : "not_ready",
+				    "postgres", r->ok ? "ok" : "unreachable", "draining", draining));
+}
+
+/* Ready means: not draining and Postgres answers a query through the pool right now. */
+void api_readyz(struct http_request *req)
+{
+	struct server *srv = api_server(req);
+	if (srv->state >= SERVER_DRAINING) {
+		http_respond_json(req, 503, json_pack("{s:s, s:b}", "status", "not_ready",
+						      "draining", 1));
+		return;
+	}
+	api_query(req, "SELECT 1", 0, NULL, readyz_checked, req);
+}
+
+void api_metrics(struct http_request *req)
+{
+	size_t len;
+	char *text = metrics_render(api_server(req), &len);
+	http_respond(req, 200, "text/plain; version=0.0.4", text, len);
+	free(text);
+}

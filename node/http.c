@@ -1,0 +1,378 @@
+/*
+ * HTTP connection state machine. Why hand-rolled on bufferevents rather than evhttp: the same
+ * connection must be handed over to the WebSocket session after an upgrade, which evhttp in
+ * libevent 2.1 cannot do cleanly, and the request parser lives in common/ where it is
+ * unit-tested and fuzzed (common/http_parser.c).
+ *
+ * States:
+ *   READING    waiting for (the rest of) a request head and body; EV_READ on, idle timeout
+ *   HANDLING   a handler owns the request; reading paused (pipelined bytes wait in the buffer)
+ *   WRITING    the response is queued; on drain go back to READING or close
+ *   ABANDONED  the peer went away during HANDLING; freed when the handler responds
+ *   UPGRADED   the socket belongs to another protocol (WebSocket); http.c no longer touches it
+ */
+#include "http.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "alloc.h"
+#include "log.h"
+#include "metrics.h"
+#include "router.h"
+#include "server.h"
+
+enum http_conn_state {
+	HTTP_CONN_READING,
+	HTTP_CONN_HANDLING,
+	HTTP_CONN_WRITING,
+	HTTP_CONN_ABANDONED,
+	HTTP_CONN_UPGRADED,
+};
+
+static const char *const conn_state_names[] = { "reading", "handling", "writing", "abandoned",
+						"upgraded" };
+
+struct http_conn {
+	struct server *srv;
+	const struct http_listener_config *cfg;
+	struct bufferevent *bev;
+	enum http_conn_state state;
+	uint64_t id;
+	bool close_after_response;
+	struct http_request *req;
+	struct http_conn *prev, *next;
+};
+
+static struct http_conn *conns_head;
+static size_t conns_open;
+static uint64_t next_conn_id = 1;
+static uint64_t next_request_id = 1;
+
+static void conn_read_cb(struct bufferevent *bev, void *arg);
+static void conn_write_cb(struct bufferevent *bev, void *arg);
+static void conn_event_cb(struct bufferevent *bev, short events, void *arg);
+static void conn_try_request(struct http_conn *conn);
+
+size_t http_conns_open(void)
+{
+	return conns_open;
+}
+
+/* The only function that changes a connection's state. */
+static void http_conn_change_state(struct http_conn *conn, enum http_conn_state state)
+{
+	log_debug("http_conn_state", "conn=%llu from=%s to=%s", (unsigned long long)conn->id,
+		  conn_state_names[conn->state], conn_state_names[state]);
+	conn->state = state;
+	struct timeval idle = { conn->cfg->idle_timeout_sec, 0 };
+	struct timeval write_timeout = { 30, 0 };
+	switch (state) {
+	case HTTP_CONN_READING:
+		bufferevent_set_timeouts(conn->bev, &idle, &write_timeout);
+		bufferevent_enable(conn->bev, EV_READ);
+		break;
+	case HTTP_CONN_HANDLING:
+	case HTTP_CONN_ABANDONED:
+		bufferevent_disable(conn->bev, EV_READ);
+		bufferevent_set_timeouts(conn->bev, NULL, NULL);
+		break;
+	case HTTP_CONN_WRITING:
+		bufferevent_disable(conn->bev, EV_READ);
+		bufferevent_set_timeouts(conn->bev, NULL, &write_timeout);
+		break;
+	case HTTP_CONN_UPGRADED:
+		break;
+	}
+}
+
+static void request_free(struct http_request *req)
+{
+	if (!req)
+		return;
+	free(req->head_buf);
+	free(req->body);
+	free(req);
+}
+
+static void conn_free(struct http_conn *conn)
+{
+	if (conn->prev)
+		conn->prev->next = conn->next;
+	else
+		conns_head = conn->next;
+	if (conn->next)
+		conn->next->prev = conn->prev;
+	conns_open--;
+	metrics_gauge_add(METRIC_HTTP_CONNECTIONS, -1);
+	request_free(conn->req);
+	/* bufferevent_free is safe from inside the bufferevent's own callbacks (libevent defers
+	 * the release while a callback runs); BEV_OPT_CLOSE_ON_FREE closes the socket. */
+	if (conn->bev)
+		bufferevent_free(conn->bev);
+	free(conn);
+}
+
+void http_conn_accept(struct server *srv, int fd, const struct http_listener_config *cfg)
+{
+	if ((int)conns_open >= cfg->max_connections) {
+		log_warn("http_conn_rejected", "reason=max_connections open=%zu", conns_open);
+		metrics_counter_inc(METRIC_HTTP_REJECTED_CONNECTIONS);
+		close(fd);
+		return;
+	}
+	struct bufferevent *bev =
+		bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (!bev) {
+		close(fd);
+		return;
+	}
+	struct http_conn *conn = xcalloc(1, sizeof(*conn));
+	conn->srv = srv;
+	conn->cfg = cfg;
+	conn->bev = bev;
+	conn->id = next_conn_id++;
+	conn->next = conns_head;
+	if (conns_head)
+		conns_head->prev = conn;
+	conns_head = conn;
+	conns_open++;
+	metrics_gauge_add(METRIC_HTTP_CONNECTIONS, 1);
+	bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, conn);
+	http_conn_change_state(conn, HTTP_CONN_READING);
+}
+
+/* Answers a request that could not even be parsed, then closes the connection. */
+static void conn_fail(struct http_conn *conn, int status, const char *code, const char *detail)
+{
+	json_t *body = json_pack("{s:s, s:s}", "detail", detail, "code", code);
+	char *text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	size_t len = strlen(text);
+	evbuffer_add_printf(bufferevent_get_output(conn->bev),
+			    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+			    "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+			    status, http_status_reason(status), len);
+	evbuffer_add(bufferevent_get_output(conn->bev), text, len);
+	free(text);
+	metrics_http_observe(NULL, status, 0.0);
+	log_info("http_bad_request", "conn=%llu status=%d code=%s",
+		 (unsigned long long)conn->id, status, code);
+	conn->close_after_response = true;
+	http_conn_change_state(conn, HTTP_CONN_WRITING);
+}
+
+static void conn_try_request(struct http_conn *conn)
+{
+	struct evbuffer *in = bufferevent_get_input(conn->bev);
+	size_t len = evbuffer_get_length(in);
+	if (len == 0)
+		return;
+	size_t peek = len < conn->cfg->max_head_bytes ? len : conn->cfg->max_head_bytes;
+	const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)peek);
+	struct http_request_head head;
+	size_t head_len = 0;
+	int error_status = 400;
+	const char *error_detail = "bad request";
+	enum http_parse_result r = http_parse_request_head(data, peek, conn->cfg->max_head_bytes,
+							   &head, &head_len, &error_status,
+							   &error_detail);
+	if (r == HTTP_PARSE_NEED_MORE)
+		return;
+	if (r == HTTP_PARSE_ERROR) {
+		conn_fail(conn, error_status, "bad_request", error_detail);
+		return;
+	}
+	if (head.chunked) {
+		conn_fail(conn, 411, "length_required",
+			  "chunked request bodies are not supported; send Content-Length");
+		return;
+	}
+	size_t body_len = head.content_length > 0 ? (size_t)head.content_length : 0;
+	if (head.content_length > (long long)conn->cfg->max_body_bytes) {
+		char detail[128];
+		snprintf(detail, sizeof(detail), "request body exceeds %zu bytes",
+			 conn->cfg->max_body_bytes);
+		conn_fail(conn, 413, "payload_too_large", detail);
+		return;
+	}
+	if (len < head_len + body_len)
+		return; /* wait for the rest of the body */
+
+	struct http_request *req = xcalloc(1, sizeof(*req));
+	req->conn = conn;
+	req->id = next_request_id++;
+	clock_gettime(CLOCK_MONOTONIC, &req->started);
+	req->head_buf = xmalloc(head_len);
+	evbuffer_remove(in, req->head_buf, head_len);
+	req->body = xmalloc(body_len + 1);
+	evbuffer_remove(in, req->body, body_len);
+	req->body[body_len] = '\0';
+	req->body_len = body_len;
+	/* Re-parse on the request's own copy so that every slice outlives the input buffer. */
+	if (http_parse_request_head(req->head_buf, head_len, head_len, &req->head, &head_len,
+				    &error_status, &error_detail) != HTTP_PARSE_DONE) {
+		request_free(req);
+		conn_fail(conn, 400, "bad_request", "unparseable request");
+		return;
+	}
+	if (!req->head.keep_alive)
+		conn->close_after_response = true;
+	conn->req = req;
+	http_conn_change_state(conn, HTTP_CONN_HANDLING);
+	router_dispatch(req);
+}
+
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct http_conn *conn = arg;
+	if (conn->state == HTTP_CONN_READING)
+		conn_try_request(conn);
+}
+
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct http_conn *conn = arg;
+	if (conn->state != HTTP_CONN_WRITING)
+		return;
+	if (conn->close_after_response || conn->srv->state >= SERVER_DRAINING) {
+		conn_free(conn);
+		return;
+	}
+	http_conn_change_state(conn, HTTP_CONN_READING);
+	conn_try_request(conn); /* a pipelined request may already be buffered */
+}
+
+static void conn_event_cb(struct bufferevent *bev, short events, void *arg)
+{
+	struct http_conn *conn = arg;
+	if (conn->state == HTTP_CONN_HANDLING) {
+		/* The handler still holds the request: keep the object until it responds. */
+		http_conn_change_state(conn, HTTP_CONN_ABANDONED);
+		return;
+	}
+	if (conn->state == HTTP_CONN_ABANDONED || conn->state == HTTP_CONN_UPGRADED)
+		return;
+	if (events & BEV_EVENT_TIMEOUT)
+		log_debug("http_conn_timeout", "conn=%llu", (unsigned long long)conn->id);
+	conn_free(conn);
+}
+
+void http_conns_drain(struct server *srv)
+{
+	struct http_conn *conn = conns_head;
+	while (conn) {
+		struct http_conn *next = conn->next;
+		if (conn->state == HTTP_CONN_READING &&
+		    evbuffer_get_length(bufferevent_get_input(conn->bev)) == 0)
+			conn_free(conn);
+		else
+			conn->close_after_response = true;
+		conn = next;
+	}
+}
+
+void http_conns_close_all(void)
+{
+	while (conns_head)
+		conn_free(conns_head);
+}
+
+static double elapsed_seconds(const struct timespec *start)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+void http_respond(struct http_request *req, int status, const char *content_type,
+		  const char *body, size_t body_len)
+{
+	struct http_conn *conn = req->conn;
+	double seconds = elapsed_seconds(&req->started);
+	metrics_http_observe(req->route, status, seconds);
+	log_info("http_request", "req=%llu conn=%llu method=%.*s route=%s status=%d ms=%.2f%s%s",
+		 (unsigned long long)req->id, (unsigned long long)conn->id,
+		 (int)req->head.method_str.len, req->head.method_str.ptr,
+		 req->route ? req->route->pattern : "-", status, seconds * 1000.0,
+		 req->user_id[0] ? " user=" : "", req->user_id);
+	conn->req = NULL;
+	if (conn->state == HTTP_CONN_ABANDONED) {
+		request_free(req);
+		conn_free(conn);
+		return;
+	}
+	bool head_only = req->head.method == HTTP_HEAD;
+	bool keep_alive = !conn->close_after_response && conn->srv->state < SERVER_DRAINING;
+	if (!keep_alive)
+		conn->close_after_response = true;
+	struct evbuffer *out = bufferevent_get_output(conn->bev);
+	evbuffer_add_printf(out,
+			    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+			    "Cache-Control: no-store\r\nX-Request-Id: %llu\r\nConnection: %s\r\n\r\n",
+			    status, http_status_reason(status), content_type, body_len,
+			    (unsigned long long)req->id, keep_alive ? "keep-alive" : "close");
+	if (!head_only && body_len)
+		evbuffer_add(out, body, body_len);
+	request_free(req);
+	http_conn_change_state(conn, HTTP_CONN_WRITING);
+}
+
+void http_respond_json_text(struct http_request *req, int status, const char *json, size_t len)
+{
+	http_respond(req, status, "application/json", json, len);
+}
+
+void http_respond_json(struct http_request *req, int status, json_t *body)
+{
+	if (!body) {
+		/* json_pack fails only on invalid UTF-8 or a programming error: never echo it. */
+		static const char fallback[] = "{\"detail\":\"internal error\",\"code\":\"internal\"}";
+		http_respond_json_text(req, 500, fallback, sizeof(fallback) - 1);
+		return;
+	}
+	char *text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	http_respond_json_text(req, status, text, strlen(text));
+	free(text);
+}
+
+void http_respond_error(struct http_request *req, int status, const char *code,
+			const char *detail)
+{
+	http_respond_json(req, status, json_pack("{s:s, s:s}", "detail", detail, "code", code));
+}
+
+void http_respond_errorf(struct http_request *req, int status, const char *code,
+			 const char *fmt, ...)
+{
+	char detail[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	http_respond_error(req, status, code, detail);
+}
+
+struct server *http_request_server(const struct http_request *req)
+{
+	return req->conn->srv;
+}
+
+bool http_param(const struct http_request *req, size_t i, char *out, size_t out_size)
+{
+	if (i >= req->param_count || req->params[i].len >= out_size)
+		return false;
+	memcpy(out, req->params[i].ptr, req->params[i].len);
+	out[req->params[i].len] = '\0';
+	return true;
+}

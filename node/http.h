@@ -1,0 +1,77 @@
+/*
+ * HTTP/1.1 connections of the node: one state machine per client connection on a libevent
+ * bufferevent, one request in flight per connection (pipelined requests wait in the input
+ * buffer), bounded head and body sizes, keep-alive with an idle timeout.
+ *
+ * Ownership: a request belongs to its connection. A handler receives it, may start any amount
+ * of asynchronous work, and must finish it exactly once with one of the http_respond*()
+ * functions; after that call the request (and possibly the connection) is gone. If the peer
+ * disconnects while a handler is still working, the connection is kept (state
+ * HTTP_CONN_ABANDONED) until the handler responds, so a database callback never sees a freed
+ * request: the response is then discarded and the connection freed.
+ */
+#ifndef FLOWSTATE_HTTP_H
+#define FLOWSTATE_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "http_parser.h"
+
+struct server;
+struct http_conn;
+struct route;
+
+#define HTTP_MAX_PARAMS 4
+
+struct http_request {
+	struct http_conn *conn;
+	uint64_t id;
+	struct http_request_head head;  /* slices point into head_buf */
+	char *head_buf;
+	char *body;                     /* NUL-terminated copy, body_len bytes */
+	size_t body_len;
+	const struct route *route;
+	struct http_slice params[HTTP_MAX_PARAMS];  /* captured path segments */
+	size_t param_count;
+	char user_id[64];               /* authenticated user (sub claim), "" when anonymous */
+	struct timespec started;
+};
+
+struct http_listener_config {
+	size_t max_head_bytes;
+	size_t max_body_bytes;
+	int idle_timeout_sec;
+	int max_connections;
+};
+
+/* Accepts a new client socket (called by the listener). */
+void http_conn_accept(struct server *srv, int fd, const struct http_listener_config *cfg);
+/* Closes idle keep-alive connections now and makes busy ones close after their response. */
+void http_conns_drain(struct server *srv);
+size_t http_conns_open(void);
+/* Frees every connection (process exit, after handlers have answered). */
+void http_conns_close_all(void);
+
+void http_respond(struct http_request *req, int status, const char *content_type,
+		  const char *body, size_t body_len);
+/* Responds with body text that is already JSON. */
+void http_respond_json_text(struct http_request *req, int status, const char *json, size_t len);
+/* Serializes and releases body. */
+void http_respond_json(struct http_request *req, int status, json_t *body);
+/* Error body {"detail": ..., "code": ...}. */
+void http_respond_error(struct http_request *req, int status, const char *code,
+			const char *detail);
+void http_respond_errorf(struct http_request *req, int status, const char *code,
+			 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+struct server *http_request_server(const struct http_request *req);
+
+/* Copies path parameter i NUL-terminated into out; false if missing or too long. */
+bool http_param(const struct http_request *req, size_t i, char *out, size_t out_size);
+
+#endif

@@ -1,0 +1,181 @@
+#include "metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "alloc.h"
+#include "db.h"
+#include "http.h"
+#include "router.h"
+#include "server.h"
+
+enum metric_kind { METRIC_COUNTER, METRIC_GAUGE };
+
+static const struct {
+	const char *name;
+	enum metric_kind kind;
+	const char *help;
+} metric_defs[METRIC_COUNT] = {
+	[METRIC_HTTP_CONNECTIONS] = { "flowstate_http_connections", METRIC_GAUGE,
+				      "Open client connections (HTTP and WebSocket)" },
+	[METRIC_HTTP_REJECTED_CONNECTIONS] = { "flowstate_http_rejected_connections_total",
+					       METRIC_COUNTER,
+					       "Connections closed at accept (max connections)" },
+	[METRIC_AUTH_FAILURES] = { "flowstate_auth_failures_total", METRIC_COUNTER,
+				   "Rejected logins, refreshes and bearer tokens" },
+	[METRIC_REFRESH_REUSE_DETECTED] = { "flowstate_refresh_token_reuse_total", METRIC_COUNTER,
+					    "Reused refresh tokens (their family was revoked)" },
+	[METRIC_KDF_JOBS] = { "flowstate_password_kdf_jobs_total", METRIC_COUNTER,
+			      "Password hash computations run on worker threads" },
+};
+
+static int64_t metric_values[METRIC_COUNT];
+
+/* Latency buckets in seconds (upper bounds), shared by every route. */
+static const double latency_buckets[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+					  0.1,   0.25,   0.5,   1.0,  2.5,   5.0 };
+#define LATENCY_BUCKETS (sizeof(latency_buckets) / sizeof(latency_buckets[0]))
+#define MAX_STATUSES 16
+
+struct route_stats {
+	uint64_t buckets[LATENCY_BUCKETS + 1]; /* last: +Inf */
+	double sum;
+	uint64_t count;
+	int statuses[MAX_STATUSES];
+	uint64_t status_counts[MAX_STATUSES];
+	size_t status_used;
+};
+
+/* Index router_route_count() holds requests that matched no route. */
+static struct route_stats *route_stats;
+static size_t route_stats_len;
+
+void metrics_counter_inc(enum metric_id id)
+{
+	metric_values[id]++;
+}
+
+void metrics_counter_add(enum metric_id id, uint64_t n)
+{
+	metric_values[id] += (int64_t)n;
+}
+
+void metrics_gauge_add(enum metric_id id, int64_t delta)
+{
+	metric_values[id] += delta;
+}
+
+void metrics_gauge_set(enum metric_id id, int64_t value)
+{
+	metric_values[id] = value;
+}
+
+void metrics_http_observe(const struct route *route, int status, double seconds)
+{
+	if (!route_stats) {
+		route_stats_len = router_route_count() + 1;
+		route_stats = xcalloc(route_stats_len, sizeof(*route_stats));
+	}
+	struct route_stats *rs =
+		&route_stats[route ? router_route_index(route) : route_stats_len - 1];
+	size_t b = 0;
+	while (b < LATENCY_BUCKETS && seconds > latency_buckets[b])
+		b++;
+	rs->buckets[b]++;
+	rs->sum += seconds;
+	rs->count++;
+	for (size_t i = 0; i < rs->status_used; i++) {
+		if (rs->statuses[i] == status) {
+			rs->status_counts[i]++;
+			return;
+		}
+	}
+	/* Statuses per route are a handful; the bound only guards against a bug. */
+	if (rs->status_used < MAX_STATUSES) {
+		rs->statuses[rs->status_used] = status;
+		rs->status_counts[rs->status_used++] = 1;
+	}
+}
+
+static const char *route_label(size_t i)
+{
+	return i < router_route_count() ? router_route(i)->name : "unmatched";
+}
+
+char *metrics_render(const struct server *srv, size_t *len)
+{
+	struct evbuffer *b = evbuffer_new();
+	for (size_t i = 0; i < METRIC_COUNT; i++) {
+		evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", metric_defs[i].name,
+				    metric_defs[i].help, metric_defs[i].name,
+				    metric_defs[i].kind == METRIC_COUNTER ? "counter" : "gauge",
+				    metric_defs[i].name, (long long)metric_values[i]);
+	}
+
+	evbuffer_add_printf(b, "# HELP flowstate_http_requests_total HTTP requests by route and "
+			       "status\n# TYPE flowstate_http_requests_total counter\n");
+	for (size_t r = 0; route_stats && r < route_stats_len; r++) {
+		const struct route_stats *rs = &route_stats[r];
+		for (size_t i = 0; i < rs->status_used; i++)
+			evbuffer_add_printf(b,
+					    "flowstate_http_requests_total{route=\"%s\",status=\"%d\"} "
+					    "%llu\n",
+					    route_label(r), rs->statuses[i],
+					    (unsigned long long)rs->status_counts[i]);
+	}
+	evbuffer_add_printf(b, "# HELP flowstate_http_request_duration_seconds HTTP request "
+			       "latency by route\n# TYPE flowstate_http_request_duration_seconds "
+			       "histogram\n");
+	for (size_t r = 0; route_stats && r < route_stats_len; r++) {
+		const struct route_stats *rs = &route_stats[r];
+		if (!rs->count)
+			continue;
+		uint64_t cumulative = 0;
+		for (size_t i = 0; i < LATENCY_BUCKETS; i++) {
+			cumulative += rs->buckets[i];
+			evbuffer_add_printf(b,
+					    "flowstate_http_request_duration_seconds_bucket{route=\"%s\","
+					    "le=\"%g\"} %llu\n",
+					    route_label(r), latency_buckets[i],
+					    (unsigned long long)cumulative);
+		}
+		evbuffer_add_printf(b,
+				    "flowstate_http_request_duration_seconds_bucket{route=\"%s\","
+				    "le=\"+Inf\"} %llu\n"
+				    "flowstate_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
+				    "flowstate_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+				    route_label(r), (unsigned long long)rs->count, route_label(r),
+				    rs->sum, route_label(r), (unsigned long long)rs->count);
+	}
+
+	struct db_pool_stats ps;
+	db_pool_get_stats(srv->db, &ps);
+	evbuffer_add_printf(b,
+			    "# HELP flowstate_db_pool_connections Postgres connections by state\n"
+			    "# TYPE flowstate_db_pool_connections gauge\n"
+			    "flowstate_db_pool_connections{state=\"configured\"} %d\n"
+			    "flowstate_db_pool_connections{state=\"connected\"} %d\n"
+			    "flowstate_db_pool_connections{state=\"busy\"} %d\n"
+			    "# HELP flowstate_db_pool_queued Queries waiting for a connection\n"
+			    "# TYPE flowstate_db_pool_queued gauge\nflowstate_db_pool_queued %zu\n"
+			    "# HELP flowstate_db_queries_total Queries run\n"
+			    "# TYPE flowstate_db_queries_total counter\nflowstate_db_queries_total %llu\n"
+			    "# HELP flowstate_db_errors_total Queries that failed\n"
+			    "# TYPE flowstate_db_errors_total counter\nflowstate_db_errors_total %llu\n"
+			    "# HELP flowstate_db_reconnects_total Postgres reconnect attempts\n"
+			    "# TYPE flowstate_db_reconnects_total counter\n"
+			    "flowstate_db_reconnects_total %llu\n",
+			    ps.size, ps.connected, ps.busy, ps.queued,
+			    (unsigned long long)ps.queries, (unsigned long long)ps.errors,
+			    (unsigned long long)ps.reconnects);
+
+	*len = evbuffer_get_length(b);
+	char *text = xmalloc(*len + 1);
+	evbuffer_remove(b, text, *len);
+	text[*len] = '\0';
+	evbuffer_free(b);
+	return text;
+}

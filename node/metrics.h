@@ -1,0 +1,35 @@
+/*
+ * Prometheus metrics of the node. Counters and gauges are plain integers updated on the event
+ * loop (one thread), so no atomics are needed; /metrics renders them in the text exposition
+ * format. Names and help texts live in one table in metrics.c.
+ */
+#ifndef FLOWSTATE_METRICS_H
+#define FLOWSTATE_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct route;
+struct server;
+
+enum metric_id {
+	METRIC_HTTP_CONNECTIONS,            /* gauge */
+	METRIC_HTTP_REJECTED_CONNECTIONS,   /* counter */
+	METRIC_AUTH_FAILURES,               /* counter */
+	METRIC_REFRESH_REUSE_DETECTED,      /* counter */
+	METRIC_KDF_JOBS,                    /* counter */
+	METRIC_COUNT
+};
+
+void metrics_counter_inc(enum metric_id id);
+void metrics_counter_add(enum metric_id id, uint64_t n);
+void metrics_gauge_add(enum metric_id id, int64_t delta);
+void metrics_gauge_set(enum metric_id id, int64_t value);
+
+/* One finished HTTP request: route (NULL when unmatched), status, duration. */
+void metrics_http_observe(const struct route *route, int status, double seconds);
+
+/* Renders the exposition text; caller frees. */
+char *metrics_render(const struct server *srv, size_t *len);
+
+#endif

@@ -1,0 +1,79 @@
+#include "router.h"
+
+#include <string.h>
+
+#include "api.h"
+#include "query.h"
+
+/*
+ * The API surface. Order matters only for readability: patterns are matched by exact segment
+ * count, so no two patterns overlap.
+ */
+static const struct route routes[] = {
+	{ HTTP_GET, "/healthz", api_healthz, false, "GET /healthz" },
+	{ HTTP_GET, "/readyz", api_readyz, false, "GET /readyz" },
+	{ HTTP_GET, "/metrics", api_metrics, false, "GET /metrics" },
+	{ HTTP_GET, "/api/v1/healthz", api_healthz, false, "GET /api/v1/healthz" },
+
+	{ HTTP_POST, "/api/v1/auth/register", api_auth_register, false, "POST /auth/register" },
+	{ HTTP_POST, "/api/v1/auth/login", api_auth_login, false, "POST /auth/login" },
+	{ HTTP_POST, "/api/v1/auth/refresh", api_auth_refresh, false, "POST /auth/refresh" },
+	{ HTTP_POST, "/api/v1/auth/logout", api_auth_logout, true, "POST /auth/logout" },
+	{ HTTP_GET, "/api/v1/auth/me", api_auth_me, true, "GET /auth/me" },
+
+	{ HTTP_POST, "/api/v1/workspaces", api_workspaces_create, true, "POST /workspaces" },
+	{ HTTP_GET, "/api/v1/workspaces", api_workspaces_list, true, "GET /workspaces" },
+	{ HTTP_GET, "/api/v1/workspaces/{}", api_workspaces_get, true, "GET /workspaces/{id}" },
+	{ HTTP_GET, "/api/v1/workspaces/{}/members", api_members_list, true,
+	  "GET /workspaces/{id}/members" },
+	{ HTTP_POST, "/api/v1/workspaces/{}/members", api_members_add, true,
+	  "POST /workspaces/{id}/members" },
+	{ HTTP_POST, "/api/v1/workspaces/{}/canvases", api_canvases_create, true,
+	  "POST /workspaces/{id}/canvases" },
+	{ HTTP_GET, "/api/v1/workspaces/{}/canvases", api_canvases_list, true,
+	  "GET /workspaces/{id}/canvases" },
+	{ HTTP_GET, "/api/v1/canvases/{}", api_canvases_get, true, "GET /canvases/{id}" },
+};
+
+#define ROUTE_COUNT (sizeof(routes) / sizeof(routes[0]))
+
+size_t router_route_count(void)
+{
+	return ROUTE_COUNT;
+}
+
+const struct route *router_route(size_t i)
+{
+	return &routes[i];
+}
+
+size_t router_route_index(const struct route *r)
+{
+	return (size_t)(r - routes);
+}
+
+void router_dispatch(struct http_request *req)
+{
+	/* HEAD is served by the GET route; http_respond omits the body. */
+	enum http_method method = req->head.method == HTTP_HEAD ? HTTP_GET : req->head.method;
+	bool path_known = false;
+	for (size_t i = 0; i < ROUTE_COUNT; i++) {
+		const struct route *r = &routes[i];
+		size_t n = 0;
+		if (!path_match(req->head.path, r->pattern, req->params, HTTP_MAX_PARAMS, &n))
+			continue;
+		path_known = true;
+		if (r->method != method)
+			continue;
+		req->route = r;
+		req->param_count = n;
+		if (r->needs_auth && !api_authenticate(req))
+			return;
+		r->handler(req);
+		return;
+	}
+	if (path_known)
+		http_respond_error(req, 405, "method_not_allowed", "method not allowed for this path");
+	else
+		http_respond_error(req, 404, "not_found", "no such endpoint");
+}
