@@ -84,6 +84,24 @@ void api_canvases_create(struct http_request *req);
 void api_canvases_list(struct http_request *req);
 void api_canvases_get(struct http_request *req);
 
+void api_operations_create(struct http_request *req);
+void api_operations_list(struct http_request *req);
+void api_state_get(struct http_request *req);
+void api_snapshots_create(struct http_request *req);
+void api_snapshots_list(struct http_request *req);
+
+/* Shared by the canvas handlers (api_operations.c). */
+struct commit_outcome;
+struct commit_op_result;
+struct state_result;
+bool api_canvas_param(struct http_request *req, char out[64]);
+bool api_query_int(struct http_request *req, const char *key, long long min, long long max,
+		   long long *out, bool *present);
+void api_respond_commit_failure(struct http_request *req, const struct commit_outcome *out,
+				const struct commit_op_result *res, const char *client_op_id);
+void api_respond_state_failure(struct http_request *req, const struct state_result *r);
+void api_on_ops_committed(struct server *srv, const char *canvas_id, json_t *ops);
+
 /* Verifies the bearer token of a request; fills req->user_id. */
 bool api_authenticate(struct http_request *req);
 

@@ -30,7 +30,65 @@ static const struct {
 					    "Reused refresh tokens (their family was revoked)" },
 	[METRIC_KDF_JOBS] = { "flowstate_password_kdf_jobs_total", METRIC_COUNTER,
 			      "Password hash computations run on worker threads" },
+	[METRIC_OPS_COMMITTED] = { "flowstate_ops_committed_total", METRIC_COUNTER,
+				   "Operations committed by this node" },
+	[METRIC_COMMIT_FAILURES] = { "flowstate_commit_failures_total", METRIC_COUNTER,
+				     "Group-commit batches that failed" },
+	[METRIC_SNAPSHOTS_WRITTEN] = { "flowstate_snapshots_written_total", METRIC_COUNTER,
+				       "Canvas snapshots written" },
 };
+
+#define HIST_MAX_BUCKETS 16
+
+static const struct {
+	const char *name;
+	const char *help;
+	size_t nbuckets;
+	double bounds[HIST_MAX_BUCKETS];
+} histogram_defs[HISTOGRAM_COUNT] = {
+	[METRIC_HIST_COMMIT_SECONDS] = { "flowstate_commit_duration_seconds",
+					 "Group-commit round trip to Postgres", 12,
+					 { 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25,
+					   0.5, 1.0, 5.0 } },
+	[METRIC_HIST_COMMIT_BATCH_OPS] = { "flowstate_commit_batch_ops",
+					   "Operations per group-commit batch", 10,
+					   { 1, 2, 4, 8, 16, 32, 64, 128, 256, 512 } },
+};
+
+static struct {
+	uint64_t buckets[HIST_MAX_BUCKETS + 1];
+	double sum;
+	uint64_t count;
+} histograms[HISTOGRAM_COUNT];
+
+void metrics_histogram_observe(enum histogram_id id, double value)
+{
+	size_t b = 0;
+	while (b < histogram_defs[id].nbuckets && value > histogram_defs[id].bounds[b])
+		b++;
+	histograms[id].buckets[b]++;
+	histograms[id].sum += value;
+	histograms[id].count++;
+}
+
+static void render_histograms(struct evbuffer *b)
+{
+	for (size_t h = 0; h < HISTOGRAM_COUNT; h++) {
+		const char *name = histogram_defs[h].name;
+		evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name,
+				    histogram_defs[h].help, name);
+		uint64_t cumulative = 0;
+		for (size_t i = 0; i < histogram_defs[h].nbuckets; i++) {
+			cumulative += histograms[h].buckets[i];
+			evbuffer_add_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name,
+					    histogram_defs[h].bounds[i],
+					    (unsigned long long)cumulative);
+		}
+		evbuffer_add_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n",
+				    name, (unsigned long long)histograms[h].count, name,
+				    histograms[h].sum, name, (unsigned long long)histograms[h].count);
+	}
+}
 
 static int64_t metric_values[METRIC_COUNT];
 
@@ -150,6 +208,8 @@ char *metrics_render(const struct server *srv, size_t *len)
 				    route_label(r), (unsigned long long)rs->count, route_label(r),
 				    rs->sum, route_label(r), (unsigned long long)rs->count);
 	}
+
+	render_histograms(b);
 
 	struct db_pool_stats ps;
 	db_pool_get_stats(srv->db, &ps);

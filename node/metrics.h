@@ -18,13 +18,24 @@ enum metric_id {
 	METRIC_AUTH_FAILURES,               /* counter */
 	METRIC_REFRESH_REUSE_DETECTED,      /* counter */
 	METRIC_KDF_JOBS,                    /* counter */
+	METRIC_OPS_COMMITTED,               /* counter */
+	METRIC_COMMIT_FAILURES,             /* counter */
+	METRIC_SNAPSHOTS_WRITTEN,           /* counter */
 	METRIC_COUNT
+};
+
+enum histogram_id {
+	METRIC_HIST_COMMIT_SECONDS,         /* one group-commit round trip */
+	METRIC_HIST_COMMIT_BATCH_OPS,       /* ops per group-commit batch */
+	HISTOGRAM_COUNT
 };
 
 void metrics_counter_inc(enum metric_id id);
 void metrics_counter_add(enum metric_id id, uint64_t n);
 void metrics_gauge_add(enum metric_id id, int64_t delta);
 void metrics_gauge_set(enum metric_id id, int64_t value);
+
+void metrics_histogram_observe(enum histogram_id id, double value);
 
 /* One finished HTTP request: route (NULL when unmatched), status, duration. */
 void metrics_http_observe(const struct route *route, int status, double seconds);

@@ -33,6 +33,15 @@ static const struct route routes[] = {
 	{ HTTP_GET, "/api/v1/workspaces/{}/canvases", api_canvases_list, true,
 	  "GET /workspaces/{id}/canvases" },
 	{ HTTP_GET, "/api/v1/canvases/{}", api_canvases_get, true, "GET /canvases/{id}" },
+	{ HTTP_POST, "/api/v1/canvases/{}/operations", api_operations_create, true,
+	  "POST /canvases/{id}/operations" },
+	{ HTTP_GET, "/api/v1/canvases/{}/operations", api_operations_list, true,
+	  "GET /canvases/{id}/operations" },
+	{ HTTP_GET, "/api/v1/canvases/{}/state", api_state_get, true, "GET /canvases/{id}/state" },
+	{ HTTP_POST, "/api/v1/canvases/{}/snapshots", api_snapshots_create, true,
+	  "POST /canvases/{id}/snapshots" },
+	{ HTTP_GET, "/api/v1/canvases/{}/snapshots", api_snapshots_list, true,
+	  "GET /canvases/{id}/snapshots" },
 };
 
 #define ROUTE_COUNT (sizeof(routes) / sizeof(routes[0]))

@@ -15,6 +15,8 @@
 #include <arpa/inet.h>
 
 #include "alloc.h"
+#include "api.h"
+#include "commit.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
@@ -108,6 +110,7 @@ bool server_init(struct server *srv)
 	srv->db = db_pool_new(srv->base, srv->cfg.database_url, srv->cfg.db_pool_size,
 			      srv->cfg.db_queue_max);
 	srv->workers = workers_new(srv->base, srv->cfg.kdf_threads);
+	commit_init(srv, api_on_ops_committed);
 
 	struct sockaddr_in sin;
 	memset(&sin, 0, sizeof(sin));
@@ -153,6 +156,7 @@ void server_free(struct server *srv)
 	workers_free(srv->workers);
 	if (srv->db)
 		db_pool_free(srv->db);
+	commit_shutdown();
 	http_conns_close_all();
 	if (srv->drain_timer)
 		event_free(srv->drain_timer);

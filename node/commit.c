@@ -1,0 +1,315 @@
+/*
+ * Group commit per canvas. A canvas has at most one batch in flight; jobs submitted meanwhile
+ * wait in its queue and all go in the next batch, so under load the number of round trips per
+ * canvas stays one per commit latency, however many writers there are, and the row lock on
+ * canvases is taken once per batch instead of once per op.
+ */
+#include "commit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "db.h"
+#include "log.h"
+#include "metrics.h"
+#include "server.h"
+#include "strmap.h"
+
+/* Bounds one statement's size; more waiting ops go in the following batch. */
+#define COMMIT_MAX_BATCH_OPS 512
+
+struct commit_job {
+	char canvas_id[40];
+	char user_id[40];
+	struct commit_op *ops;
+	size_t count, cap;
+	long long expected_version;   /* -1: unconditional */
+	commit_done_fn done;
+	void *arg;
+	struct commit_job *next;
+};
+
+struct commit_canvas {
+	char canvas_id[40];
+	struct commit_job *head, *tail;   /* waiting */
+	struct commit_job *in_flight;     /* list of the batch being committed */
+	bool busy;                        /* a batch is in flight or its callbacks are running:
+					     submits only queue (a done callback may submit) */
+	size_t in_flight_ops;
+	struct timespec started;
+};
+
+static struct server *commit_server;
+static struct strmap *canvases;       /* canvas id → struct commit_canvas, while busy */
+static commit_listener_fn commit_listener;
+static size_t queued_jobs;
+
+static void canvas_flush(struct commit_canvas *cc);
+
+const char *commit_status_name(enum commit_status status)
+{
+	static const char *const names[] = { "committed", "duplicate", "forbidden",
+					     "not_found", "conflict",  "failed" };
+	return names[status];
+}
+
+void commit_init(struct server *srv, commit_listener_fn listener)
+{
+	commit_server = srv;
+	commit_listener = listener;
+	canvases = strmap_new();
+}
+
+void commit_shutdown(void)
+{
+	/* Called after the db pool failed every in-flight batch, so the map is empty. */
+	strmap_free(canvases);
+	canvases = NULL;
+}
+
+size_t commit_queued_jobs(void)
+{
+	return queued_jobs;
+}
+
+struct commit_job *commit_job_new(const char *canvas_id, const char *user_id,
+				  commit_done_fn done, void *arg)
+{
+	struct commit_job *job = xcalloc(1, sizeof(*job));
+	snprintf(job->canvas_id, sizeof(job->canvas_id), "%s", canvas_id);
+	snprintf(job->user_id, sizeof(job->user_id), "%s", user_id);
+	job->expected_version = -1;
+	job->done = done;
+	job->arg = arg;
+	return job;
+}
+
+void commit_job_add_op(struct commit_job *job, const char *client_op_id, enum op_type type,
+		       json_t *payload, const char *kind, long long undo_of)
+{
+	if (job->count == job->cap) {
+		job->cap = job->cap ? job->cap * 2 : 1;
+		job->ops = xrealloc(job->ops, job->cap * sizeof(*job->ops));
+	}
+	struct commit_op *op = &job->ops[job->count++];
+	snprintf(op->client_op_id, sizeof(op->client_op_id), "%s", client_op_id);
+	op->type = type;
+	op->payload = payload;
+	op->kind = kind;
+	op->undo_of = undo_of;
+}
+
+void commit_job_expect_version(struct commit_job *job, long long version)
+{
+	job->expected_version = version;
+}
+
+size_t commit_job_op_count(const struct commit_job *job)
+{
+	return job->count;
+}
+
+static void job_free(struct commit_job *job)
+{
+	for (size_t i = 0; i < job->count; i++)
+		json_decref(job->ops[i].payload);
+	free(job->ops);
+	free(job);
+}
+
+void commit_submit(struct server *srv, struct commit_job *job)
+{
+	struct commit_canvas *cc = strmap_get(canvases, job->canvas_id);
+	if (!cc) {
+		cc = xcalloc(1, sizeof(*cc));
+		snprintf(cc->canvas_id, sizeof(cc->canvas_id), "%s", job->canvas_id);
+		strmap_put(canvases, cc->canvas_id, cc);
+	}
+	job->next = NULL;
+	if (cc->tail)
+		cc->tail->next = job;
+	else
+		cc->head = job;
+	cc->tail = job;
+	queued_jobs++;
+	if (!cc->busy)
+		canvas_flush(cc);
+}
+
+static void fail_batch(struct commit_job *batch, bool retryable)
+{
+	while (batch) {
+		struct commit_job *next = batch->next;
+		struct commit_op_result *results = xcalloc(batch->count, sizeof(*results));
+		for (size_t i = 0; i < batch->count; i++)
+			results[i].status = COMMIT_FAILED;
+		struct commit_outcome out = { .failed = true, .retryable = retryable,
+					      .results = results, .count = batch->count };
+		batch->done(&out, batch->arg);
+		free(results);
+		job_free(batch);
+		batch = next;
+	}
+}
+
+static enum commit_status parse_status(const char *s)
+{
+	if (!strcmp(s, "committed"))
+		return COMMIT_OK;
+	if (!strcmp(s, "duplicate"))
+		return COMMIT_DUPLICATE;
+	if (!strcmp(s, "forbidden"))
+		return COMMIT_FORBIDDEN;
+	if (!strcmp(s, "conflict"))
+		return COMMIT_CONFLICT;
+	return COMMIT_NOT_FOUND;
+}
+
+static double seconds_since(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static void batch_committed(const struct db_result *r, void *arg)
+{
+	struct commit_canvas *cc = arg;
+	struct commit_job *batch = cc->in_flight;
+	size_t total = cc->in_flight_ops;
+	cc->in_flight = NULL;
+	cc->in_flight_ops = 0;
+	metrics_histogram_observe(METRIC_HIST_COMMIT_SECONDS, seconds_since(&cc->started));
+
+	if (!r->ok || (size_t)PQntuples(r->res) != total) {
+		char msg[300];
+		log_warn("commit_failed", "canvas=%s ops=%zu retryable=%d sqlstate=%s message=%s",
+			 cc->canvas_id, total, r->retryable, r->sqlstate,
+			 log_quote(msg, sizeof(msg), r->message));
+		metrics_counter_inc(METRIC_COMMIT_FAILURES);
+		/* A lost connection may have committed: the ops are idempotent by client op id,
+		 * so a retry is safe; any other error is a bug or bad data, not worth retrying. */
+		fail_batch(batch, r->ok ? false : r->retryable);
+	} else {
+		/* Rows come back ordered by position in the batch. */
+		json_t *committed = json_array();
+		json_t **ops = xcalloc(total, sizeof(*ops));
+		struct commit_op_result *results = xcalloc(total, sizeof(*results));
+		long long head = 0;
+		for (size_t i = 0; i < total; i++) {
+			results[i].status = parse_status(PQgetvalue(r->res, (int)i, 1));
+			if (!PQgetisnull(r->res, (int)i, 2))
+				results[i].version = strtoll(PQgetvalue(r->res, (int)i, 2), NULL, 10);
+			if (!PQgetisnull(r->res, (int)i, 3)) {
+				ops[i] = json_loads(PQgetvalue(r->res, (int)i, 3), 0, NULL);
+				results[i].op = ops[i];
+			}
+			if (results[i].status == COMMIT_OK && ops[i])
+				json_array_append(committed, ops[i]);
+			if (results[i].status == COMMIT_CONFLICT)
+				head = results[i].version;
+		}
+		size_t offset = 0;
+		while (batch) {
+			struct commit_job *next = batch->next;
+			struct commit_outcome out = { .head = head, .results = results + offset,
+						      .count = batch->count };
+			offset += batch->count;
+			batch->done(&out, batch->arg);
+			job_free(batch);
+			batch = next;
+		}
+		size_t n = json_array_size(committed);
+		metrics_counter_add(METRIC_OPS_COMMITTED, n);
+		metrics_histogram_observe(METRIC_HIST_COMMIT_BATCH_OPS, (double)total);
+		if (n && commit_listener)
+			commit_listener(commit_server, cc->canvas_id, committed);
+		json_decref(committed);
+		for (size_t i = 0; i < total; i++)
+			json_decref(ops[i]);
+		free(ops);
+		free(results);
+	}
+
+	cc->busy = false;
+	if (cc->head) {
+		canvas_flush(cc);
+	} else {
+		strmap_remove(canvases, cc->canvas_id);
+		free(cc);
+	}
+}
+
+/* Sends every waiting job of the canvas (up to the batch bound) as one statement. */
+static void canvas_flush(struct commit_canvas *cc)
+{
+	json_t *ops = json_array();
+	struct commit_job **tail = &cc->in_flight;
+	long long expected = -1;
+	size_t n = 0;
+	while (cc->head) {
+		struct commit_job *job = cc->head;
+		bool conditional = job->expected_version >= 0;
+		/* A conditional job goes alone; an unconditional batch stops before one. */
+		if (n > 0 && (conditional || n + job->count > COMMIT_MAX_BATCH_OPS))
+			break;
+		cc->head = job->next;
+		if (!cc->head)
+			cc->tail = NULL;
+		queued_jobs--;
+		job->next = NULL;
+		*tail = job;
+		tail = &job->next;
+		for (size_t i = 0; i < job->count; i++) {
+			const struct commit_op *op = &job->ops[i];
+			json_t *o = json_pack("{s:s, s:s, s:s, s:O, s:s}", "client_op_id",
+					      op->client_op_id, "user_id", job->user_id, "type",
+					      op_type_name(op->type), "payload", op->payload, "kind",
+					      op->kind);
+			if (op->undo_of > 0)
+				json_object_set_new(o, "undo_of", json_integer(op->undo_of));
+			json_array_append_new(ops, o);
+		}
+		n += job->count;
+		if (conditional) {
+			expected = job->expected_version;
+			break;
+		}
+	}
+	cc->in_flight_ops = n;
+	cc->busy = true;
+	clock_gettime(CLOCK_MONOTONIC, &cc->started);
+	char *ops_text = json_dumps(ops, JSON_COMPACT);
+	json_decref(ops);
+	char expected_text[32];
+	snprintf(expected_text, sizeof(expected_text), "%lld", expected);
+	const char *params[] = { cc->canvas_id, ops_text, expected >= 0 ? expected_text : NULL };
+	bool queued = db_query(commit_server->db,
+			       "SELECT idx, status, version, op FROM fs_commit_ops($1, $2::jsonb, $3)",
+			       3, params, batch_committed, cc);
+	free(ops_text);
+	if (!queued) {
+		/* The pool's queue is full: fail this batch and everything waiting behind it
+		 * (retryable), rather than leave jobs that nothing would flush. */
+		log_warn("commit_overloaded", "canvas=%s ops=%zu", cc->canvas_id, n);
+		struct commit_job *batch = cc->in_flight;
+		struct commit_job *waiting = cc->head;
+		cc->in_flight = NULL;
+		cc->head = cc->tail = NULL;
+		for (struct commit_job *j = waiting; j; j = j->next)
+			queued_jobs--;
+		fail_batch(batch, true);
+		fail_batch(waiting, true);
+		/* Callbacks may have submitted again: those queued behind busy. */
+		cc->busy = false;
+		if (cc->head) {
+			canvas_flush(cc);
+		} else {
+			strmap_remove(canvases, cc->canvas_id);
+			free(cc);
+		}
+	}
+}

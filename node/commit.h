@@ -1,0 +1,79 @@
+/*
+ * The one write path (DESIGN §3): every change to a canvas — REST and WebSocket ops, undo, redo,
+ * restore — is a commit job handed to commit_submit(). Jobs queue per canvas; while one batch
+ * of a canvas is in flight, everything queued for it accumulates and goes to Postgres as the
+ * next batch in ONE round trip (fs_commit_ops, schema/003_commit.sql), which dedupes by client
+ * op id, authorizes, allocates versions with one UPDATE ... RETURNING and inserts the rows.
+ *
+ * Ownership: commit_submit takes the job (and the payload references in it). The done callback
+ * runs exactly once, on the loop, with the outcome; the job is freed right after it returns.
+ * A job with expected_version >= 0 (restore) is committed alone, and only if the canvas is
+ * still at that version (status COMMIT_CONFLICT otherwise).
+ */
+#ifndef FLOWSTATE_COMMIT_H
+#define FLOWSTATE_COMMIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "op.h"
+
+struct server;
+struct commit_job;
+
+enum commit_status {
+	COMMIT_OK,         /* committed now */
+	COMMIT_DUPLICATE,  /* this client op id was committed before: the original op */
+	COMMIT_FORBIDDEN,  /* a member without the editor role */
+	COMMIT_NOT_FOUND,  /* no such canvas, or not a member */
+	COMMIT_CONFLICT,   /* expected_version did not match */
+	COMMIT_FAILED,     /* the database round trip failed (see retryable) */
+};
+
+struct commit_op {
+	char client_op_id[40];
+	enum op_type type;
+	json_t *payload;        /* normalized (op_validate); owned by the job */
+	const char *kind;       /* "do", "undo", "redo", "restore" */
+	long long undo_of;      /* 0 = none */
+};
+
+struct commit_op_result {
+	enum commit_status status;
+	long long version;      /* committed or original version */
+	json_t *op;             /* the operation as the API returns it; borrowed (NULL if none) */
+};
+
+struct commit_outcome {
+	bool failed;            /* the whole batch failed before committing anything we know of */
+	bool retryable;         /* resubmitting the same client op ids is safe and may succeed */
+	long long head;         /* canvas version on conflict */
+	const struct commit_op_result *results;   /* one per op of the job */
+	size_t count;
+};
+
+typedef void (*commit_done_fn)(const struct commit_outcome *outcome, void *arg);
+
+/* Called for every batch that committed new ops (ops: array of operation objects in version
+ * order, borrowed). Used for snapshots now and for fan-out. */
+typedef void (*commit_listener_fn)(struct server *srv, const char *canvas_id, json_t *ops);
+
+void commit_init(struct server *srv, commit_listener_fn listener);
+void commit_shutdown(void);
+size_t commit_queued_jobs(void);
+
+/* A new job for one user on one canvas; add ops with commit_job_add_op, then submit. */
+struct commit_job *commit_job_new(const char *canvas_id, const char *user_id,
+				  commit_done_fn done, void *arg);
+/* Takes the payload reference. */
+void commit_job_add_op(struct commit_job *job, const char *client_op_id, enum op_type type,
+		       json_t *payload, const char *kind, long long undo_of);
+void commit_job_expect_version(struct commit_job *job, long long version);
+size_t commit_job_op_count(const struct commit_job *job);
+void commit_submit(struct server *srv, struct commit_job *job);
+
+const char *commit_status_name(enum commit_status status);
+
+#endif
