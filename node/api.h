@@ -89,6 +89,8 @@ void api_operations_list(struct http_request *req);
 void api_state_get(struct http_request *req);
 void api_snapshots_create(struct http_request *req);
 void api_snapshots_list(struct http_request *req);
+void api_undo(struct http_request *req);
+void api_redo(struct http_request *req);
 
 /* Shared by the canvas handlers (api_operations.c). */
 struct commit_outcome;

@@ -42,6 +42,8 @@ static const struct route routes[] = {
 	  "POST /canvases/{id}/snapshots" },
 	{ HTTP_GET, "/api/v1/canvases/{}/snapshots", api_snapshots_list, true,
 	  "GET /canvases/{id}/snapshots" },
+	{ HTTP_POST, "/api/v1/canvases/{}/undo", api_undo, true, "POST /canvases/{id}/undo" },
+	{ HTTP_POST, "/api/v1/canvases/{}/redo", api_redo, true, "POST /canvases/{id}/redo" },
 };
 
 #define ROUTE_COUNT (sizeof(routes) / sizeof(routes[0]))

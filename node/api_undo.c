@@ -1,0 +1,389 @@
+/*
+ * Per-user undo and redo (DESIGN §5). Nothing about stacks is stored: each request rebuilds
+ * the user's undo and redo stacks for the canvas from the user's recent operations in the log
+ * (kind + undo_of), so any node can serve any request and no state can drift.
+ *
+ * Stack rules, replaying the user's ops in version order, grouping the ops one request
+ * committed together (same kind and undo_of, consecutive versions):
+ *   do / restore  push on the undo stack, clear the redo stack
+ *   undo of X     remove X from the undo stack, push the undo group on the redo stack
+ *   redo of U     remove U from the redo stack, push the redo group on the undo stack
+ *
+ * An undo reverts, property by property, only what the step changed and is still as the step
+ * left it (common/history.h): another user's later edit is never overwritten; the answer says
+ * what was kept. A step whose undo would change nothing (others changed or deleted all of it)
+ * is passed over and the next one down is undone instead, so the stack never gets stuck; at
+ * most UNDO_MAX_CANDIDATES steps are examined per request.
+ *
+ * The reverting ops are computed on the canvas head and committed with that head as the
+ * expected version: if anyone committed in between, the request recomputes (up to
+ * UNDO_MAX_ATTEMPTS times), so an undo is atomic with respect to concurrent writers.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "alloc.h"
+#include "api.h"
+#include "commit.h"
+#include "history.h"
+#include "log.h"
+#include "server.h"
+#include "state.h"
+
+#define UNDO_HISTORY_WINDOW 1000   /* most recent ops of the user considered */
+#define UNDO_MAX_CANDIDATES 20
+#define UNDO_MAX_ATTEMPTS 5
+
+struct undo_group {
+	long long first, last;   /* versions */
+	char kind[16];
+	long long undo_of;       /* 0 = none */
+	json_t *ops;             /* [{type, payload}] in version order */
+};
+
+struct undo_stack {
+	struct undo_group *items;
+	size_t count, cap;
+};
+
+struct undo_ctx {
+	struct http_request *req;
+	bool is_redo;
+	char canvas_id[64];
+	int attempts;
+	struct undo_stack undo_stack, redo_stack;   /* rebuilt per attempt */
+	struct undo_stack *candidates;    /* &undo or &redo */
+	size_t next_candidate;            /* index from the top */
+	long long head;
+	struct canvas_state *current;     /* state at head */
+	struct undo_group *group;         /* candidate being evaluated */
+	enum history_status last_status;
+	json_t *skipped;                  /* versions passed over */
+};
+
+static void stack_clear(struct undo_stack *s)
+{
+	for (size_t i = 0; i < s->count; i++)
+		json_decref(s->items[i].ops);
+	s->count = 0;
+}
+
+static void stack_push(struct undo_stack *s, struct undo_group *g)
+{
+	if (s->count == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 16;
+		s->items = xrealloc(s->items, s->cap * sizeof(*s->items));
+	}
+	s->items[s->count++] = *g;
+}
+
+/* Removes the group starting at version `first` (searching from the top); false if absent. */
+static bool stack_remove(struct undo_stack *s, long long first)
+{
+	for (size_t i = s->count; i-- > 0;) {
+		if (s->items[i].first == first) {
+			json_decref(s->items[i].ops);
+			memmove(&s->items[i], &s->items[i + 1], (s->count - i - 1) * sizeof(*s->items));
+			s->count--;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void undo_ctx_free(struct undo_ctx *c)
+{
+	stack_clear(&c->undo_stack);
+	stack_clear(&c->redo_stack);
+	free(c->undo_stack.items);
+	free(c->redo_stack.items);
+	canvas_state_free(c->current);
+	json_decref(c->skipped);
+	free(c);
+}
+
+static void random_uuid(char out[40])
+{
+	unsigned char b[16];
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		abort(); /* no randomness: nothing safe to do */
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 40,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+		 b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+		 b[15]);
+}
+
+/* Applies one finished group to the stacks (the rules in the comment at the top). */
+static void close_group(struct undo_ctx *c, struct undo_group *g)
+{
+	if (!strcmp(g->kind, "undo")) {
+		stack_remove(&c->undo_stack, g->undo_of);
+		stack_push(&c->redo_stack, g);
+	} else if (!strcmp(g->kind, "redo")) {
+		stack_remove(&c->redo_stack, g->undo_of);
+		stack_push(&c->undo_stack, g);
+	} else {
+		stack_clear(&c->redo_stack);
+		stack_push(&c->undo_stack, g);
+	}
+}
+
+/* Rebuilds both stacks from rows (version, kind, undo_of, type, payload) in version order. */
+static void rebuild_stacks(struct undo_ctx *c, json_t *rows)
+{
+	stack_clear(&c->undo_stack);
+	stack_clear(&c->redo_stack);
+	struct undo_group g = { 0 };
+	size_t i;
+	json_t *row;
+	json_array_foreach(rows, i, row) {
+		long long version = json_integer_value(json_array_get(row, 0));
+		const char *kind = json_string_value(json_array_get(row, 1));
+		long long undo_of = json_integer_value(json_array_get(row, 2));
+		json_t *op = json_pack("{s:O, s:O}", "type", json_array_get(row, 3), "payload",
+				       json_array_get(row, 4));
+		bool grouped = (!strcmp(kind, "undo") || !strcmp(kind, "redo"));
+		bool continues = g.ops && grouped && !strcmp(g.kind, kind) && g.undo_of == undo_of &&
+				 g.last + 1 == version;
+		if (continues) {
+			g.last = version;
+			json_array_append_new(g.ops, op);
+			continue;
+		}
+		if (g.ops)
+			close_group(c, &g);
+		memset(&g, 0, sizeof(g));
+		g.first = g.last = version;
+		snprintf(g.kind, sizeof(g.kind), "%s", kind);
+		g.undo_of = undo_of;
+		g.ops = json_array();
+		json_array_append_new(g.ops, op);
+	}
+	if (g.ops)
+		close_group(c, &g);
+}
+
+static void undo_start(struct undo_ctx *c);
+static void undo_try_next_candidate(struct undo_ctx *c);
+
+static void respond_nothing(struct undo_ctx *c)
+{
+	const char *status = c->skipped && json_array_size(c->skipped)
+				     ? history_status_name(c->last_status)
+				     : "empty";
+	http_respond_json(c->req, 200,
+			  json_pack("{s:b, s:s, s:n, s:[], s:O, s:I}", "applied", 0, "status", status,
+				    "operation", "operations", "skipped", c->skipped, "version",
+				    (json_int_t)c->head));
+	undo_ctx_free(c);
+}
+
+struct undo_commit_ctx {
+	struct undo_ctx *c;
+	enum history_status status;
+	json_t *kept;
+};
+
+static void undo_committed(const struct commit_outcome *out, void *arg)
+{
+	struct undo_commit_ctx *uc = arg;
+	struct undo_ctx *c = uc->c;
+	if (out->count && out->results[0].status == COMMIT_CONFLICT &&
+	    ++c->attempts < UNDO_MAX_ATTEMPTS) {
+		/* Someone committed between our read and our write: recompute on the new head. */
+		json_decref(uc->kept);
+		free(uc);
+		canvas_state_free(c->current);
+		c->current = NULL;
+		undo_start(c);
+		return;
+	}
+	for (size_t i = 0; i < out->count; i++) {
+		if (out->results[i].status != COMMIT_OK) {
+			api_respond_commit_failure(c->req, out, &out->results[i], NULL);
+			json_decref(uc->kept);
+			free(uc);
+			undo_ctx_free(c);
+			return;
+		}
+	}
+	json_t *ops = json_array();
+	for (size_t i = 0; i < out->count; i++)
+		json_array_append(ops, out->results[i].op);
+	json_t *body = json_pack("{s:b, s:s, s:O, s:o, s:o, s:O, s:I}", "applied", 1, "status",
+				 history_status_name(uc->status), "operation",
+				 json_array_get(ops, 0), "operations", ops, "kept", uc->kept,
+				 "skipped", c->skipped, "version",
+				 (json_int_t)out->results[out->count - 1].version);
+	http_respond_json(c->req, 200, body);
+	free(uc);
+	undo_ctx_free(c);
+}
+
+static void before_state_loaded(struct state_result *r, void *arg)
+{
+	struct undo_ctx *c = arg;
+	if (r->status != STATE_OK) {
+		api_respond_state_failure(c->req, r);
+		undo_ctx_free(c);
+		return;
+	}
+	struct history_undo h;
+	enum history_status st = history_undo_ops(r->state, c->group->ops, c->current, &h);
+	c->last_status = st;
+	if (json_array_size(h.ops) == 0) {
+		json_array_append_new(c->skipped, json_integer(c->group->first));
+		history_undo_release(&h);
+		undo_try_next_candidate(c);
+		return;
+	}
+	struct undo_commit_ctx *uc = xcalloc(1, sizeof(*uc));
+	uc->c = c;
+	uc->status = st;
+	uc->kept = h.kept ? json_incref(h.kept) : json_object();
+	struct commit_job *job = commit_job_new(c->canvas_id, c->req->user_id, undo_committed, uc);
+	size_t i;
+	json_t *op;
+	json_array_foreach(h.ops, i, op) {
+		enum op_type type;
+		if (!op_type_parse(json_string_value(json_object_get(op, "type")), &type))
+			continue; /* history only produces valid ops */
+		char id[40];
+		random_uuid(id);
+		commit_job_add_op(job, id, type, json_incref(json_object_get(op, "payload")),
+				  c->is_redo ? "redo" : "undo", c->group->first);
+	}
+	commit_job_expect_version(job, c->head);
+	history_undo_release(&h);
+	commit_submit(api_server(c->req), job);
+}
+
+static void undo_try_next_candidate(struct undo_ctx *c)
+{
+	if (c->next_candidate >= c->candidates->count ||
+	    c->next_candidate >= UNDO_MAX_CANDIDATES) {
+		respond_nothing(c);
+		return;
+	}
+	c->group = &c->candidates->items[c->candidates->count - 1 - c->next_candidate++];
+	if (!state_load(api_server(c->req), c->canvas_id, NULL, c->group->first - 1,
+			before_state_loaded, c)) {
+		http_respond_error(c->req, 503, "overloaded", "too many queued database requests");
+		undo_ctx_free(c);
+	}
+}
+
+static void current_state_loaded(struct state_result *r, void *arg)
+{
+	struct undo_ctx *c = arg;
+	if (r->status != STATE_OK) {
+		api_respond_state_failure(c->req, r);
+		undo_ctx_free(c);
+		return;
+	}
+	if (r->head != c->head) {
+		/* A commit landed between the two reads: start over on a consistent pair. */
+		if (++c->attempts >= UNDO_MAX_ATTEMPTS) {
+			http_respond_error(c->req, 409, "conflict",
+					   "the canvas is changing too fast, retry");
+			undo_ctx_free(c);
+			return;
+		}
+		undo_start(c);
+		return;
+	}
+	c->current = state_result_take_state(r);
+	undo_try_next_candidate(c);
+}
+
+static void history_loaded(const struct db_result *r, void *arg)
+{
+	struct undo_ctx *c = arg;
+	if (!r->ok) {
+		api_respond_db_error(c->req, r);
+		undo_ctx_free(c);
+		return;
+	}
+	/* Columns: role, head, the user's recent ops as [[version, kind, undo_of, type, payload]]. */
+	if (PQntuples(r->res) == 0 || PQgetisnull(r->res, 0, 0)) {
+		http_respond_error(c->req, 404, "not_found", "canvas not found");
+		undo_ctx_free(c);
+		return;
+	}
+	if (api_role_rank(PQgetvalue(r->res, 0, 0)) < 2) {
+		http_respond_error(c->req, 403, "forbidden", "your role does not allow editing");
+		undo_ctx_free(c);
+		return;
+	}
+	c->head = strtoll(PQgetvalue(r->res, 0, 1), NULL, 10);
+	json_t *rows = json_loads(PQgetvalue(r->res, 0, 2), 0, NULL);
+	rebuild_stacks(c, rows);
+	json_decref(rows);
+	json_decref(c->skipped);
+	c->skipped = json_array();
+	c->next_candidate = 0;
+	c->candidates = c->is_redo ? &c->redo_stack : &c->undo_stack;
+	if (c->candidates->count == 0) {
+		respond_nothing(c);
+		return;
+	}
+	if (!state_load(api_server(c->req), c->canvas_id, NULL, c->head, current_state_loaded, c)) {
+		http_respond_error(c->req, 503, "overloaded", "too many queued database requests");
+		undo_ctx_free(c);
+	}
+}
+
+static void undo_start(struct undo_ctx *c)
+{
+	char window[16];
+	snprintf(window, sizeof(window), "%d", UNDO_HISTORY_WINDOW);
+	const char *params[] = { c->canvas_id, c->req->user_id, window };
+	bool queued = db_query(
+		api_server(c->req)->db,
+		"SELECT m.role, c.version, "
+		"  coalesce((SELECT json_agg(json_build_array(o.version, o.kind, o.undo_of, o.type, "
+		"                                             o.payload) ORDER BY o.version) "
+		"   FROM (SELECT * FROM operations WHERE canvas_id = $1 AND user_id = $2 "
+		"         ORDER BY version DESC LIMIT $3) o), '[]')::text "
+		"FROM canvases c LEFT JOIN workspace_members m "
+		"  ON m.workspace_id = c.workspace_id AND m.user_id = $2 WHERE c.id = $1",
+		3, params, history_loaded, c);
+	if (!queued) {
+		http_respond_error(c->req, 503, "overloaded", "too many queued database requests");
+		undo_ctx_free(c);
+	}
+}
+
+static void undo_or_redo(struct http_request *req, bool redo)
+{
+	char canvas_id[64];
+	if (!api_canvas_param(req, canvas_id))
+		return;
+	if (req->body_len) {
+		/* No body fields are defined; reject anything so typos are not silently ignored. */
+		json_t *body = api_parse_body(req, NULL, 0);
+		if (!body)
+			return;
+		json_decref(body);
+	}
+	struct undo_ctx *c = xcalloc(1, sizeof(*c));
+	c->req = req;
+	c->is_redo = redo;
+	snprintf(c->canvas_id, sizeof(c->canvas_id), "%s", canvas_id);
+	undo_start(c);
+}
+
+void api_undo(struct http_request *req)
+{
+	undo_or_redo(req, false);
+}
+
+void api_redo(struct http_request *req)
+{
+	undo_or_redo(req, true);
+}
