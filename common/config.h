@@ -35,6 +35,21 @@ struct config {
 	bool migrate_on_start;
 	int snapshot_every;     /* ops between automatic snapshots */
 	int ops_page_max;       /* upper bound of ?limit= on operation listings */
+	/* WebSocket sessions and rooms */
+	int ws_max_message;     /* bytes of one client message (1009 above) */
+	int ws_soft_limit;      /* output bytes above which cursors/strokes are dropped */
+	int ws_hard_limit;      /* output bytes above which the client is closed (1013) */
+	int ws_ping_interval;   /* seconds between server pings */
+	int ws_idle_timeout;    /* seconds of client silence before closing */
+	char *ws_origins;       /* comma-separated allowed Origin values; empty = any */
+	int ws_ops_per_second;  /* token bucket refill per connection */
+	int ws_ops_burst;       /* token bucket size */
+	int ws_max_ops_per_message;
+	int ws_cursor_hz;       /* cursor relays per second per session, at most */
+	int sync_max_ops;       /* sync sends ops when at most this many are missing, else state */
+	int room_grace;         /* seconds an empty room is kept */
+	int gap_timeout_ms;     /* a version gap older than this is fetched from Postgres */
+	int head_check_ms;      /* period of the room's check against canvases.version */
 };
 
 /* Returns the value of an environment variable, or NULL. */

@@ -90,7 +90,17 @@ void api_state_get(struct http_request *req);
 void api_snapshots_create(struct http_request *req);
 void api_snapshots_list(struct http_request *req);
 void api_undo(struct http_request *req);
+void api_ws_upgrade(struct http_request *req);
 void api_redo(struct http_request *req);
+
+/* History (api_history.c). */
+void api_versions_create(struct http_request *req);
+void api_versions_list(struct http_request *req);
+void api_diff_get(struct http_request *req);
+void api_restore(struct http_request *req);
+void api_activity_me(struct http_request *req);
+void api_activity_user(struct http_request *req);
+void api_export_svg(struct http_request *req);
 
 /* Shared by the canvas handlers (api_operations.c). */
 struct commit_outcome;

@@ -121,7 +121,10 @@ void api_auth_register(struct http_request *req)
 			http_respond_errorf(req, 422, "invalid_field", "display_name: %s", why);
 			goto fail;
 		}
-		c->display_name = xstrdup(display_name);
+		/* Validation judged the trimmed name; store exactly that. */
+		size_t len;
+		const char *trimmed = validate_trim(display_name, &len);
+		c->display_name = xstrndup(trimmed, len);
 	} else {
 		/* Default to the local part of the address, which is already validated. */
 		c->display_name = xstrndup(c->email, strcspn(c->email, "@"));

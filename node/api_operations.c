@@ -11,6 +11,7 @@
 #include "commit.h"
 #include "op.h"
 #include "query.h"
+#include "room.h"
 #include "server.h"
 #include "state.h"
 #include "validate.h"
@@ -117,7 +118,7 @@ void api_operations_create(struct http_request *req)
 	if (!validate_uuid(client_op_id)) {
 		http_respond_error(req, 422, "invalid_field", "client_op_id: must be a UUID");
 	} else if (!op_type_parse(type_name, &type)) {
-		http_respond_errorf(req, 422, "invalid_field",
+		http_respond_errorf(req, 422, "unknown_op_type",
 				    "type: must be one of create_shape, move_shape, resize_shape, "
 				    "update_shape, delete_shape");
 	} else if (!(normalized = op_validate(type, payload, &err))) {
@@ -288,10 +289,15 @@ void api_snapshots_list(struct http_request *req)
 
 /* ---- automatic snapshots ----------------------------------------------------------------- */
 
-/* Commit listener: after a batch that crosses a multiple of FLOWSTATE_SNAPSHOT_EVERY, write a
- * snapshot at the batch's last version, off the request path. */
+/* Commit listener: hands the batch to the canvas's room, and after a batch that crosses a
+ * multiple of FLOWSTATE_SNAPSHOT_EVERY writes a snapshot at its last version, off the request
+ * path. */
 void api_on_ops_committed(struct server *srv, const char *canvas_id, json_t *ops)
 {
+	/* The committing node delivers to its own clients through the same ordered path as ops
+	 * from other nodes (DESIGN invariant 6). */
+	room_receive_ops(canvas_id, ops);
+
 	size_t n = json_array_size(ops);
 	long long first = json_integer_value(json_object_get(json_array_get(ops, 0), "version"));
 	long long last = json_integer_value(json_object_get(json_array_get(ops, n - 1), "version"));

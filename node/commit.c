@@ -27,6 +27,7 @@ struct commit_job {
 	struct commit_op *ops;
 	size_t count, cap;
 	long long expected_version;   /* -1: unconditional */
+	json_t *guard_shapes;         /* NULL: expected_version must equal the head */
 	commit_done_fn done;
 	void *arg;
 	struct commit_job *next;
@@ -107,6 +108,12 @@ void commit_job_expect_version(struct commit_job *job, long long version)
 	job->expected_version = version;
 }
 
+void commit_job_guard_shapes(struct commit_job *job, json_t *shape_ids)
+{
+	json_decref(job->guard_shapes);
+	job->guard_shapes = shape_ids;
+}
+
 size_t commit_job_op_count(const struct commit_job *job)
 {
 	return job->count;
@@ -117,7 +124,13 @@ static void job_free(struct commit_job *job)
 	for (size_t i = 0; i < job->count; i++)
 		json_decref(job->ops[i].payload);
 	free(job->ops);
+	json_decref(job->guard_shapes);
 	free(job);
+}
+
+void commit_job_discard(struct commit_job *job)
+{
+	job_free(job);
 }
 
 void commit_submit(struct server *srv, struct commit_job *job)
@@ -249,6 +262,7 @@ static void canvas_flush(struct commit_canvas *cc)
 	json_t *ops = json_array();
 	struct commit_job **tail = &cc->in_flight;
 	long long expected = -1;
+	json_t *guard = NULL;
 	size_t n = 0;
 	while (cc->head) {
 		struct commit_job *job = cc->head;
@@ -276,6 +290,7 @@ static void canvas_flush(struct commit_canvas *cc)
 		n += job->count;
 		if (conditional) {
 			expected = job->expected_version;
+			guard = job->guard_shapes;
 			break;
 		}
 	}
@@ -286,11 +301,15 @@ static void canvas_flush(struct commit_canvas *cc)
 	json_decref(ops);
 	char expected_text[32];
 	snprintf(expected_text, sizeof(expected_text), "%lld", expected);
-	const char *params[] = { cc->canvas_id, ops_text, expected >= 0 ? expected_text : NULL };
+	char *guard_text = guard ? json_dumps(guard, JSON_COMPACT) : NULL;
+	const char *params[] = { cc->canvas_id, ops_text, expected >= 0 ? expected_text : NULL,
+				 guard_text };
 	bool queued = db_query(commit_server->db,
-			       "SELECT idx, status, version, op FROM fs_commit_ops($1, $2::jsonb, $3)",
-			       3, params, batch_committed, cc);
+			       "SELECT idx, status, version, op "
+			       "FROM fs_commit_ops($1, $2::jsonb, $3, $4::jsonb)",
+			       4, params, batch_committed, cc);
 	free(ops_text);
+	free(guard_text);
 	if (!queued) {
 		/* The pool's queue is full: fail this batch and everything waiting behind it
 		 * (retryable), rather than leave jobs that nothing would flush. */

@@ -71,7 +71,12 @@ struct commit_job *commit_job_new(const char *canvas_id, const char *user_id,
 void commit_job_add_op(struct commit_job *job, const char *client_op_id, enum op_type type,
 		       json_t *payload, const char *kind, long long undo_of);
 void commit_job_expect_version(struct commit_job *job, long long version);
+/* With an expected version: conflict only if an op after it touched one of these shapes
+ * (a JSON array of shape ids, reference taken). */
+void commit_job_guard_shapes(struct commit_job *job, json_t *shape_ids);
 size_t commit_job_op_count(const struct commit_job *job);
+/* Frees a job that will not be submitted (its done callback is not called). */
+void commit_job_discard(struct commit_job *job);
 void commit_submit(struct server *srv, struct commit_job *job);
 
 const char *commit_status_name(enum commit_status status);

@@ -160,8 +160,10 @@ static void conn_fail(struct http_conn *conn, int status, const char *code, cons
 	size_t len = strlen(text);
 	evbuffer_add_printf(bufferevent_get_output(conn->bev),
 			    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-			    "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-			    status, http_status_reason(status), len);
+			    "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+			    "X-Request-Id: %llu\r\nConnection: close\r\n\r\n",
+			    status, http_status_reason(status), len,
+			    (unsigned long long)next_request_id++);
 	evbuffer_add(bufferevent_get_output(conn->bev), text, len);
 	free(text);
 	metrics_http_observe(NULL, status, 0.0);
@@ -325,6 +327,32 @@ void http_respond(struct http_request *req, int status, const char *content_type
 		evbuffer_add(out, body, body_len);
 	request_free(req);
 	http_conn_change_state(conn, HTTP_CONN_WRITING);
+}
+
+struct bufferevent *http_upgrade(struct http_request *req, const char *accept)
+{
+	struct http_conn *conn = req->conn;
+	double seconds = elapsed_seconds(&req->started);
+	metrics_http_observe(req->route, 101, seconds);
+	log_info("http_request", "req=%llu conn=%llu method=GET route=%s status=101 ms=%.2f user=%s",
+		 (unsigned long long)req->id, (unsigned long long)conn->id,
+		 req->route ? req->route->pattern : "-", seconds * 1000.0, req->user_id);
+	conn->req = NULL;
+	request_free(req);
+	if (conn->state == HTTP_CONN_ABANDONED) {
+		conn_free(conn);
+		return NULL;
+	}
+	struct bufferevent *bev = conn->bev;
+	evbuffer_add_printf(bufferevent_get_output(bev),
+			    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+			    "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+			    accept);
+	http_conn_change_state(conn, HTTP_CONN_UPGRADED);
+	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+	conn->bev = NULL;
+	conn_free(conn);
+	return bev;
 }
 
 void http_respond_json_text(struct http_request *req, int status, const char *json, size_t len)

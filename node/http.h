@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <event2/bufferevent.h>
 #include <jansson.h>
 
 #include "http_parser.h"
@@ -70,6 +71,13 @@ void http_respond_errorf(struct http_request *req, int status, const char *code,
 			 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 struct server *http_request_server(const struct http_request *req);
+
+/*
+ * Ends the request with 101 Switching Protocols (Sec-WebSocket-Accept: accept) and hands the
+ * socket over: returns the bufferevent, with no callbacks set, for the new protocol to own; the
+ * request and the HTTP connection are gone. NULL when the peer already left.
+ */
+struct bufferevent *http_upgrade(struct http_request *req, const char *accept);
 
 /* Copies path parameter i NUL-terminated into out; false if missing or too long. */
 bool http_param(const struct http_request *req, size_t i, char *out, size_t out_size);

@@ -21,6 +21,17 @@ enum metric_id {
 	METRIC_OPS_COMMITTED,               /* counter */
 	METRIC_COMMIT_FAILURES,             /* counter */
 	METRIC_SNAPSHOTS_WRITTEN,           /* counter */
+	METRIC_WS_CONNECTIONS,              /* gauge */
+	METRIC_ROOMS,                       /* gauge */
+	METRIC_OPS_DELIVERED,               /* counter: op deliveries to rooms (in order) */
+	METRIC_OPS_FETCHED,                 /* counter: ops read back from Postgres by rooms */
+	METRIC_DUPLICATES_DROPPED,          /* counter */
+	METRIC_GAP_FETCHES,                 /* counter */
+	METRIC_HEAD_CHECKS,                 /* counter */
+	METRIC_WS_MESSAGES_IN,              /* counter */
+	METRIC_WS_TRANSIENT_DROPPED,        /* counter: cursors/strokes dropped for slow clients */
+	METRIC_WS_SLOW_CLIENTS_CLOSED,      /* counter */
+	METRIC_WS_RATE_LIMITED,             /* counter */
 	METRIC_COUNT
 };
 

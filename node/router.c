@@ -42,8 +42,24 @@ static const struct route routes[] = {
 	  "POST /canvases/{id}/snapshots" },
 	{ HTTP_GET, "/api/v1/canvases/{}/snapshots", api_snapshots_list, true,
 	  "GET /canvases/{id}/snapshots" },
+	/* Authenticated by ?token= before the upgrade (browsers cannot set headers on it). */
+	{ HTTP_GET, "/api/v1/canvases/{}/ws", api_ws_upgrade, false, "GET /canvases/{id}/ws" },
 	{ HTTP_POST, "/api/v1/canvases/{}/undo", api_undo, true, "POST /canvases/{id}/undo" },
 	{ HTTP_POST, "/api/v1/canvases/{}/redo", api_redo, true, "POST /canvases/{id}/redo" },
+
+	/* History (api_history.c). */
+	{ HTTP_POST, "/api/v1/canvases/{}/versions", api_versions_create, true,
+	  "POST /canvases/{id}/versions" },
+	{ HTTP_GET, "/api/v1/canvases/{}/versions", api_versions_list, true,
+	  "GET /canvases/{id}/versions" },
+	{ HTTP_GET, "/api/v1/canvases/{}/diff", api_diff_get, true, "GET /canvases/{id}/diff" },
+	{ HTTP_POST, "/api/v1/canvases/{}/restore", api_restore, true,
+	  "POST /canvases/{id}/restore" },
+	{ HTTP_GET, "/api/v1/me/activity", api_activity_me, true, "GET /me/activity" },
+	{ HTTP_GET, "/api/v1/users/{}/activity", api_activity_user, true,
+	  "GET /users/{id}/activity" },
+	{ HTTP_GET, "/api/v1/canvases/{}/export.svg", api_export_svg, true,
+	  "GET /canvases/{id}/export.svg" },
 };
 
 #define ROUTE_COUNT (sizeof(routes) / sizeof(routes[0]))

@@ -20,7 +20,9 @@
 #include "db.h"
 #include "http.h"
 #include "log.h"
+#include "room.h"
 #include "workers.h"
+#include "ws.h"
 
 static const char *const server_state_names[] = { "starting", "running", "draining", "stopped" };
 
@@ -50,7 +52,7 @@ static void listener_error_cb(struct evconnlistener *l, void *arg)
 static void drain_check_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct server *srv = arg;
-	if (http_conns_open() == 0) {
+	if (http_conns_open() == 0 && ws_sessions_open() == 0) {
 		log_info("drain_complete", "open_connections=0");
 		event_base_loopexit(srv->base, NULL);
 	}
@@ -59,7 +61,8 @@ static void drain_check_cb(evutil_socket_t fd, short events, void *arg)
 static void drain_deadline_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct server *srv = arg;
-	log_warn("drain_deadline", "open_connections=%zu", http_conns_open());
+	log_warn("drain_deadline", "open_connections=%zu websockets=%zu", http_conns_open(),
+		 ws_sessions_open());
 	event_base_loopexit(srv->base, NULL);
 }
 
@@ -68,11 +71,18 @@ static void server_begin_drain(struct server *srv)
 	if (srv->state >= SERVER_DRAINING)
 		return;
 	server_change_state(srv, SERVER_DRAINING);
+	/* A second SIGTERM (an impatient supervisor) must not cut the drain short. Shutdown has a
+	 * deadline of its own; SIGKILL remains for those who cannot wait. */
+	evsignal_del(srv->sigterm_ev);
+	evsignal_del(srv->sigint_ev);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 	if (srv->listener) {
 		evconnlistener_free(srv->listener);
 		srv->listener = NULL;
 	}
 	http_conns_drain(srv);
+	ws_sessions_drain();
 	struct timeval deadline = { srv->cfg.shutdown_timeout, 0 };
 	struct timeval every = { 0, 20000 };
 	srv->drain_timer = evtimer_new(srv->base, drain_deadline_cb, srv);
@@ -111,6 +121,7 @@ bool server_init(struct server *srv)
 			      srv->cfg.db_queue_max);
 	srv->workers = workers_new(srv->base, srv->cfg.kdf_threads);
 	commit_init(srv, api_on_ops_committed);
+	rooms_init(srv);
 
 	struct sockaddr_in sin;
 	memset(&sin, 0, sizeof(sin));
@@ -154,9 +165,11 @@ void server_free(struct server *srv)
 	 * which fails whatever is queued so that every handler answers and releases its
 	 * request. Connections left (mid-write at the deadline) are closed last. */
 	workers_free(srv->workers);
+	ws_sessions_close_all();
 	if (srv->db)
 		db_pool_free(srv->db);
 	commit_shutdown();
+	rooms_shutdown();
 	http_conns_close_all();
 	if (srv->drain_timer)
 		event_free(srv->drain_timer);

@@ -30,8 +30,12 @@ $$;
 --   nodes commits once, and the others get the original version (never a unique violation).
 -- * Authorization (editor or owner of the canvas's workspace) is checked per op under the
 --   same lock, so a role change cannot race a commit.
--- * p_expected_version (restore): commit nothing unless the canvas is still at that version.
-CREATE FUNCTION fs_commit_ops(p_canvas uuid, p_ops jsonb, p_expected_version bigint DEFAULT NULL)
+-- * p_expected_version (restore, undo): commit nothing unless the canvas is still at that
+--   version, or, when p_guard_shapes (a JSON array of shape ids) is given, unless no op after
+--   that version touched one of those shapes. Undo reverts properties of its own shapes only,
+--   so edits to other shapes in between do not invalidate it; restore needs the whole canvas.
+CREATE FUNCTION fs_commit_ops(p_canvas uuid, p_ops jsonb, p_expected_version bigint DEFAULT NULL,
+                              p_guard_shapes jsonb DEFAULT NULL)
 RETURNS TABLE (idx int, status text, version bigint, op text)
 LANGUAGE plpgsql
 AS $$
@@ -47,7 +51,12 @@ BEGIN
 		             FROM jsonb_array_elements(p_ops) WITH ORDINALITY e(v, ord);
 		RETURN;
 	END IF;
-	IF p_expected_version IS NOT NULL AND v_head <> p_expected_version THEN
+	IF p_expected_version IS NOT NULL AND v_head <> p_expected_version AND (
+	       p_guard_shapes IS NULL OR EXISTS (
+	           SELECT 1 FROM operations o
+	           WHERE o.canvas_id = p_canvas AND o.version > p_expected_version
+	             AND o.payload->>'shape_id' IN
+	                 (SELECT jsonb_array_elements_text(p_guard_shapes)))) THEN
 		RETURN QUERY SELECT (e.ord - 1)::int, 'conflict'::text, v_head, NULL::text
 		             FROM jsonb_array_elements(p_ops) WITH ORDINALITY e(v, ord);
 		RETURN;

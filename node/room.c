@@ -1,0 +1,357 @@
+#include "room.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "alloc.h"
+#include "db.h"
+#include "log.h"
+#include "metrics.h"
+#include "server.h"
+#include "strmap.h"
+#include "ws.h"
+
+/* Ops held while waiting for a gap to fill; beyond this the buffer is dropped and the room
+ * refetches from Postgres (which it would have to do anyway). */
+#define ROOM_REORDER_MAX 4096
+/* Ops per catch-up query; a longer gap takes several. */
+#define ROOM_FETCH_BATCH 1000
+
+struct room {
+	char canvas_id[40];
+	struct server *srv;
+	struct ws_session *sessions;
+	size_t session_count;
+	long long delivered;          /* -1 until the first head check answers */
+	json_t **pending;             /* reorder buffer, sorted by version, all > delivered */
+	size_t pending_count;
+	struct event *gap_timer, *head_timer, *grace_timer;
+	bool gap_armed;
+	bool fetching, fetch_again, release_after_fetch;
+};
+
+static struct server *rooms_server;
+static struct strmap *rooms;
+
+static void room_fetch(struct room *r);
+
+void rooms_init(struct server *srv)
+{
+	rooms_server = srv;
+	rooms = strmap_new();
+}
+
+size_t rooms_count(void)
+{
+	return rooms ? strmap_count(rooms) : 0;
+}
+
+const char *room_canvas_id(const struct room *r)
+{
+	return r->canvas_id;
+}
+
+long long room_delivered(const struct room *r)
+{
+	return r->delivered;
+}
+
+static long long op_version(const json_t *op)
+{
+	return json_integer_value(json_object_get(op, "version"));
+}
+
+static void room_free(struct room *r)
+{
+	strmap_remove(rooms, r->canvas_id);
+	for (size_t i = 0; i < r->pending_count; i++)
+		json_decref(r->pending[i]);
+	free(r->pending);
+	event_free(r->gap_timer);
+	event_free(r->head_timer);
+	event_free(r->grace_timer);
+	metrics_gauge_add(METRIC_ROOMS, -1);
+	log_debug("room_closed", "canvas=%s", r->canvas_id);
+	free(r);
+}
+
+static void room_release_if_unused(struct room *r)
+{
+	if (r->session_count > 0)
+		return;
+	if (r->fetching)
+		r->release_after_fetch = true; /* the fetch callback frees it */
+	else
+		room_free(r);
+}
+
+/* Delivers every op that directly follows the delivered version, then watches the gap. */
+static void room_pump(struct room *r)
+{
+	if (r->delivered < 0)
+		return;
+	size_t i = 0;
+	while (i < r->pending_count && op_version(r->pending[i]) <= r->delivered + 1) {
+		json_t *op = r->pending[i++];
+		long long v = op_version(op);
+		if (v == r->delivered + 1) {
+			json_t *msg = json_pack("{s:s, s:O}", "type", "operation", "operation", op);
+			struct ws_frame *f = ws_frame_json(msg);
+			json_decref(msg);
+			struct ws_session *s = r->sessions;
+			while (s) {
+				struct ws_session *next = *ws_session_room_next(s);
+				ws_session_deliver_op(s, v, f);
+				s = next;
+			}
+			ws_frame_release(f);
+			r->delivered = v;
+			metrics_counter_inc(METRIC_OPS_DELIVERED);
+		}
+		json_decref(op);
+	}
+	if (i > 0) {
+		memmove(r->pending, r->pending + i, (r->pending_count - i) * sizeof(*r->pending));
+		r->pending_count -= i;
+	}
+	if (r->pending_count && !r->gap_armed) {
+		struct timeval tv = { r->srv->cfg.gap_timeout_ms / 1000,
+				      (r->srv->cfg.gap_timeout_ms % 1000) * 1000 };
+		evtimer_add(r->gap_timer, &tv);
+		r->gap_armed = true;
+	} else if (!r->pending_count && r->gap_armed) {
+		evtimer_del(r->gap_timer);
+		r->gap_armed = false;
+	}
+}
+
+/* Inserts an op into the reorder buffer (sorted, no duplicates). */
+static void room_buffer(struct room *r, json_t *op)
+{
+	long long v = op_version(op);
+	if (v <= 0 || (r->delivered >= 0 && v <= r->delivered)) {
+		metrics_counter_inc(METRIC_DUPLICATES_DROPPED);
+		return;
+	}
+	size_t lo = 0, hi = r->pending_count;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (op_version(r->pending[mid]) < v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < r->pending_count && op_version(r->pending[lo]) == v) {
+		metrics_counter_inc(METRIC_DUPLICATES_DROPPED);
+		return;
+	}
+	if (r->pending_count == ROOM_REORDER_MAX) {
+		/* Too far behind to buffer: forget and refetch everything from Postgres. */
+		log_warn("room_reorder_overflow", "canvas=%s delivered=%lld", r->canvas_id,
+			 r->delivered);
+		for (size_t i = 0; i < r->pending_count; i++)
+			json_decref(r->pending[i]);
+		r->pending_count = 0;
+		room_fetch(r);
+		return;
+	}
+	r->pending = xrealloc(r->pending, (r->pending_count + 1) * sizeof(*r->pending));
+	memmove(r->pending + lo + 1, r->pending + lo, (r->pending_count - lo) * sizeof(*r->pending));
+	r->pending[lo] = json_incref(op);
+	r->pending_count++;
+}
+
+void room_receive_ops(const char *canvas_id, json_t *ops)
+{
+	struct room *r = rooms ? strmap_get(rooms, canvas_id) : NULL;
+	if (!r)
+		return;
+	size_t i;
+	json_t *op;
+	json_array_foreach(ops, i, op)
+		room_buffer(r, op);
+	room_pump(r);
+}
+
+/* ---- catch-up from Postgres ---------------------------------------------------------------- */
+
+static void room_fetched(const struct db_result *res, void *arg)
+{
+	struct room *r = arg;
+	r->fetching = false;
+	if (r->release_after_fetch && r->session_count == 0) {
+		room_free(r);
+		return;
+	}
+	r->release_after_fetch = false;
+	if (!res->ok || PQntuples(res->res) != 1) {
+		/* Postgres unavailable: the head timer tries again. */
+		log_warn("room_fetch_failed", "canvas=%s sqlstate=%s", r->canvas_id, res->sqlstate);
+		return;
+	}
+	long long head = strtoll(PQgetvalue(res->res, 0, 0), NULL, 10);
+	json_t *ops = json_loads(PQgetvalue(res->res, 0, 1), 0, NULL);
+	bool became_known = false;
+	if (r->delivered < 0) {
+		r->delivered = head;
+		became_known = true;
+	} else if (json_array_size(ops)) {
+		metrics_counter_add(METRIC_OPS_FETCHED, json_array_size(ops));
+	}
+	size_t i;
+	json_t *op;
+	json_array_foreach(ops, i, op)
+		room_buffer(r, op);
+	json_decref(ops);
+	room_pump(r);
+	if (became_known) {
+		struct ws_session *s = r->sessions;
+		while (s) {
+			struct ws_session *next = *ws_session_room_next(s);
+			ws_session_room_ready(s);
+			s = next;
+		}
+	}
+	/* Versions are gap-free, so while delivered < head another read makes progress. */
+	bool again = r->fetch_again;
+	r->fetch_again = false;
+	if (r->delivered < head || again)
+		room_fetch(r);
+}
+
+/* Reads the head and the ops after the delivered version (none while the head is unknown). */
+static void room_fetch(struct room *r)
+{
+	if (r->fetching) {
+		r->fetch_again = true;
+		return;
+	}
+	char after[32];
+	snprintf(after, sizeof(after), "%lld", r->delivered);
+	char limit[16];
+	snprintf(limit, sizeof(limit), "%d", ROOM_FETCH_BATCH);
+	const char *params[] = { r->canvas_id, r->delivered >= 0 ? after : NULL, limit };
+	if (db_query(r->srv->db,
+		     "SELECT c.version, coalesce((SELECT json_agg(fs_op_json(o) ORDER BY o.version) "
+		     "  FROM (SELECT * FROM operations WHERE canvas_id = $1 AND version > $2 "
+		     "        ORDER BY version LIMIT $3) o), '[]')::text "
+		     "FROM canvases c WHERE c.id = $1",
+		     3, params, room_fetched, r))
+		r->fetching = true;
+}
+
+static void room_gap_timer_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct room *r = arg;
+	r->gap_armed = false;
+	if (r->pending_count) {
+		metrics_counter_inc(METRIC_GAP_FETCHES);
+		log_debug("room_gap_fetch", "canvas=%s delivered=%lld next=%lld", r->canvas_id,
+			  r->delivered, op_version(r->pending[0]));
+		room_fetch(r);
+	}
+}
+
+static void room_head_timer_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct room *r = arg;
+	if (r->session_count > 0) {
+		metrics_counter_inc(METRIC_HEAD_CHECKS);
+		room_fetch(r);
+	}
+}
+
+static void room_grace_timer_cb(evutil_socket_t fd, short events, void *arg)
+{
+	room_release_if_unused(arg);
+}
+
+/* ---- membership ------------------------------------------------------------------------------ */
+
+struct room *room_join(struct server *srv, const char *canvas_id, struct ws_session *s)
+{
+	struct room *r = strmap_get(rooms, canvas_id);
+	if (!r) {
+		r = xcalloc(1, sizeof(*r));
+		snprintf(r->canvas_id, sizeof(r->canvas_id), "%s", canvas_id);
+		r->srv = srv;
+		r->delivered = -1;
+		r->gap_timer = evtimer_new(srv->base, room_gap_timer_cb, r);
+		r->grace_timer = evtimer_new(srv->base, room_grace_timer_cb, r);
+		r->head_timer = event_new(srv->base, -1, EV_PERSIST, room_head_timer_cb, r);
+		struct timeval every = { srv->cfg.head_check_ms / 1000,
+					 (srv->cfg.head_check_ms % 1000) * 1000 };
+		event_add(r->head_timer, &every);
+		strmap_put(rooms, r->canvas_id, r);
+		metrics_gauge_add(METRIC_ROOMS, 1);
+		log_debug("room_opened", "canvas=%s", canvas_id);
+	}
+	evtimer_del(r->grace_timer);
+	*ws_session_room_next(s) = r->sessions;
+	r->sessions = s;
+	r->session_count++;
+	/* Learn (or refresh) the head now rather than at the next tick. */
+	room_fetch(r);
+	return r;
+}
+
+void room_leave(struct room *r, struct ws_session *s)
+{
+	struct ws_session **link = &r->sessions;
+	while (*link && *link != s)
+		link = ws_session_room_next(*link);
+	if (!*link)
+		return;
+	*link = *ws_session_room_next(s);
+	*ws_session_room_next(s) = NULL;
+	r->session_count--;
+	if (r->session_count == 0) {
+		if (r->srv->cfg.room_grace == 0 || r->srv->state >= SERVER_DRAINING) {
+			room_release_if_unused(r);
+		} else {
+			struct timeval grace = { r->srv->cfg.room_grace, 0 };
+			evtimer_add(r->grace_timer, &grace);
+		}
+	}
+}
+
+void room_broadcast(struct room *r, struct ws_frame *f, const struct ws_session *except,
+		    bool transient)
+{
+	for (struct ws_session *s = r->sessions; s; s = *ws_session_room_next(s))
+		if (s != except && ws_session_is_open(s))
+			ws_session_send_frame(s, f, transient);
+}
+
+json_t *room_presence(const struct room *r)
+{
+	json_t *list = json_array();
+	for (struct ws_session *s = r->sessions; s; s = *ws_session_room_next(s))
+		if (ws_session_is_open(s))
+			json_array_append_new(list, ws_session_presence(s));
+	return list;
+}
+
+static void room_free_entry(const char *key, void *value, void *arg)
+{
+	struct room ***cursor = arg;
+	*(*cursor)++ = value;
+}
+
+void rooms_shutdown(void)
+{
+	if (!rooms)
+		return;
+	size_t n = strmap_count(rooms);
+	struct room **all = xcalloc(n ? n : 1, sizeof(*all));
+	struct room **cursor = all;
+	strmap_foreach(rooms, room_free_entry, &cursor);
+	for (size_t i = 0; i < n; i++)
+		room_free(all[i]);
+	free(all);
+	strmap_free(rooms);
+	rooms = NULL;
+}
