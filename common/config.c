@@ -103,6 +103,14 @@ static const struct config_entry config_table[] = {
 	  "milliseconds a version gap may stay open before it is fetched from Postgres" },
 	{ "FLOWSTATE_HEAD_CHECK_MS", CT_INT, OFF(head_check_ms), "2000", 50, 600000, false,
 	  "period of each room's check of its delivered version against canvases.version" },
+	{ "FLOWSTATE_BUS_HEARTBEAT_MS", CT_INT, OFF(bus_heartbeat_ms), "1000", 50, 60000, false,
+	  "period of the heartbeat each node publishes to itself through Redis" },
+	{ "FLOWSTATE_BUS_DEAD_MS", CT_INT, OFF(bus_dead_ms), "5000", 200, 600000, false,
+	  "a Redis subscriber that has not received a heartbeat for this long is reconnected" },
+	{ "FLOWSTATE_PRESENCE_TTL", CT_INT, OFF(presence_ttl), "30", 3, 3600, false,
+	  "seconds a collaborator of a killed node stays in presence before it expires" },
+	{ "FLOWSTATE_FAULT_BUS_DROP_EVERY", CT_INT, OFF(fault_bus_drop_every), "0", 0, 1000000,
+	  false, "testing only (refused in production): drop every Nth op batch from Redis" },
 };
 
 #define CONFIG_ENTRIES (sizeof(config_table) / sizeof(config_table[0]))
@@ -194,6 +202,10 @@ static bool config_check_production(const struct config *cfg, config_lookup_fn l
 	}
 	if (strstr(cfg->jwt_secret, "do-not-use-in-production")) {
 		snprintf(err, err_size, "FLOWSTATE_JWT_SECRET is the development default");
+		return false;
+	}
+	if (cfg->fault_bus_drop_every != 0) {
+		snprintf(err, err_size, "FLOWSTATE_FAULT_BUS_DROP_EVERY is for tests only");
 		return false;
 	}
 	if (cfg->scrypt_log2n < 14) {

@@ -50,6 +50,11 @@ struct config {
 	int room_grace;         /* seconds an empty room is kept */
 	int gap_timeout_ms;     /* a version gap older than this is fetched from Postgres */
 	int head_check_ms;      /* period of the room's check against canvases.version */
+	/* Redis bus and presence */
+	int bus_heartbeat_ms;   /* heartbeat publish period (subscriber probe) */
+	int bus_dead_ms;        /* no heartbeat back for this long: subscriber is dead */
+	int presence_ttl;       /* seconds a presence entry lives without a refresh */
+	int fault_bus_drop_every; /* testing only: drop every Nth incoming op batch (0: off) */
 };
 
 /* Returns the value of an environment variable, or NULL. */

@@ -11,6 +11,7 @@
 #include "commit.h"
 #include "op.h"
 #include "query.h"
+#include "bus.h"
 #include "room.h"
 #include "server.h"
 #include "state.h"
@@ -297,6 +298,13 @@ void api_on_ops_committed(struct server *srv, const char *canvas_id, json_t *ops
 	/* The committing node delivers to its own clients through the same ordered path as ops
 	 * from other nodes (DESIGN invariant 6). */
 	room_receive_ops(canvas_id, ops);
+	/* One message per batch to every other node's room (pub/sub is at-most-once: their
+	 * rooms repair any loss from Postgres). */
+	json_t *msg = json_pack("{s:s, s:s, s:O}", "t", "ops", "n", srv->cfg.node_id, "ops", ops);
+	char *text = json_dumps(msg, JSON_COMPACT);
+	bus_publish(canvas_id, text, strlen(text));
+	free(text);
+	json_decref(msg);
 
 	size_t n = json_array_size(ops);
 	long long first = json_integer_value(json_object_get(json_array_get(ops, 0), "version"));

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "api.h"
+#include "bus.h"
 #include "db.h"
 #include "metrics.h"
 #include "server.h"
@@ -17,9 +18,14 @@ static void readyz_checked(const struct db_result *r, void *arg)
 	struct server *srv = api_server(req);
 	bool draining = srv->state >= SERVER_DRAINING;
 	bool ready = r->ok && !draining;
+	bool redis = bus_healthy();
+	/* Without Redis the node still commits and serves its own clients (the gateway keeps a
+	 * canvas on one node), so it stays in rotation, reported as degraded. */
+	const char *status = !ready ? "not_ready" : redis ? "ready" : "degraded";
 	http_respond_json(req, ready ? 200 : 503,
-			  json_pack("{s:s, s:s, s:b}", "status", ready ? "ready" : "not_ready",
-				    "postgres", r->ok ? "ok" : "unreachable", "draining", draining));
+			  json_pack("{s:s, s:s, s:s, s:b}", "status", status, "postgres",
+				    r->ok ? "ok" : "unreachable", "redis",
+				    redis ? "ok" : "unreachable", "draining", draining));
 }
 
 /* Ready means: not draining and Postgres answers a query through the pool right now. */

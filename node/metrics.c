@@ -58,6 +58,18 @@ static const struct {
 					    "Clients closed past the hard output limit" },
 	[METRIC_WS_RATE_LIMITED] = { "flowstate_ws_rate_limited_total", METRIC_COUNTER,
 				     "Client operations refused by the rate limit" },
+	[METRIC_BUS_CONNECTIONS_UP] = { "flowstate_redis_connections_up", METRIC_GAUGE,
+					"Redis connections up (publisher + subscriber)" },
+	[METRIC_BUS_RECONNECTS] = { "flowstate_redis_reconnects_total", METRIC_COUNTER,
+				    "Redis connections lost and retried" },
+	[METRIC_BUS_DEAD_SUBSCRIBER] = { "flowstate_redis_dead_subscriber_total", METRIC_COUNTER,
+					 "Subscriber connections dropped because heartbeats stopped" },
+	[METRIC_BUS_PUBLISHED] = { "flowstate_bus_published_total", METRIC_COUNTER,
+				   "Messages published to Redis" },
+	[METRIC_BUS_PUBLISH_DROPPED] = { "flowstate_bus_publish_dropped_total", METRIC_COUNTER,
+					 "Messages not published (Redis down or behind)" },
+	[METRIC_BUS_RECEIVED] = { "flowstate_bus_received_total", METRIC_COUNTER,
+				  "Canvas messages received from Redis" },
 };
 
 #define HIST_MAX_BUCKETS 16

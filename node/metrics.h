@@ -32,6 +32,12 @@ enum metric_id {
 	METRIC_WS_TRANSIENT_DROPPED,        /* counter: cursors/strokes dropped for slow clients */
 	METRIC_WS_SLOW_CLIENTS_CLOSED,      /* counter */
 	METRIC_WS_RATE_LIMITED,             /* counter */
+	METRIC_BUS_CONNECTIONS_UP,          /* gauge: 0..2 (publisher, subscriber) */
+	METRIC_BUS_RECONNECTS,              /* counter */
+	METRIC_BUS_DEAD_SUBSCRIBER,         /* counter */
+	METRIC_BUS_PUBLISHED,               /* counter */
+	METRIC_BUS_PUBLISH_DROPPED,         /* counter */
+	METRIC_BUS_RECEIVED,                /* counter */
 	METRIC_COUNT
 };
 

@@ -7,6 +7,7 @@
 #include <event2/event.h>
 
 #include "alloc.h"
+#include "bus.h"
 #include "db.h"
 #include "log.h"
 #include "metrics.h"
@@ -66,6 +67,7 @@ static long long op_version(const json_t *op)
 
 static void room_free(struct room *r)
 {
+	bus_unsubscribe(r->canvas_id);
 	strmap_remove(rooms, r->canvas_id);
 	for (size_t i = 0; i < r->pending_count; i++)
 		json_decref(r->pending[i]);
@@ -287,6 +289,9 @@ struct room *room_join(struct server *srv, const char *canvas_id, struct ws_sess
 		event_add(r->head_timer, &every);
 		strmap_put(rooms, r->canvas_id, r);
 		metrics_gauge_add(METRIC_ROOMS, 1);
+		/* Subscribe first; the catch-up after the subscription is confirmed
+		 * (room_on_subscribed) closes the window between our read and the channel. */
+		bus_subscribe(r->canvas_id);
 		log_debug("room_opened", "canvas=%s", canvas_id);
 	}
 	evtimer_del(r->grace_timer);
@@ -316,6 +321,36 @@ void room_leave(struct room *r, struct ws_session *s)
 			evtimer_add(r->grace_timer, &grace);
 		}
 	}
+}
+
+void room_on_subscribed(const char *canvas_id)
+{
+	struct room *r = rooms ? strmap_get(rooms, canvas_id) : NULL;
+	if (r)
+		room_fetch(r);
+}
+
+void room_relay(struct room *r, json_t *msg, const struct ws_session *except)
+{
+	struct ws_frame *f = ws_frame_json(msg);
+	room_broadcast(r, f, except, true);
+	ws_frame_release(f);
+	json_t *envelope = json_pack("{s:s, s:s, s:O}", "t", "relay", "n", r->srv->cfg.node_id, "m",
+				     msg);
+	char *text = json_dumps(envelope, JSON_COMPACT);
+	bus_publish(r->canvas_id, text, strlen(text));
+	free(text);
+	json_decref(envelope);
+}
+
+void room_receive_relay(const char *canvas_id, json_t *msg)
+{
+	struct room *r = rooms ? strmap_get(rooms, canvas_id) : NULL;
+	if (!r)
+		return;
+	struct ws_frame *f = ws_frame_json(msg);
+	room_broadcast(r, f, NULL, true);
+	ws_frame_release(f);
 }
 
 void room_broadcast(struct room *r, struct ws_frame *f, const struct ws_session *except,

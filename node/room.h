@@ -47,6 +47,14 @@ void room_receive_ops(const char *canvas_id, json_t *ops);
 void room_broadcast(struct room *r, struct ws_frame *f, const struct ws_session *except,
 		    bool transient);
 
+/* Sends a transient message (cursor, stroke, presence) to the room's open sessions here but
+ * `except`, and to the canvas's rooms on every other node through the bus. msg is borrowed. */
+void room_relay(struct room *r, json_t *msg, const struct ws_session *except);
+/* A relayed message from another node: to every open session of the room here. */
+void room_receive_relay(const char *canvas_id, json_t *msg);
+/* The bus (re)subscribed the canvas's channel: catch up from Postgres. */
+void room_on_subscribed(const char *canvas_id);
+
 /* Presence entries of the room's sessions, as a JSON array (new reference). */
 json_t *room_presence(const struct room *r);
 

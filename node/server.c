@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 
 #include "alloc.h"
+#include "bus.h"
 #include "api.h"
 #include "commit.h"
 #include "db.h"
@@ -98,6 +99,31 @@ static void signal_cb(evutil_socket_t sig, short events, void *arg)
 	server_begin_drain(srv);
 }
 
+/* A canvas message from another node: op batches go to the room's ordered delivery, relays
+ * (cursor, stroke, presence) straight to its sessions. This node's own messages come back too
+ * and are skipped: it delivered them already. */
+static void server_on_bus_message(const char *canvas_id, const char *data, size_t len)
+{
+	static unsigned long long batches;
+	json_t *msg = json_loadb(data, len, 0, NULL);
+	const char *t = json_string_value(json_object_get(msg, "t"));
+	const char *from = json_string_value(json_object_get(msg, "n"));
+	if (!t || !from || !strcmp(from, bus_node_id())) {
+		json_decref(msg);
+		return;
+	}
+	if (!strcmp(t, "ops")) {
+		int drop_every = bus_fault_drop_every();
+		if (drop_every > 0 && ++batches % (unsigned long long)drop_every == 0)
+			log_info("fault_bus_drop", "canvas=%s", canvas_id); /* test hook: lost */
+		else
+			room_receive_ops(canvas_id, json_object_get(msg, "ops"));
+	} else if (!strcmp(t, "relay") && json_is_object(json_object_get(msg, "m"))) {
+		room_receive_relay(canvas_id, json_object_get(msg, "m"));
+	}
+	json_decref(msg);
+}
+
 bool server_init(struct server *srv)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -122,6 +148,7 @@ bool server_init(struct server *srv)
 	srv->workers = workers_new(srv->base, srv->cfg.kdf_threads);
 	commit_init(srv, api_on_ops_committed);
 	rooms_init(srv);
+	bus_init(srv, server_on_bus_message, room_on_subscribed);
 
 	struct sockaddr_in sin;
 	memset(&sin, 0, sizeof(sin));
@@ -170,6 +197,7 @@ void server_free(struct server *srv)
 		db_pool_free(srv->db);
 	commit_shutdown();
 	rooms_shutdown();
+	bus_shutdown();
 	http_conns_close_all();
 	if (srv->drain_timer)
 		event_free(srv->drain_timer);

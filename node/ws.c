@@ -165,18 +165,14 @@ static void ws_change_state(struct ws_session *s, enum ws_state state)
 		/* Now visible to others. */
 		json_t *msg = json_pack("{s:s, s:o}", "type", "presence_join", "user",
 					ws_session_presence(s));
-		struct ws_frame *f = ws_frame_json(msg);
+		room_relay(s->room, msg, s);
 		json_decref(msg);
-		room_broadcast(s->room, f, s, true);
-		ws_frame_release(f);
 	}
 	if (state >= WS_CLOSING && old == WS_OPEN && s->room) {
 		json_t *msg = json_pack("{s:s, s:s, s:s}", "type", "presence_leave", "user_id",
 					s->join.user_id, "session_id", s->session_id);
-		struct ws_frame *f = ws_frame_json(msg);
+		room_relay(s->room, msg, s);
 		json_decref(msg);
-		room_broadcast(s->room, f, s, true);
-		ws_frame_release(f);
 	}
 }
 
@@ -765,10 +761,8 @@ static void ws_relay_cursor(struct ws_session *s)
 	json_t *msg = json_pack("{s:s, s:s, s:s, s:f, s:f}", "type", "cursor", "user_id",
 				s->join.user_id, "session_id", s->session_id, "x", s->cursor_x, "y",
 				s->cursor_y);
-	struct ws_frame *f = ws_frame_json(msg);
+	room_relay(s->room, msg, s);
 	json_decref(msg);
-	room_broadcast(s->room, f, s, true);
-	ws_frame_release(f);
 }
 
 static void ws_cursor_timer_cb(evutil_socket_t fd, short events, void *arg)
@@ -839,10 +833,8 @@ static void ws_handle_stroke(struct ws_session *s, json_t *msg)
 	json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:O, s:b}", "type", "stroke", "user_id",
 				s->join.user_id, "session_id", s->session_id, "stroke_id",
 				stroke_id, "points", points, "done", done && json_is_true(done));
-	struct ws_frame *f = ws_frame_json(out);
+	room_relay(s->room, out, s);
 	json_decref(out);
-	room_broadcast(s->room, f, s, true);
-	ws_frame_release(f);
 }
 
 static void ws_handle_text(struct ws_session *s, const uint8_t *data, size_t len)
