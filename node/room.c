@@ -4,7 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/time.h>
+
 #include <event2/event.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
 
 #include "alloc.h"
 #include "bus.h"
@@ -29,7 +33,8 @@ struct room {
 	long long delivered;          /* -1 until the first head check answers */
 	json_t **pending;             /* reorder buffer, sorted by version, all > delivered */
 	size_t pending_count;
-	struct event *gap_timer, *head_timer, *grace_timer;
+	struct event *gap_timer, *head_timer, *grace_timer, *presence_timer;
+	json_t *remote;               /* presence of sessions on other nodes: session_id → entry */
 	bool gap_armed;
 	bool fetching, fetch_again, release_after_fetch;
 };
@@ -75,6 +80,8 @@ static void room_free(struct room *r)
 	event_free(r->gap_timer);
 	event_free(r->head_timer);
 	event_free(r->grace_timer);
+	event_free(r->presence_timer);
+	json_decref(r->remote);
 	metrics_gauge_add(METRIC_ROOMS, -1);
 	log_debug("room_closed", "canvas=%s", r->canvas_id);
 	free(r);
@@ -271,6 +278,166 @@ static void room_grace_timer_cb(evutil_socket_t fd, short events, void *arg)
 	room_release_if_unused(arg);
 }
 
+/* ---- presence across nodes ------------------------------------------------------------------ */
+/*
+ * Each canvas has a Redis hash fs:presence:<canvas> of session_id → entry (the session's
+ * presence plus its node and an expiry time). Every node refreshes its own sessions' entries
+ * every FLOWSTATE_PRESENCE_TTL/3 seconds and reads the hash back: entries of other nodes it did
+ * not know are announced (presence_join) to its sessions, known ones that vanished or expired
+ * are announced as left (presence_leave). A killed node stops refreshing, so its sessions
+ * disappear from everyone's presence within the TTL. Relayed join/leave messages make the
+ * common case immediate; this reconciliation makes it correct.
+ */
+
+static long long wall_ms(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void presence_key(char *out, size_t size, const char *canvas_id)
+{
+	snprintf(out, size, "fs:presence:%s", canvas_id);
+}
+
+/* The client-facing part of a stored entry. */
+static json_t *presence_public(const json_t *entry)
+{
+	return json_pack("{s:O, s:O, s:O, s:O}", "user_id", json_object_get(entry, "user_id"),
+			 "session_id", json_object_get(entry, "session_id"), "display_name",
+			 json_object_get(entry, "display_name"), "color",
+			 json_object_get(entry, "color"));
+}
+
+static void presence_announce(struct room *r, const json_t *entry, bool joined)
+{
+	json_t *msg = joined ? json_pack("{s:s, s:o}", "type", "presence_join", "user",
+					 presence_public(entry))
+			     : json_pack("{s:s, s:O, s:O}", "type", "presence_leave", "user_id",
+					 json_object_get(entry, "user_id"), "session_id",
+					 json_object_get(entry, "session_id"));
+	struct ws_frame *f = ws_frame_json(msg);
+	json_decref(msg);
+	room_broadcast(r, f, NULL, true);
+	ws_frame_release(f);
+}
+
+/* A remote session appeared (true) or left: update the cache, tell local sessions once. */
+static void presence_remote_update(struct room *r, const char *session_id, json_t *entry,
+				   bool joined)
+{
+	json_t *known = json_object_get(r->remote, session_id);
+	if (joined && !known) {
+		json_object_set(r->remote, session_id, entry);
+		presence_announce(r, entry, true);
+	} else if (!joined && known) {
+		json_incref(known);
+		json_object_del(r->remote, session_id);
+		presence_announce(r, known, false);
+		json_decref(known);
+	}
+}
+
+static void presence_loaded(redisAsyncContext *ac, void *r_, void *privdata)
+{
+	redisReply *reply = r_;
+	char *canvas_id = privdata;
+	struct room *r = rooms ? strmap_get(rooms, canvas_id) : NULL;
+	if (!reply || !r || reply->type != REDIS_REPLY_ARRAY) {
+		free(canvas_id);
+		return;
+	}
+	char key[128];
+	presence_key(key, sizeof(key), canvas_id);
+	long long now = wall_ms();
+	json_t *seen = json_object();
+	for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+		redisReply *field = reply->element[i], *value = reply->element[i + 1];
+		if (field->type != REDIS_REPLY_STRING || value->type != REDIS_REPLY_STRING)
+			continue;
+		json_t *entry = json_loadb(value->str, value->len, 0, NULL);
+		const char *node = json_string_value(json_object_get(entry, "node"));
+		long long expires = json_integer_value(json_object_get(entry, "expires"));
+		if (!entry || !node || !json_is_string(json_object_get(entry, "user_id"))) {
+			json_decref(entry);
+			continue;
+		}
+		if (expires < now) {
+			/* Its node stopped refreshing (killed): whoever sees it first cleans up. */
+			redisAsyncCommand(ac, NULL, NULL, "HDEL %s %s", key, field->str);
+		} else if (strcmp(node, r->srv->cfg.node_id) != 0) {
+			json_object_set_new(seen, field->str, json_true());
+			presence_remote_update(r, field->str, entry, true);
+		}
+		json_decref(entry);
+	}
+	/* Known remote sessions that are gone or expired. */
+	const char *sid;
+	json_t *entry, *tmp;
+	json_object_foreach_safe(r->remote, tmp, sid, entry) {
+		if (!json_object_get(seen, sid))
+			presence_remote_update(r, sid, NULL, false);
+	}
+	json_decref(seen);
+	free(canvas_id);
+}
+
+static json_t *presence_entry(const struct room *r, const struct ws_session *s)
+{
+	json_t *entry = ws_session_presence(s);
+	json_object_set_new(entry, "node", json_string(r->srv->cfg.node_id));
+	json_object_set_new(entry, "expires",
+			    json_integer(wall_ms() + r->srv->cfg.presence_ttl * 1000ll));
+	return entry;
+}
+
+/* Refreshes this node's sessions in the canvas's hash and reconciles with the others. */
+static void presence_sync(struct room *r)
+{
+	redisAsyncContext *ac = bus_command_context();
+	if (!ac)
+		return;
+	char key[128];
+	presence_key(key, sizeof(key), r->canvas_id);
+	for (struct ws_session *s = r->sessions; s; s = *ws_session_room_next(s)) {
+		if (!ws_session_is_open(s))
+			continue;
+		json_t *entry = presence_entry(r, s);
+		char *text = json_dumps(entry, JSON_COMPACT);
+		redisAsyncCommand(ac, NULL, NULL, "HSET %s %s %s", key,
+				  json_string_value(json_object_get(entry, "session_id")), text);
+		free(text);
+		json_decref(entry);
+	}
+	/* An abandoned canvas's hash goes away by itself. */
+	redisAsyncCommand(ac, NULL, NULL, "EXPIRE %s %d", key, r->srv->cfg.presence_ttl * 2);
+	redisAsyncCommand(ac, presence_loaded, xstrdup(r->canvas_id), "HGETALL %s", key);
+}
+
+static void room_presence_timer_cb(evutil_socket_t fd, short events, void *arg)
+{
+	presence_sync(arg);
+}
+
+void room_session_opened(struct room *r, struct ws_session *s)
+{
+	presence_sync(r);
+}
+
+void room_session_closed(struct room *r, struct ws_session *s)
+{
+	redisAsyncContext *ac = bus_command_context();
+	if (!ac)
+		return; /* the entry expires by itself */
+	char key[128];
+	presence_key(key, sizeof(key), r->canvas_id);
+	json_t *p = ws_session_presence(s);
+	redisAsyncCommand(ac, NULL, NULL, "HDEL %s %s", key,
+			  json_string_value(json_object_get(p, "session_id")));
+	json_decref(p);
+}
+
 /* ---- membership ------------------------------------------------------------------------------ */
 
 struct room *room_join(struct server *srv, const char *canvas_id, struct ws_session *s)
@@ -284,6 +451,11 @@ struct room *room_join(struct server *srv, const char *canvas_id, struct ws_sess
 		r->gap_timer = evtimer_new(srv->base, room_gap_timer_cb, r);
 		r->grace_timer = evtimer_new(srv->base, room_grace_timer_cb, r);
 		r->head_timer = event_new(srv->base, -1, EV_PERSIST, room_head_timer_cb, r);
+		r->remote = json_object();
+		r->presence_timer = event_new(srv->base, -1, EV_PERSIST, room_presence_timer_cb, r);
+		int third = srv->cfg.presence_ttl * 1000 / 3;
+		struct timeval presence_every = { third / 1000, (third % 1000) * 1000 };
+		event_add(r->presence_timer, &presence_every);
 		struct timeval every = { srv->cfg.head_check_ms / 1000,
 					 (srv->cfg.head_check_ms % 1000) * 1000 };
 		event_add(r->head_timer, &every);
@@ -292,6 +464,7 @@ struct room *room_join(struct server *srv, const char *canvas_id, struct ws_sess
 		/* Subscribe first; the catch-up after the subscription is confirmed
 		 * (room_on_subscribed) closes the window between our read and the channel. */
 		bus_subscribe(r->canvas_id);
+		presence_sync(r); /* seed the remote presence before the first sync needs it */
 		log_debug("room_opened", "canvas=%s", canvas_id);
 	}
 	evtimer_del(r->grace_timer);
@@ -348,6 +521,21 @@ void room_receive_relay(const char *canvas_id, json_t *msg)
 	struct room *r = rooms ? strmap_get(rooms, canvas_id) : NULL;
 	if (!r)
 		return;
+	/* Presence goes through the remote cache so each change is announced once. */
+	const char *type = json_string_value(json_object_get(msg, "type"));
+	if (type && !strcmp(type, "presence_join")) {
+		json_t *user = json_object_get(msg, "user");
+		const char *sid = json_string_value(json_object_get(user, "session_id"));
+		if (sid)
+			presence_remote_update(r, sid, user, true);
+		return;
+	}
+	if (type && !strcmp(type, "presence_leave")) {
+		const char *sid = json_string_value(json_object_get(msg, "session_id"));
+		if (sid)
+			presence_remote_update(r, sid, NULL, false);
+		return;
+	}
 	struct ws_frame *f = ws_frame_json(msg);
 	room_broadcast(r, f, NULL, true);
 	ws_frame_release(f);
@@ -357,7 +545,7 @@ void room_broadcast(struct room *r, struct ws_frame *f, const struct ws_session 
 		    bool transient)
 {
 	for (struct ws_session *s = r->sessions; s; s = *ws_session_room_next(s))
-		if (s != except && ws_session_is_open(s))
+		if (s != except && ws_session_synced(s))
 			ws_session_send_frame(s, f, transient);
 }
 
@@ -367,6 +555,10 @@ json_t *room_presence(const struct room *r)
 	for (struct ws_session *s = r->sessions; s; s = *ws_session_room_next(s))
 		if (ws_session_is_open(s))
 			json_array_append_new(list, ws_session_presence(s));
+	const char *sid;
+	json_t *entry;
+	json_object_foreach(r->remote, sid, entry)
+		json_array_append_new(list, presence_public(entry));
 	return list;
 }
 

@@ -55,7 +55,11 @@ void room_receive_relay(const char *canvas_id, json_t *msg);
 /* The bus (re)subscribed the canvas's channel: catch up from Postgres. */
 void room_on_subscribed(const char *canvas_id);
 
-/* Presence entries of the room's sessions, as a JSON array (new reference). */
+/* A session became visible (open) / left: stored in the canvas's Redis presence hash. */
+void room_session_opened(struct room *r, struct ws_session *s);
+void room_session_closed(struct room *r, struct ws_session *s);
+
+/* Presence entries of the room's sessions here and on other nodes (JSON array, new ref). */
 json_t *room_presence(const struct room *r);
 
 const char *room_canvas_id(const struct room *r);

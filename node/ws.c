@@ -167,8 +167,10 @@ static void ws_change_state(struct ws_session *s, enum ws_state state)
 					ws_session_presence(s));
 		room_relay(s->room, msg, s);
 		json_decref(msg);
+		room_session_opened(s->room, s);
 	}
 	if (state >= WS_CLOSING && old == WS_OPEN && s->room) {
+		room_session_closed(s->room, s);
 		json_t *msg = json_pack("{s:s, s:s, s:s}", "type", "presence_leave", "user_id",
 					s->join.user_id, "session_id", s->session_id);
 		room_relay(s->room, msg, s);
@@ -179,6 +181,11 @@ static void ws_change_state(struct ws_session *s, enum ws_state state)
 bool ws_session_is_open(const struct ws_session *s)
 {
 	return s->state == WS_OPEN;
+}
+
+bool ws_session_synced(const struct ws_session *s)
+{
+	return s->state == WS_CATCHING || s->state == WS_OPEN;
 }
 
 struct ws_session **ws_session_room_next(struct ws_session *s)
@@ -452,6 +459,7 @@ static void ws_synced_state(struct state_result *r, void *arg)
 	char *shapes = canvas_state_serialize(r->state, &len);
 	char *state = xasprintf("{\"shapes\":%s}", shapes);
 	ws_send_sync(s, r->at, "state", "state", state);
+	ws_change_state(s, WS_CATCHING);
 	free(state);
 	free(shapes);
 	ws_after_sync(s);
@@ -472,6 +480,7 @@ static void ws_synced_ops(const struct db_result *r, void *arg)
 	}
 	long long head = strtoll(PQgetvalue(r->res, 0, 0), NULL, 10);
 	ws_send_sync(s, head, "operations", "operations", PQgetvalue(r->res, 0, 1));
+	ws_change_state(s, WS_CATCHING);
 	ws_after_sync(s);
 	ws_session_unref(s);
 }

@@ -47,6 +47,8 @@ void ws_session_deliver_op(struct ws_session *s, long long version, struct ws_fr
 /* Queues a shared frame; transient frames are dropped above the soft limit. */
 void ws_session_send_frame(struct ws_session *s, struct ws_frame *f, bool transient);
 bool ws_session_is_open(const struct ws_session *s);
+/* The sync message was sent (catching up or open): transient messages may follow it. */
+bool ws_session_synced(const struct ws_session *s);
 /* Presence entry {user_id, session_id, display_name, color} (new reference). */
 json_t *ws_session_presence(const struct ws_session *s);
 /* Room membership links (used by room.c only). */
