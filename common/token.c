@@ -1,6 +1,7 @@
 #include "token.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,5 +129,19 @@ bool token_base64url_decode(const char *in, size_t in_len, unsigned char *out, s
 	if (acc != 0)
 		return false;
 	*out_len = o;
+	return true;
+}
+
+bool token_uuid_v4(char out[TOKEN_UUID_SIZE])
+{
+	unsigned char b[16];
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		return false;
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+	snprintf(out, TOKEN_UUID_SIZE,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+		 b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+		 b[15]);
 	return true;
 }

@@ -53,4 +53,8 @@ size_t token_base64url_encode(const unsigned char *in, size_t n, char *out, size
 bool token_base64url_decode(const char *in, size_t in_len, unsigned char *out, size_t out_size,
 			    size_t *out_len) __attribute__((warn_unused_result));
 
+/* A random RFC 4122 version 4 UUID in canonical lower-case form (36 chars + NUL). */
+#define TOKEN_UUID_SIZE 37
+bool token_uuid_v4(char out[TOKEN_UUID_SIZE]) __attribute__((warn_unused_result));
+
 #endif

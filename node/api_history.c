@@ -15,6 +15,7 @@
 
 #include "alloc.h"
 #include "api.h"
+#include "token.h"
 #include "commit.h"
 #include "log.h"
 #include "op.h"
@@ -41,20 +42,6 @@ static bool required_query_int(struct http_request *req, const char *key, long l
 		return true;
 	http_respond_errorf(req, 422, "invalid_query", "%s: required", key);
 	return false;
-}
-
-static bool random_uuid(char out[40])
-{
-	unsigned char b[16];
-	if (RAND_bytes(b, sizeof(b)) != 1)
-		return false;
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
-	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-	snprintf(out, 40,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-		 b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-		 b[15]);
-	return true;
 }
 
 /* ---- named checkpoints: POST/GET /canvases/{id}/versions ---------------------------------- */
@@ -316,7 +303,7 @@ static void restore_commit(struct restore_ctx *c, const struct canvas_state *hea
 		const json_t *op = json_array_get(diff_ops, i);
 		/* canvas_diff_ops yields valid ops; a failure here is a bug, not a client error. */
 		if (!op_type_parse(json_string_value(json_object_get(op, "type")), &types[i]) ||
-		    !random_uuid(ids[i])) {
+		    !token_uuid_v4(ids[i])) {
 			log_error("restore_op_invalid", "canvas=%s index=%zu", c->canvas_id, i);
 			http_respond_error(c->req, 500, "internal", "internal error");
 			restore_ctx_free(c);

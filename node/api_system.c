@@ -37,6 +37,14 @@ void api_readyz(struct http_request *req)
 						      "draining", 1));
 		return;
 	}
+	if (!db_pool_ready(srv->db)) {
+		/* No connection is up: answer now rather than after the pool's queue timeout. */
+		http_respond_json(req, 503, json_pack("{s:s, s:s, s:s, s:b}", "status", "not_ready",
+						      "postgres", "unreachable", "redis",
+						      bus_healthy() ? "ok" : "unreachable",
+						      "draining", 0));
+		return;
+	}
 	api_query(req, "SELECT 1", 0, NULL, readyz_checked, req);
 }
 

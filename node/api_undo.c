@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/rand.h>
 
 #include "alloc.h"
 #include "api.h"
@@ -34,6 +33,7 @@
 #include "log.h"
 #include "server.h"
 #include "state.h"
+#include "token.h"
 #include "undo.h"
 
 #define UNDO_HISTORY_WINDOW 1000   /* most recent ops of the user considered */
@@ -54,7 +54,7 @@ struct undo_stack {
 
 struct undo_ctx {
 	struct server *srv;
-	char user_id[40];
+	char user_id[64];
 	undo_done_fn done;
 	void *done_arg;
 	bool is_redo;
@@ -144,19 +144,6 @@ static void undo_fail_state(struct undo_ctx *c, const struct state_result *r)
 		undo_fail_db(c, r->db);
 	else
 		undo_fail(c, 404, "not_found", "canvas not found");
-}
-
-static void random_uuid(char out[40])
-{
-	unsigned char b[16];
-	if (RAND_bytes(b, sizeof(b)) != 1)
-		abort(); /* no randomness: nothing safe to do */
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 40,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-		 b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-		 b[15]);
 }
 
 static bool is_skipped(const struct undo_ctx *c, const char *stack, long long version)
@@ -380,8 +367,9 @@ static void before_state_loaded(struct state_result *r, void *arg)
 		enum op_type type;
 		if (!op_type_parse(json_string_value(json_object_get(op, "type")), &type))
 			continue; /* history only produces valid ops */
-		char id[40];
-		random_uuid(id);
+		char id[TOKEN_UUID_SIZE];
+		if (!token_uuid_v4(id))
+			abort(); /* no randomness: nothing safe to do */
 		commit_job_add_op(job, id, type, json_incref(json_object_get(op, "payload")),
 				  c->is_redo ? "redo" : "undo", c->group->first);
 	}

@@ -3,6 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "alloc.h"
 #include "config.h"
 #include "log.h"
 #include "migrate.h"
@@ -26,8 +29,15 @@ static int run_migrations(const struct config *cfg)
 	return 0;
 }
 
+static void *json_alloc(size_t size)
+{
+	return xmalloc(size);
+}
+
 int main(int argc, char **argv)
 {
+	/* jansson follows the process's allocation policy (alloc.h): abort on out-of-memory. */
+	json_set_alloc_funcs(json_alloc, free);
 	const char *command = argc > 1 ? argv[1] : "serve";
 	if (!strcmp(command, "--help") || !strcmp(command, "-h") || !strcmp(command, "help")) {
 		config_print_help(stdout);

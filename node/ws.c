@@ -16,7 +16,6 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <openssl/rand.h>
 
 #include "alloc.h"
 #include "api.h"
@@ -28,6 +27,7 @@
 #include "room.h"
 #include "server.h"
 #include "state.h"
+#include "token.h"
 #include "undo.h"
 #include "validate.h"
 #include "ws_codec.h"
@@ -980,15 +980,8 @@ void ws_session_start(struct server *srv, struct bufferevent *bev, const struct 
 	s->decoder = ws_decoder_new((size_t)srv->cfg.ws_max_message);
 	s->tokens = srv->cfg.ws_ops_burst;
 	s->last_refill = s->last_rx = s->last_ping = now_seconds();
-	unsigned char rnd[16];
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		abort();
-	rnd[6] = (unsigned char)((rnd[6] & 0x0f) | 0x40);
-	rnd[8] = (unsigned char)((rnd[8] & 0x3f) | 0x80);
-	snprintf(s->session_id, sizeof(s->session_id),
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", rnd[0],
-		 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7], rnd[8], rnd[9], rnd[10],
-		 rnd[11], rnd[12], rnd[13], rnd[14], rnd[15]);
+	if (!token_uuid_v4(s->session_id))
+		abort(); /* no randomness: nothing safe to do */
 	user_color(join->user_id, s->color);
 	s->next = sessions_head;
 	if (sessions_head)

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "token.h"
+#include "validate.h"
 
 static bool is_base64url_char(char c)
 {
@@ -174,4 +175,16 @@ Test(token, base64url_decode_respects_the_given_length)
 	cr_assert_eq(n, 3);
 	cr_assert(token_base64url_decode("", 0, out, sizeof(out), &n));
 	cr_assert_eq(n, 0);
+}
+
+Test(token, uuid_v4_is_canonical_versioned_and_random)
+{
+	char a[TOKEN_UUID_SIZE], b[TOKEN_UUID_SIZE];
+	cr_assert(token_uuid_v4(a));
+	cr_assert(token_uuid_v4(b));
+	cr_assert_eq(strlen(a), 36);
+	cr_assert(validate_uuid(a), "%s", a);
+	cr_assert_eq(a[14], '4', "version nibble: %s", a);
+	cr_assert(strchr("89ab", a[19]) != NULL, "variant: %s", a);
+	cr_assert_str_neq(a, b);
 }
