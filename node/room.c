@@ -392,6 +392,42 @@ static json_t *presence_entry(const struct room *r, const struct ws_session *s)
 	return entry;
 }
 
+/* HSET of one or all of this node's open sessions of the room, in one command. */
+static void presence_store(redisAsyncContext *ac, const char *key, struct room *r,
+			   struct ws_session *only)
+{
+	size_t n = 0;
+	for (struct ws_session *s = r->sessions; s; s = *ws_session_room_next(s))
+		n += (only ? s == only : ws_session_is_open(s));
+	if (n == 0)
+		return;
+	size_t argc = 2 + 2 * n, i = 2;
+	const char **argv = xcalloc(argc, sizeof(*argv));
+	size_t *lens = xcalloc(argc, sizeof(*lens));
+	char **texts = xcalloc(2 * n, sizeof(*texts));
+	argv[0] = "HSET";
+	argv[1] = key;
+	for (struct ws_session *s = r->sessions; s; s = *ws_session_room_next(s)) {
+		if (only ? s != only : !ws_session_is_open(s))
+			continue;
+		json_t *entry = presence_entry(r, s);
+		texts[i - 2] = xstrdup(json_string_value(json_object_get(entry, "session_id")));
+		texts[i - 1] = json_dumps(entry, JSON_COMPACT);
+		json_decref(entry);
+		argv[i] = texts[i - 2];
+		argv[i + 1] = texts[i - 1];
+		i += 2;
+	}
+	for (size_t k = 0; k < argc; k++)
+		lens[k] = strlen(argv[k]);
+	redisAsyncCommandArgv(ac, NULL, NULL, (int)argc, argv, lens);
+	for (size_t k = 0; k < 2 * n; k++)
+		free(texts[k]);
+	free(texts);
+	free(lens);
+	free(argv);
+}
+
 /* Refreshes this node's sessions in the canvas's hash and reconciles with the others. */
 static void presence_sync(struct room *r)
 {
@@ -400,16 +436,7 @@ static void presence_sync(struct room *r)
 		return;
 	char key[128];
 	presence_key(key, sizeof(key), r->canvas_id);
-	for (struct ws_session *s = r->sessions; s; s = *ws_session_room_next(s)) {
-		if (!ws_session_is_open(s))
-			continue;
-		json_t *entry = presence_entry(r, s);
-		char *text = json_dumps(entry, JSON_COMPACT);
-		redisAsyncCommand(ac, NULL, NULL, "HSET %s %s %s", key,
-				  json_string_value(json_object_get(entry, "session_id")), text);
-		free(text);
-		json_decref(entry);
-	}
+	presence_store(ac, key, r, NULL);
 	/* An abandoned canvas's hash goes away by itself. */
 	redisAsyncCommand(ac, NULL, NULL, "EXPIRE %s %d", key, r->srv->cfg.presence_ttl * 2);
 	redisAsyncCommand(ac, presence_loaded, xstrdup(r->canvas_id), "HGETALL %s", key);
@@ -420,9 +447,15 @@ static void room_presence_timer_cb(evutil_socket_t fd, short events, void *arg)
 	presence_sync(arg);
 }
 
+/* Only the new entry: refreshing everyone on every join would cost O(sessions²). */
 void room_session_opened(struct room *r, struct ws_session *s)
 {
-	presence_sync(r);
+	redisAsyncContext *ac = bus_command_context();
+	if (!ac)
+		return;
+	char key[128];
+	presence_key(key, sizeof(key), r->canvas_id);
+	presence_store(ac, key, r, s);
 }
 
 void room_session_closed(struct room *r, struct ws_session *s)

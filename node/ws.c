@@ -31,10 +31,9 @@
 #include "undo.h"
 #include "validate.h"
 #include "ws_codec.h"
+#include "ws_message.h"
 
 #define WS_CLOSING_TIMEOUT_SEC 5
-#define WS_STROKE_MAX_POINTS 512
-#define WS_COORD_MAX 1e9
 #define WS_UNDO_QUEUE_MAX 16
 
 enum ws_state { WS_SYNCING, WS_CATCHING, WS_OPEN, WS_CLOSING, WS_CLOSED };
@@ -115,7 +114,12 @@ struct ws_frame *ws_frame_text(const char *text, size_t len)
 
 struct ws_frame *ws_frame_json(json_t *message)
 {
-	char *text = json_dumps(message, JSON_COMPACT);
+	/* json_pack returns NULL for invalid UTF-8: never let that become a crash. */
+	static const char fallback[] = "{\"type\":\"error\",\"code\":\"internal\","
+				       "\"detail\":\"unencodable message\"}";
+	char *text = message ? json_dumps(message, JSON_COMPACT) : NULL;
+	if (!text)
+		return ws_frame_text(fallback, sizeof(fallback) - 1);
 	struct ws_frame *f = ws_frame_text(text, strlen(text));
 	free(text);
 	return f;
@@ -251,7 +255,7 @@ void ws_session_send_frame(struct ws_session *s, struct ws_frame *f, bool transi
 static void ws_send_json(struct ws_session *s, json_t *msg, bool transient)
 {
 	struct ws_frame *f = ws_frame_json(msg);
-	json_decref(msg);
+	json_decref(msg); /* NULL-safe */
 	ws_session_send_frame(s, f, transient);
 	ws_frame_release(f);
 }
@@ -584,106 +588,32 @@ static void ws_committed(const struct commit_outcome *out, void *arg)
 	ws_session_unref(s);
 }
 
-/* Validates one op object; on failure sends an error and returns NULL payload. */
-static json_t *ws_validate_op(struct ws_session *s, json_t *op, const char **client_op_id,
-			      enum op_type *type)
+/* operation / operations, already parsed and validated (common/ws_message.c): one commit job
+ * for the valid ops, an error for each refused entry of a batch. */
+static void ws_handle_ops(struct ws_session *s, struct ws_message *m)
 {
-	const char *id = json_string_value(json_object_get(op, "client_op_id"));
-	const char *type_name = json_string_value(json_object_get(op, "op_type"));
-	json_t *payload = json_object_get(op, "payload");
-	*client_op_id = id;
-	if (!id || !validate_uuid(id)) {
-		ws_send_error(s, "invalid_field", "client_op_id: must be a UUID", NULL);
-		return NULL;
-	}
-	const char *key;
-	json_t *value;
-	json_object_foreach(op, key, value) {
-		if (strcmp(key, "type") && strcmp(key, "op_type") && strcmp(key, "payload") &&
-		    strcmp(key, "client_op_id")) {
-			char detail[96];
-			snprintf(detail, sizeof(detail), "%.64s: unknown field", key);
-			ws_send_error(s, "unknown_field", detail, id);
-			return NULL;
-		}
-	}
-	if (!type_name || !op_type_parse(type_name, type)) {
-		ws_send_error(s, "unknown_op_type",
-			      "op_type: must be one of create_shape, move_shape, resize_shape, "
-			      "update_shape, delete_shape",
-			      id);
-		return NULL;
-	}
-	if (!payload) {
-		ws_send_error(s, "missing_field", "payload: required", id);
-		return NULL;
-	}
-	struct op_error err;
-	json_t *normalized = op_validate(*type, payload, &err);
-	if (!normalized)
-		ws_send_error(s, err.code, err.detail, id);
-	return normalized;
-}
-
-/* operation (one op at the top level) or operations (ops: [...]): one commit job. */
-static void ws_handle_ops(struct ws_session *s, json_t *msg, bool batch)
-{
+	const char *single_id = !m->batch && m->op_count ? m->ops[0].client_op_id : NULL;
 	if (api_role_rank(s->join.role) < 2) {
-		ws_send_error(s, "forbidden", "your role does not allow editing",
-			      json_string_value(json_object_get(msg, "client_op_id")));
+		ws_send_error(s, "forbidden", "your role does not allow editing", single_id);
 		return;
 	}
-	json_t *list;
-	if (batch) {
-		list = json_incref(json_object_get(msg, "ops"));
-		if (!json_is_array(list) || json_array_size(list) == 0) {
-			json_decref(list);
-			ws_send_error(s, "invalid_field", "ops: must be a non-empty array", NULL);
-			return;
-		}
-		if (json_array_size(list) > (size_t)s->srv->cfg.ws_max_ops_per_message) {
-			json_decref(list);
-			char detail[96];
-			snprintf(detail, sizeof(detail), "ops: at most %d operations per message",
-				 s->srv->cfg.ws_max_ops_per_message);
-			ws_send_error(s, "too_many_ops", detail, NULL);
-			return;
-		}
-	} else {
-		list = json_pack("[O]", msg);
-	}
-	size_t n = json_array_size(list);
-	if (!ws_take_token(s, (double)n, batch ? NULL :
-				 json_string_value(json_object_get(msg, "client_op_id")))) {
-		json_decref(list);
+	if (!ws_take_token(s, (double)(m->op_count + m->op_error_count), single_id))
 		return;
+	for (size_t i = 0; i < m->op_error_count; i++) {
+		const struct ws_msg_error *e = &m->op_errors[i];
+		ws_send_error(s, e->code, e->detail, e->client_op_id[0] ? e->client_op_id : NULL);
 	}
+	if (m->op_count == 0)
+		return;
 	struct ws_commit_ctx *c = xcalloc(1, sizeof(*c));
 	c->s = s;
-	c->client_op_ids = xcalloc(n, sizeof(*c->client_op_ids));
+	c->client_op_ids = xcalloc(m->op_count, sizeof(*c->client_op_ids));
 	struct commit_job *job = commit_job_new(s->join.canvas_id, s->join.user_id, ws_committed, c);
-	size_t i;
-	json_t *op;
-	json_array_foreach(list, i, op) {
-		const char *id;
-		enum op_type type;
-		json_t *payload = json_is_object(op) ? ws_validate_op(s, op, &id, &type) : NULL;
-		if (!payload) {
-			if (!json_is_object(op))
-				ws_send_error(s, "invalid_field", "ops: each entry must be an object",
-					      NULL);
-			continue; /* the error names the op; the valid ones still commit */
-		}
-		snprintf(c->client_op_ids[c->count++], 40, "%s", id);
-		commit_job_add_op(job, id, type, payload, "do", 0);
-	}
-	json_decref(list);
-	if (c->count == 0) {
-		/* Nothing valid: drop the empty job without a round trip. */
-		commit_job_discard(job);
-		free(c->client_op_ids);
-		free(c);
-		return;
+	for (size_t i = 0; i < m->op_count; i++) {
+		snprintf(c->client_op_ids[c->count++], 40, "%s", m->ops[i].client_op_id);
+		commit_job_add_op(job, m->ops[i].client_op_id, m->ops[i].type, m->ops[i].payload,
+				  "do", 0);
+		m->ops[i].payload = NULL; /* the job owns it now */
 	}
 	ws_session_ref(s);
 	s->commits_in_flight++;
@@ -752,17 +682,6 @@ static void ws_handle_undo(struct ws_session *s, bool redo)
 	ws_run_queued_undo(s);
 }
 
-static bool json_finite_coord(const json_t *v, double *out)
-{
-	if (!json_is_number(v))
-		return false;
-	double d = json_number_value(v);
-	if (!isfinite(d) || fabs(d) > WS_COORD_MAX)
-		return false;
-	*out = d;
-	return true;
-}
-
 static void ws_relay_cursor(struct ws_session *s)
 {
 	s->cursor_pending = false;
@@ -782,16 +701,10 @@ static void ws_cursor_timer_cb(evutil_socket_t fd, short events, void *arg)
 }
 
 /* Cursors are coalesced: at most ws_cursor_hz relays per second, always the latest position. */
-static void ws_handle_cursor(struct ws_session *s, json_t *msg)
+static void ws_handle_cursor(struct ws_session *s, const struct ws_message *m)
 {
-	double x, y;
-	if (!json_finite_coord(json_object_get(msg, "x"), &x) ||
-	    !json_finite_coord(json_object_get(msg, "y"), &y) || json_object_size(msg) != 3) {
-		ws_send_error(s, "invalid_field", "cursor: {type, x, y} with finite numbers", NULL);
-		return;
-	}
-	s->cursor_x = x;
-	s->cursor_y = y;
+	s->cursor_x = m->x;
+	s->cursor_y = m->y;
 	double interval = 1.0 / s->srv->cfg.ws_cursor_hz;
 	double wait = s->last_cursor_sent + interval - now_seconds();
 	if (wait <= 0) {
@@ -803,45 +716,14 @@ static void ws_handle_cursor(struct ws_session *s, json_t *msg)
 	}
 }
 
-/* In-progress freehand points: validated, relayed to the room, never stored. */
-static void ws_handle_stroke(struct ws_session *s, json_t *msg)
+/* In-progress freehand points: relayed to the room, never stored. */
+static void ws_handle_stroke(struct ws_session *s, const struct ws_message *m)
 {
-	const char *stroke_id = json_string_value(json_object_get(msg, "stroke_id"));
-	json_t *points = json_object_get(msg, "points");
-	json_t *done = json_object_get(msg, "done");
-	const char *key;
-	json_t *value;
-	json_object_foreach(msg, key, value) {
-		if (strcmp(key, "type") && strcmp(key, "stroke_id") && strcmp(key, "points") &&
-		    strcmp(key, "done")) {
-			ws_send_error(s, "unknown_field", "stroke: unknown field", NULL);
-			return;
-		}
-	}
-	if (!stroke_id || !op_shape_id_valid(stroke_id, strlen(stroke_id)) ||
-	    !json_is_array(points) || json_array_size(points) > WS_STROKE_MAX_POINTS ||
-	    (done && !json_is_boolean(done))) {
-		ws_send_error(s, "invalid_field",
-			      "stroke: {stroke_id, points: [[x, y], ...] (at most 512), done?}", NULL);
-		return;
-	}
-	size_t i;
-	json_t *p;
-	json_array_foreach(points, i, p) {
-		double x, y;
-		if (!json_is_array(p) || json_array_size(p) != 2 ||
-		    !json_finite_coord(json_array_get(p, 0), &x) ||
-		    !json_finite_coord(json_array_get(p, 1), &y)) {
-			ws_send_error(s, "invalid_field", "stroke.points: pairs of finite numbers",
-				      NULL);
-			return;
-		}
-	}
 	if (!ws_take_token(s, 1.0, NULL))
 		return;
 	json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:O, s:b}", "type", "stroke", "user_id",
 				s->join.user_id, "session_id", s->session_id, "stroke_id",
-				stroke_id, "points", points, "done", done && json_is_true(done));
+				m->stroke_id, "points", m->points, "done", m->done);
 	room_relay(s->room, out, s);
 	json_decref(out);
 }
@@ -849,39 +731,48 @@ static void ws_handle_stroke(struct ws_session *s, json_t *msg)
 static void ws_handle_text(struct ws_session *s, const uint8_t *data, size_t len)
 {
 	metrics_counter_inc(METRIC_WS_MESSAGES_IN);
-	json_error_t jerr;
-	json_t *msg = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!msg) {
-		char detail[200];
-		snprintf(detail, sizeof(detail), "message is not valid JSON: %s", jerr.text);
-		ws_send_error(s, "malformed_json", detail, NULL);
-		return;
-	}
-	const char *type = json_string_value(json_object_get(msg, "type"));
-	if (!json_is_object(msg) || !type) {
-		ws_send_error(s, "invalid_message", "a message is an object with a string type",
-			      NULL);
-	} else if (s->state != WS_OPEN && strcmp(type, "ping") != 0) {
+	const struct ws_message_limits limits = {
+		.max_ops = (size_t)s->srv->cfg.ws_max_ops_per_message,
+		.max_stroke_points = WS_MESSAGE_MAX_STROKE_POINTS,
+		.coord_max = WS_MESSAGE_COORD_MAX,
+	};
+	struct ws_message m;
+	struct ws_msg_error err;
+	bool ok = ws_message_parse((const char *)data, len, &limits, &m, &err);
+	if (m.type == WS_MSG_INVALID) {
+		ws_send_error(s, err.code, err.detail, err.client_op_id[0] ? err.client_op_id : NULL);
+	} else if (s->state != WS_OPEN && m.type != WS_MSG_PING) {
 		/* Until the sync is done the client has no base to edit on. */
 		ws_send_error(s, "not_ready", "wait for the sync message", NULL);
-	} else if (!strcmp(type, "operation")) {
-		ws_handle_ops(s, msg, false);
-	} else if (!strcmp(type, "operations")) {
-		ws_handle_ops(s, msg, true);
-	} else if (!strcmp(type, "undo") || !strcmp(type, "redo")) {
-		ws_handle_undo(s, !strcmp(type, "redo"));
-	} else if (!strcmp(type, "cursor")) {
-		ws_handle_cursor(s, msg);
-	} else if (!strcmp(type, "stroke")) {
-		ws_handle_stroke(s, msg);
-	} else if (!strcmp(type, "ping")) {
-		ws_send_json(s, json_pack("{s:s}", "type", "pong"), false);
+	} else if (!ok) {
+		if (m.type == WS_MSG_OPERATIONS && api_role_rank(s->join.role) < 2)
+			ws_send_error(s, "forbidden", "your role does not allow editing", NULL);
+		else if (m.type != WS_MSG_OPERATIONS || m.batch || ws_take_token(s, 1.0, NULL))
+			ws_send_error(s, err.code, err.detail,
+				      err.client_op_id[0] ? err.client_op_id : NULL);
 	} else {
-		char detail[96];
-		snprintf(detail, sizeof(detail), "unknown message type '%.32s'", type);
-		ws_send_error(s, "unknown_type", detail, NULL);
+		switch (m.type) {
+		case WS_MSG_OPERATIONS:
+			ws_handle_ops(s, &m);
+			break;
+		case WS_MSG_UNDO:
+		case WS_MSG_REDO:
+			ws_handle_undo(s, m.type == WS_MSG_REDO);
+			break;
+		case WS_MSG_CURSOR:
+			ws_handle_cursor(s, &m);
+			break;
+		case WS_MSG_STROKE:
+			ws_handle_stroke(s, &m);
+			break;
+		case WS_MSG_PING:
+			ws_send_json(s, json_pack("{s:s}", "type", "pong"), false);
+			break;
+		default:
+			break;
+		}
 	}
-	json_decref(msg);
+	ws_message_free(&m);
 }
 
 /* ---- socket callbacks ----------------------------------------------------------------------- */
