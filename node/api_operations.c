@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include "alloc.h"
 #include "api.h"
@@ -300,7 +301,11 @@ void api_on_ops_committed(struct server *srv, const char *canvas_id, json_t *ops
 	room_receive_ops(canvas_id, ops);
 	/* One message per batch to every other node's room (pub/sub is at-most-once: their
 	 * rooms repair any loss from Postgres). */
-	json_t *msg = json_pack("{s:s, s:s, s:O}", "t", "ops", "n", srv->cfg.node_id, "ops", ops);
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	json_int_t ts_us = (json_int_t)tv.tv_sec * 1000000 + tv.tv_usec;
+	json_t *msg = json_pack("{s:s, s:s, s:I, s:O}", "t", "ops", "n", srv->cfg.node_id, "ts",
+				ts_us, "ops", ops);
 	char *text = json_dumps(msg, JSON_COMPACT);
 	bus_publish(canvas_id, text, strlen(text));
 	free(text);

@@ -87,6 +87,12 @@ static const struct {
 	[METRIC_HIST_COMMIT_BATCH_OPS] = { "flowstate_commit_batch_ops",
 					   "Operations per group-commit batch", 10,
 					   { 1, 2, 4, 8, 16, 32, 64, 128, 256, 512 } },
+	[METRIC_HIST_DELIVERY_LAG_SECONDS] = { "flowstate_delivery_lag_seconds",
+					       "Op batches: commit on another node to arrival here "
+					       "(wall clocks; includes their skew)",
+					       12,
+					       { 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1,
+						 0.25, 0.5, 1.0, 5.0 } },
 };
 
 static struct {

@@ -44,6 +44,7 @@ enum metric_id {
 enum histogram_id {
 	METRIC_HIST_COMMIT_SECONDS,         /* one group-commit round trip */
 	METRIC_HIST_COMMIT_BATCH_OPS,       /* ops per group-commit batch */
+	METRIC_HIST_DELIVERY_LAG_SECONDS,   /* publish on another node → received here */
 	HISTOGRAM_COUNT
 };
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
 
@@ -21,6 +22,7 @@
 #include "db.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "room.h"
 #include "workers.h"
 #include "ws.h"
@@ -113,6 +115,15 @@ static void server_on_bus_message(const char *canvas_id, const char *data, size_
 		return;
 	}
 	if (!strcmp(t, "ops")) {
+		json_t *ts = json_object_get(msg, "ts");
+		if (json_is_integer(ts)) {
+			struct timeval tv;
+			gettimeofday(&tv, NULL);
+			long long now_us = (long long)tv.tv_sec * 1000000 + tv.tv_usec;
+			long long lag = now_us - (long long)json_integer_value(ts);
+			if (lag >= 0)
+				metrics_histogram_observe(METRIC_HIST_DELIVERY_LAG_SECONDS, lag / 1e6);
+		}
 		int drop_every = bus_fault_drop_every();
 		if (drop_every > 0 && ++batches % (unsigned long long)drop_every == 0)
 			log_info("fault_bus_drop", "canvas=%s", canvas_id); /* test hook: lost */
