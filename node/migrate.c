@@ -20,6 +20,7 @@
 
 #include "alloc.h"
 #include "log.h"
+#include "token.h"
 
 /* Arbitrary constant naming "FlowState schema migrations" among advisory locks. */
 #define MIGRATE_LOCK_KEY "7346012393117468545"
@@ -115,24 +116,44 @@ static bool exec_ok(PGconn *pg, const char *sql, const char *what, char **error)
 	return check_result(PQexec(pg, sql), pg, what, error);
 }
 
-static bool migration_is_applied(PGconn *pg, const char *name, bool *applied, char **error)
+/*
+ * Whether m is applied. A migration is immutable once applied: if the recorded checksum
+ * differs from the embedded file's, the database was built from other SQL than this binary
+ * carries, and running on it would be running on a schema nobody reviewed. That is an error,
+ * not a warning. (Rows recorded before checksums existed have none and are trusted.)
+ */
+static bool migration_is_applied(PGconn *pg, const struct migration *m, const char *checksum,
+				 bool *applied, char **error)
 {
-	const char *params[] = { name };
-	PGresult *res = PQexecParams(pg, "SELECT 1 FROM schema_migrations WHERE name = $1", 1, NULL,
-				     params, NULL, NULL, 0);
-	if (PQresultStatus(res) == PGRES_TUPLES_OK)
+	const char *params[] = { m->name };
+	PGresult *res = PQexecParams(pg, "SELECT checksum FROM schema_migrations WHERE name = $1",
+				     1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK) {
 		*applied = PQntuples(res) > 0;
+		if (*applied && !PQgetisnull(res, 0, 0) &&
+		    strcmp(PQgetvalue(res, 0, 0), checksum) != 0) {
+			*error = xasprintf("migration %s was changed after it was applied (recorded "
+					   "sha256 %.12s…, this binary has %.12s…): add a new "
+					   "migration instead of editing an applied one",
+					   m->name, PQgetvalue(res, 0, 0), checksum);
+			PQclear(res);
+			return false;
+		}
+	}
 	return check_result(res, pg, "reading schema_migrations", error);
 }
 
-static bool migration_apply(PGconn *pg, const struct migration *m, char **error)
+static bool migration_apply(PGconn *pg, const struct migration *m, const char *checksum,
+			    char **error)
 {
 	int64_t start = now_ms();
 	char *what = xasprintf("migration %s", m->name);
-	const char *params[] = { m->name };
+	const char *params[] = { m->name, checksum };
 	bool ok = exec_ok(pg, "BEGIN", what, error) && exec_ok(pg, m->sql, what, error) &&
-		  check_result(PQexecParams(pg, "INSERT INTO schema_migrations (name) VALUES ($1)",
-					    1, NULL, params, NULL, NULL, 0),
+		  check_result(PQexecParams(pg,
+					    "INSERT INTO schema_migrations (name, checksum) "
+					    "VALUES ($1, $2)",
+					    2, NULL, params, NULL, NULL, 0),
 			       pg, what, error) &&
 		  exec_ok(pg, "COMMIT", what, error);
 	if (ok) {
@@ -180,17 +201,22 @@ bool migrate_run(const char *conninfo, char **error)
 	locked = true;
 	if (!exec_ok(pg,
 		     "CREATE TABLE IF NOT EXISTS schema_migrations ("
-		     "name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
-		     "creating schema_migrations", error))
+		     "name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now(), "
+		     "checksum text)",
+		     "creating schema_migrations", error) ||
+	    !exec_ok(pg, "ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum text",
+		     "upgrading schema_migrations", error))
 		goto out;
 	for (size_t i = 0; i < migrations_embedded_count; i++) {
 		const struct migration *m = &migrations_embedded[i];
 		bool applied = false;
-		if (!migration_is_applied(pg, m->name, &applied, error))
+		char checksum[65];
+		token_sha256_hex(m->sql, strlen(m->sql), checksum);
+		if (!migration_is_applied(pg, m, checksum, &applied, error))
 			goto out;
 		if (applied)
 			continue;
-		if (!migration_apply(pg, m, error))
+		if (!migration_apply(pg, m, checksum, error))
 			goto out;
 		applied_now++;
 	}

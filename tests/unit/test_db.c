@@ -200,6 +200,26 @@ Test(db_migrate, applies_every_migration_once_and_a_rerun_changes_nothing, .fini
 	PQfinish(pg);
 }
 
+Test(db_migrate, refuses_to_run_when_an_applied_migration_was_edited, .fini = scratch_db_drop)
+{
+	const char *conninfo = scratch_db_create("edited");
+	migrate_or_fail(conninfo);
+	PGconn *pg = connect_or_fail(conninfo);
+	char *checksum = query_value(pg, "SELECT checksum FROM schema_migrations "
+					 "WHERE name = '001_init.sql'");
+	cr_assert_eq(strlen(checksum), 64, "a checksum is recorded: '%s'", checksum);
+	/* What a database built from an earlier version of the file looks like. */
+	cr_assert(exec_ok(pg, "UPDATE schema_migrations SET checksum = repeat('0', 64) "
+			      "WHERE name = '001_init.sql'"));
+	char *error = NULL;
+	cr_assert_not(migrate_run(conninfo, &error), "an edited migration went unnoticed");
+	cr_assert(error && strstr(error, "001_init.sql") && strstr(error, "changed"), "%s",
+		  error ? error : "(no error)");
+	free(error);
+	free(checksum);
+	PQfinish(pg);
+}
+
 struct migrate_thread {
 	const char *conninfo;
 	pthread_barrier_t *start;
