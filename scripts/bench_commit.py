@@ -327,6 +327,18 @@ class ProcessGroup:
 			return None
 
 
+def pressure_stall_us():
+	"""Total microseconds some task was stalled on CPU and on I/O since boot (PSI), or None."""
+	out = {}
+	for kind in ("cpu", "io"):
+		try:
+			line = Path("/proc/pressure/" + kind).read_text().splitlines()[0]
+			out[kind] = int(line.rsplit("total=", 1)[1])
+		except (OSError, IndexError, ValueError):
+			out[kind] = None
+	return out
+
+
 def machine_cpu_ticks():
 	"""(busy, steal) clock ticks of the whole machine since boot, from /proc/stat."""
 	f = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -349,6 +361,7 @@ class Sampler:
 		self.t0 = time.monotonic()
 		self.cpu0 = {g.name: g.cpu_ticks() for g in self.groups}
 		self.machine0 = machine_cpu_ticks()
+		self.pressure0 = pressure_stall_us()
 		self._thread = threading.Thread(target=self._run, daemon=True)
 		self._thread.start()
 		return self
@@ -370,6 +383,10 @@ class Sampler:
 		busy, steal = machine_cpu_ticks()
 		self.machine_busy = (busy - self.machine0[0]) / CLK_TCK
 		self.machine_steal = (steal - self.machine0[1]) / CLK_TCK
+		pressure = pressure_stall_us()
+		self.pressure = {k: (pressure[k] - self.pressure0[k]) / 1e6 / self.wall
+				 if pressure[k] is not None and self.pressure0[k] is not None else None
+				 for k in pressure}
 		self.result = {}
 		for g in self.groups:
 			after = g.cpu_ticks()
@@ -399,7 +416,11 @@ class Sampler:
 		return {"wall_seconds": round(self.wall, 2),
 			"busy_cores": round(self.machine_busy / self.wall, 2),
 			"other_processes_cores": round(max(0.0, self.machine_busy - ours) / self.wall, 2),
-			"steal_cores": round(self.machine_steal / self.wall, 2)}
+			"steal_cores": round(self.machine_steal / self.wall, 2),
+			# Share of the time some task waited for a CPU / for I/O (ours included): the
+			# I/O figure is where other people's fsyncs on the shared disk show up.
+			"cpu_pressure": round(self.pressure["cpu"], 2) if self.pressure["cpu"] is not None else None,
+			"io_pressure": round(self.pressure["io"], 2) if self.pressure["io"] is not None else None}
 
 
 def wait_for_quiet(groups, max_wait, threshold=0.25):
@@ -572,6 +593,17 @@ def pgbench_script(prefix, canvases, versions, user_id):
 			     % (canvas, versions, user_id, payload, versions))
 	lines.append("COMMIT;")
 	return "\n".join(lines) + "\n"
+
+
+def checked(db, report, where, acked, unknown, label):
+	"""db.verify, but a violation is recorded (and fails the run at the end) instead of
+	stopping it: the other scenarios still tell something."""
+	try:
+		return db.verify(where, acked, unknown, label)
+	except BenchError as e:
+		say(str(e))
+		report["verification_failures"].append(str(e))
+		return {"ok": False, "error": str(e)}
 
 
 def run_pgbench(db, work, name, prefix, canvases, versions, clients, seconds, user_id, groups):
@@ -772,8 +804,8 @@ def cpu_table(report):
 		for n in s.get("processes", {}):
 			if n not in names:
 				names.append(n)
-	lines = ["| run | " + " | ".join(names) + " | all others | steal |",
-		 "| --- |" + " ---: |" * (len(names) + 2)]
+	lines = ["| run | " + " | ".join(names) + " | all others | steal | cpu stall | io stall |",
+		 "| --- |" + " ---: |" * (len(names) + 4)]
 	for s in report["scenarios"] + report["pgbench"]:
 		label = ("" if s.get("scenario") else "pgbench ") + label_of(s)
 		cells = []
@@ -786,6 +818,8 @@ def cpu_table(report):
 		m = s.get("machine_cpu", {})
 		cells.append("%.2f" % m["other_processes_cores"] if m else "-")
 		cells.append("%.2f" % m["steal_cores"] if m else "-")
+		for key in ("cpu_pressure", "io_pressure"):
+			cells.append("%.0f%%" % (100 * m[key]) if m.get(key) is not None else "-")
 		lines.append("| %s | %s |" % (label, " | ".join(cells)))
 	return lines
 
@@ -823,11 +857,16 @@ def write_reports(report, out_dir):
 	(out_dir / "commit.json").write_text(json.dumps(report, indent=2) + "\n")
 	m = report["machine"]
 	md = ["# Commit benchmark %s" % report["started_at"], ""]
+	for failure in report["verification_failures"]:
+		md += ["**VERIFICATION FAILED:** " + failure, ""]
 	md.append("Mode: %s (%.0f s measured per scenario after %.0f s warmup). Nodes log at `%s`%s. "
 		  "Commit %s." % ("quick" if report["quick"] else "full", report["duration"],
 				  report["warmup"], report["node_log_level"],
 				  ", with " + ", ".join("`%s`" % e for e in report["node_env"])
 				  if report["node_env"] else ", default settings otherwise", m["git"]))
+	if report.get("node_bin"):
+		md.append("")
+		md.append("Node binary: `%s`." % report["node_bin"])
 	md.append("")
 	md.append("Machine: %d cores (%s), %s MB RAM, kernel %s; %s; %s; %s; libevent %s; "
 		  "fdatasync %s/s (8 KiB, one writer)." % (m["nproc"], m["cpu_model"],
@@ -850,7 +889,8 @@ def write_reports(report, out_dir):
 	md.append("")
 	md.append("Postgres is the postmaster and all its backends (RSS: the postmaster only); "
 		  "\"all others\" is every other process on the machine (other people's builds and "
-		  "tests on a shared box); steal is CPU the hypervisor took.")
+		  "tests on a shared box); steal is CPU the hypervisor took; cpu/io stall is the share of "
+		  "the time some task waited for a CPU / for I/O (Linux PSI \"some\", ours included).")
 	md.append("")
 	md.append("Columns: ops/s and latencies cover the measured window only (acked 201s; "
 		  "latency = request handed to the socket until the whole response is read). "
@@ -933,7 +973,7 @@ def main(argv=None):
 			  "warmup": args.warmup, "machine": machine,
 			  "node_log_level": args.node_log_level or (
 				  "info" if topology.cluster else "(external deployment)"),
-			  "node_env": args.node_env,
+			  "node_env": args.node_env, "verification_failures": [],
 			  "node_bin": str(topology.cluster.node_bin) if topology.cluster else None, "pgbench": [], "scenarios": [], "ceilings": {}}
 
 		# -- the ceiling: pgbench on the same Postgres ---------------------------------------
@@ -954,12 +994,13 @@ def main(argv=None):
 					wait_for_quiet(groups, args.wait_quiet)
 				r = run_pgbench(db, work, name, prefix, canvases, versions, clients,
 						args.duration, accounts.user_ids[0], groups)
-				v = db.verify("c.workspace_id = '%s'" % ws,
-					      before + r["transactions"] * versions, 0, "pgbench " + name)
-				r["verification"] = v
+				r["verification"] = checked(db, report, "c.workspace_id = '%s'" % ws,
+							    before + r["transactions"] * versions, 0,
+							    "pgbench " + name)
 				report["pgbench"].append(r)
-				say("  %s ops/s (%s tx/s), avg %s ms; versions verified"
-				    % (fmt_int(r["ops_per_sec"]), fmt_int(r["tps"]), fmt_ms(r["latency_avg_ms"])))
+				say("  %s ops/s (%s tx/s), avg %s ms; versions %s"
+				    % (fmt_int(r["ops_per_sec"]), fmt_int(r["tps"]), fmt_ms(r["latency_avg_ms"]),
+				       "verified" if r["verification"]["ok"] else "WRONG"))
 			single = {r["name"]: r["ops_per_sec"] for r in report["pgbench"]}
 			report["ceilings"]["hot"] = max(single["single-hot-1"], single["single-hot-16"])
 			report["ceilings"]["many"] = single["single-many-16"]
@@ -995,17 +1036,21 @@ def main(argv=None):
 			ceiling = report["ceilings"].get(kind)
 			r["ratio_to_ceiling"] = round(r["ops_per_sec"] / ceiling, 2) if ceiling else None
 			total = r["total"]
-			r["verification"] = db.verify("c.workspace_id = '%s'" % ws, total["acked_201"],
-						      total["unknown"], name)
+			r["verification"] = checked(db, report, "c.workspace_id = '%s'" % ws,
+						    total["acked_201"], total["unknown"], name)
 			report["scenarios"].append(r)
 			lat = r["latency_ms"]
-			say("  %s ops/s, p50 %s ms, p99 %s ms, errors %d; %d canvases verified (%s ops)"
+			v = r["verification"]
+			say("  %s ops/s, p50 %s ms, p99 %s ms, errors %d; %s"
 			    % (fmt_int(r["ops_per_sec"]), fmt_ms(lat["p50"]), fmt_ms(lat["p99"]), r["errors"],
-			       r["verification"]["canvases"], fmt_int(r["verification"]["committed"])))
+			       "%d canvases verified (%s ops)" % (v["canvases"], fmt_int(v["committed"]))
+			       if v["ok"] else "VERIFICATION FAILED"))
 		api.close()
 
 		write_reports(report, out_dir)
 		print()
+		for failure in report["verification_failures"]:
+			print("VERIFICATION FAILED: " + failure)
 		print("\n".join(tables(report)))
 		print()
 		for name, value, ok in targets(report):
@@ -1013,6 +1058,10 @@ def main(argv=None):
 		print()
 		print("report: %s/commit.md and commit.json" % out_dir)
 		code = 0
+		if report["verification_failures"]:
+			say("FAILED: %d run(s) left Postgres in a state that breaks the invariants; "
+			    "see above and the report" % len(report["verification_failures"]))
+			code = 1
 	except BenchError as e:
 		say("FAILED: %s" % e)
 		code = 1

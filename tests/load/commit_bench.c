@@ -192,7 +192,8 @@ static void uuid_v4(char out[37])
 	hi = (hi & ~0xf000ull) | 0x4000ull;                       /* version 4 */
 	lo = (lo & ~(3ull << 62)) | (2ull << 62);                 /* RFC 4122 variant */
 	snprintf(out, 37, "%08" PRIx64 "-%04" PRIx64 "-%04" PRIx64 "-%04" PRIx64 "-%012" PRIx64,
-		 hi >> 32, (hi >> 16) & 0xffff, hi & 0xffff, lo >> 48, lo & (uint64_t)0xffffffffffff);
+		 hi >> 32, (hi >> 16) & 0xffff, hi & 0xffff, lo >> 48,
+		 lo & (uint64_t)0xffffffffffff);
 }
 
 /* ---- the closed loop ---------------------------------------------------------------------- */
@@ -324,7 +325,8 @@ static void writer_send(struct writer *w)
 static void writer_start(struct writer *w)
 {
 	const struct bench_node *node = &bench.opt.nodes[w->node];
-	w->conn = evhttp_connection_base_new(bench.base, NULL, node->host, (unsigned short)node->port);
+	w->conn = evhttp_connection_base_new(bench.base, NULL, node->host,
+					     (unsigned short)node->port);
 	if (!w->conn)
 		die("cannot create a connection to %s:%d", node->host, node->port);
 	evhttp_connection_set_timeout(w->conn, bench.opt.timeout);
@@ -601,7 +603,8 @@ static int self_test(void)
 		failures++;
 	}
 	hist_merge(small, h);
-	if (hist_count(small) != N + 256 || hist_max(small) != values[N - 1] || hist_min(small) != 0) {
+	if (hist_count(small) != N + 256 || hist_max(small) != values[N - 1] ||
+	    hist_min(small) != 0) {
 		fprintf(stderr, "merge mismatch\n");
 		failures++;
 	}
@@ -685,26 +688,58 @@ static void parse_args(int argc, char **argv, bool *self)
 	int ch;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'n': parse_node(o, optarg); break;
-		case 'c': o->canvases_file = optarg; break;
-		case 'w': o->writers_per_canvas = (size_t)parse_number("writers-per-canvas", optarg, 1, 1000); break;
-		case 'm': o->max_connections = (size_t)parse_number("max-connections", optarg, 1, 100000); break;
+		case 'n':
+			parse_node(o, optarg);
+			break;
+		case 'c':
+			o->canvases_file = optarg;
+			break;
+		case 'w':
+			o->writers_per_canvas = (size_t)parse_number("writers-per-canvas", optarg, 1,
+								     1000);
+			break;
+		case 'm':
+			o->max_connections = (size_t)parse_number("max-connections", optarg, 1,
+								  100000);
+			break;
 		case 'r':
 			if (strcmp(optarg, "writer") && strcmp(optarg, "canvas"))
 				die("--route: writer or canvas");
 			o->route_by_canvas = strcmp(optarg, "canvas") == 0;
 			break;
-		case 'd': o->duration = parse_number("duration", optarg, 0.1, 3600); break;
-		case 'o': o->max_ops = (uint64_t)parse_number("max-ops", optarg, 1, 1e12); break;
-		case 'u': o->warmup = parse_number("warmup", optarg, 0, 600); break;
-		case 't': o->timeout = (int)parse_number("timeout", optarg, 1, 600); break;
-		case 'D': o->drain_timeout = parse_number("drain-timeout", optarg, 0.1, 600); break;
-		case 'e': o->create_every = (unsigned)parse_number("create-every", optarg, 1, 1e9); break;
-		case 's': o->max_shapes = (unsigned)parse_number("max-shapes", optarg, 1, 1e6); break;
-		case 'S': o->seed = (uint64_t)parse_number("seed", optarg, 0, 1e18); break;
-		case 'T': *self = true; break;
-		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); exit(2);
+		case 'd':
+			o->duration = parse_number("duration", optarg, 0.1, 3600);
+			break;
+		case 'o':
+			o->max_ops = (uint64_t)parse_number("max-ops", optarg, 1, 1e12);
+			break;
+		case 'u':
+			o->warmup = parse_number("warmup", optarg, 0, 600);
+			break;
+		case 't':
+			o->timeout = (int)parse_number("timeout", optarg, 1, 600);
+			break;
+		case 'D':
+			o->drain_timeout = parse_number("drain-timeout", optarg, 0.1, 600);
+			break;
+		case 'e':
+			o->create_every = (unsigned)parse_number("create-every", optarg, 1, 1e9);
+			break;
+		case 's':
+			o->max_shapes = (unsigned)parse_number("max-shapes", optarg, 1, 1e6);
+			break;
+		case 'S':
+			o->seed = (uint64_t)parse_number("seed", optarg, 0, 1e18);
+			break;
+		case 'T':
+			*self = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(2);
 		}
 	}
 	if (optind != argc)
