@@ -73,6 +73,8 @@ static const struct config_entry config_table[] = {
 	  "apply pending schema migrations when the node starts" },
 	{ "FLOWSTATE_SNAPSHOT_EVERY", CT_INT, OFF(snapshot_every), "50", 1, 1000000, false,
 	  "operations between automatic snapshots of a canvas" },
+	{ "FLOWSTATE_COMMIT_LINGER_US", CT_INT, OFF(commit_linger_us), "2000", 0, 100000, false,
+	  "group commit: the longest an op on a busy canvas waits for companions (0: never)" },
 	{ "FLOWSTATE_OPS_PAGE_MAX", CT_INT, OFF(ops_page_max), "1000", 1, 100000, false,
 	  "largest ?limit= for operation listings" },
 	{ "FLOWSTATE_WS_MAX_MESSAGE", CT_INT, OFF(ws_max_message), "65536", 1024, 16777216, false,

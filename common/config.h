@@ -34,6 +34,7 @@ struct config {
 	int shutdown_timeout;   /* seconds */
 	bool migrate_on_start;
 	int snapshot_every;     /* ops between automatic snapshots */
+	int commit_linger_us;   /* longest wait of a hot canvas's op for batch companions */
 	int ops_page_max;       /* upper bound of ?limit= on operation listings */
 	/* WebSocket sessions and rooms */
 	int ws_max_message;     /* bytes of one client message (1009 above) */

@@ -6,10 +6,13 @@
  */
 #include "commit.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <event2/event.h>
 
 #include "alloc.h"
 #include "db.h"
@@ -40,15 +43,30 @@ struct commit_canvas {
 	bool busy;                        /* a batch is in flight or its callbacks are running:
 					     submits only queue (a done callback may submit) */
 	size_t in_flight_ops;
+	size_t queued_ops;
 	struct timespec started;
+	/* Batching: a hot canvas's next op waits a moment for the writers answering the acks
+	 * that just went out, or it would go alone and leave them for the batch after. */
+	struct event *linger;
+	bool lingering;
+	double last_done;                 /* when the last batch completed (monotonic s) */
+	double last_latency;              /* its round trip */
 };
 
+/* A canvas whose last batch completed longer ago than this is cold: no lingering. */
+#define COMMIT_HOT_SECONDS 0.05
+/* Idle canvases are forgotten after this long (swept once a second). */
+#define COMMIT_IDLE_SECONDS 2.0
+
 static struct server *commit_server;
-static struct strmap *canvases;       /* canvas id → struct commit_canvas, while busy */
+static struct strmap *canvases;       /* canvas id → struct commit_canvas, while recent */
+static struct event *sweep_timer;
 static commit_listener_fn commit_listener;
 static size_t queued_jobs;
 
 static void canvas_flush(struct commit_canvas *cc);
+static void linger_timer_cb(evutil_socket_t fd, short events, void *arg);
+static bool force_sweep_all;
 
 const char *commit_status_name(enum commit_status status)
 {
@@ -57,16 +75,66 @@ const char *commit_status_name(enum commit_status status)
 	return names[status];
 }
 
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void canvas_free(struct commit_canvas *cc)
+{
+	strmap_remove(canvases, cc->canvas_id);
+	event_free(cc->linger);
+	free(cc);
+}
+
+struct sweep {
+	struct commit_canvas **idle;
+	size_t count;
+	double now;
+};
+
+static void sweep_collect(const char *key, void *value, void *arg)
+{
+	struct commit_canvas *cc = value;
+	struct sweep *sw = arg;
+	if (!cc->busy && !cc->lingering && !cc->head &&
+	    (force_sweep_all || sw->now - cc->last_done > COMMIT_IDLE_SECONDS))
+		sw->idle[sw->count++] = cc;
+}
+
+static void commit_sweep(void)
+{
+	struct sweep sw = { xcalloc(strmap_count(canvases) + 1, sizeof(*sw.idle)), 0, mono_now() };
+	strmap_foreach(canvases, sweep_collect, &sw);
+	for (size_t i = 0; i < sw.count; i++)
+		canvas_free(sw.idle[i]);
+	free(sw.idle);
+}
+
+static void sweep_timer_cb(evutil_socket_t fd, short events, void *arg)
+{
+	commit_sweep();
+}
+
 void commit_init(struct server *srv, commit_listener_fn listener)
 {
 	commit_server = srv;
 	commit_listener = listener;
 	canvases = strmap_new();
+	sweep_timer = event_new(srv->base, -1, EV_PERSIST, sweep_timer_cb, NULL);
+	struct timeval every = { 1, 0 };
+	event_add(sweep_timer, &every);
 }
 
 void commit_shutdown(void)
 {
-	/* Called after the db pool failed every in-flight batch, so the map is empty. */
+	/* Called after the db pool failed every in-flight batch: nothing is busy any more. */
+	force_sweep_all = true;
+	commit_sweep();
+	event_free(sweep_timer);
+	sweep_timer = NULL;
 	strmap_free(canvases);
 	canvases = NULL;
 }
@@ -96,7 +164,11 @@ void commit_job_add_op(struct commit_job *job, const char *client_op_id, enum op
 		job->ops = xrealloc(job->ops, job->cap * sizeof(*job->ops));
 	}
 	struct commit_op *op = &job->ops[job->count++];
-	snprintf(op->client_op_id, sizeof(op->client_op_id), "%s", client_op_id);
+	/* Lower case, as Postgres prints a uuid: acks, deliveries and reads then agree. */
+	size_t n = 0;
+	for (; client_op_id[n] && n + 1 < sizeof(op->client_op_id); n++)
+		op->client_op_id[n] = (char)tolower((unsigned char)client_op_id[n]);
+	op->client_op_id[n] = '\0';
 	op->type = type;
 	op->payload = payload;
 	op->kind = kind;
@@ -139,6 +211,7 @@ void commit_submit(struct server *srv, struct commit_job *job)
 	if (!cc) {
 		cc = xcalloc(1, sizeof(*cc));
 		snprintf(cc->canvas_id, sizeof(cc->canvas_id), "%s", job->canvas_id);
+		cc->linger = evtimer_new(srv->base, linger_timer_cb, cc);
 		strmap_put(canvases, cc->canvas_id, cc);
 	}
 	job->next = NULL;
@@ -148,7 +221,38 @@ void commit_submit(struct server *srv, struct commit_job *job)
 		cc->head = job;
 	cc->tail = job;
 	queued_jobs++;
-	if (!cc->busy)
+	cc->queued_ops += job->count;
+	if (cc->busy)
+		return; /* goes with the next batch */
+	if (cc->lingering) {
+		if (cc->queued_ops < COMMIT_MAX_BATCH_OPS)
+			return;
+		evtimer_del(cc->linger); /* full: no reason to wait */
+		cc->lingering = false;
+		canvas_flush(cc);
+		return;
+	}
+	/* Hot canvas: linger a fraction of the last round trip (capped by configuration). */
+	double linger = 0;
+	if (cc->last_done > 0 && mono_now() - cc->last_done < COMMIT_HOT_SECONDS)
+		linger = cc->last_latency / 4;
+	double cap = srv->cfg.commit_linger_us / 1e6;
+	if (linger > cap)
+		linger = cap;
+	if (linger <= 0 || job->expected_version >= 0) {
+		canvas_flush(cc);
+		return;
+	}
+	struct timeval tv = { 0, (suseconds_t)(linger * 1e6) };
+	evtimer_add(cc->linger, &tv);
+	cc->lingering = true;
+}
+
+static void linger_timer_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct commit_canvas *cc = arg;
+	cc->lingering = false;
+	if (!cc->busy && cc->head)
 		canvas_flush(cc);
 }
 
@@ -181,6 +285,20 @@ static enum commit_status parse_status(const char *s)
 	return COMMIT_NOT_FOUND;
 }
 
+/* The API form of an op committed in this batch (schema/003's fs_op_json, built here). */
+static json_t *committed_op_json(const char *canvas_id, const struct commit_job *job,
+				 const struct commit_op *op, long long version, const char *id,
+				 const char *created_at)
+{
+	json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:O, s:s, s:s, s:s, s:s}", "id", id,
+			      "canvas_id", canvas_id, "version", (json_int_t)version, "type",
+			      op_type_name(op->type), "payload", op->payload, "created_by",
+			      job->user_id, "client_op_id", op->client_op_id, "created_at",
+			      created_at, "kind", op->kind);
+	json_object_set_new(o, "undo_of", op->undo_of > 0 ? json_integer(op->undo_of) : json_null());
+	return o;
+}
+
 static double seconds_since(const struct timespec *t)
 {
 	struct timespec now;
@@ -195,7 +313,9 @@ static void batch_committed(const struct db_result *r, void *arg)
 	size_t total = cc->in_flight_ops;
 	cc->in_flight = NULL;
 	cc->in_flight_ops = 0;
-	metrics_histogram_observe(METRIC_HIST_COMMIT_SECONDS, seconds_since(&cc->started));
+	cc->last_latency = seconds_since(&cc->started);
+	cc->last_done = mono_now();
+	metrics_histogram_observe(METRIC_HIST_COMMIT_SECONDS, cc->last_latency);
 
 	if (!r->ok || (size_t)PQntuples(r->res) != total) {
 		char msg[300];
@@ -207,24 +327,44 @@ static void batch_committed(const struct db_result *r, void *arg)
 		 * so a retry is safe; any other error is a bug or bad data, not worth retrying. */
 		fail_batch(batch, r->ok ? false : r->retryable);
 	} else {
-		/* Rows come back ordered by position in the batch. */
+		/* Rows come back ordered by position in the batch: (idx, status, version, op_id,
+		 * created_at, op). Committed ops are built here from what the job holds; a
+		 * duplicate of an earlier commit comes with its original JSON; a duplicate of an
+		 * op earlier in this same batch reuses that op's JSON. */
 		json_t *committed = json_array();
 		json_t **ops = xcalloc(total, sizeof(*ops));
+		const struct commit_op **sources = xcalloc(total, sizeof(*sources));
 		struct commit_op_result *results = xcalloc(total, sizeof(*results));
 		long long head = 0;
-		for (size_t i = 0; i < total; i++) {
-			results[i].status = parse_status(PQgetvalue(r->res, (int)i, 1));
-			if (!PQgetisnull(r->res, (int)i, 2))
-				results[i].version = strtoll(PQgetvalue(r->res, (int)i, 2), NULL, 10);
-			if (!PQgetisnull(r->res, (int)i, 3)) {
-				ops[i] = json_loads(PQgetvalue(r->res, (int)i, 3), 0, NULL);
+		size_t i = 0;
+		for (struct commit_job *job = batch; job; job = job->next) {
+			for (size_t j = 0; j < job->count; j++, i++) {
+				const struct commit_op *op = &job->ops[j];
+				sources[i] = op;
+				results[i].status = parse_status(PQgetvalue(r->res, (int)i, 1));
+				if (!PQgetisnull(r->res, (int)i, 2))
+					results[i].version =
+						strtoll(PQgetvalue(r->res, (int)i, 2), NULL, 10);
+				if (results[i].status == COMMIT_OK) {
+					ops[i] = committed_op_json(cc->canvas_id, job, op,
+								   results[i].version,
+								   PQgetvalue(r->res, (int)i, 3),
+								   PQgetvalue(r->res, (int)i, 4));
+					json_array_append(committed, ops[i]);
+				} else if (!PQgetisnull(r->res, (int)i, 5)) {
+					ops[i] = json_loads(PQgetvalue(r->res, (int)i, 5), 0, NULL);
+				} else if (results[i].status == COMMIT_DUPLICATE) {
+					for (size_t k = 0; k < i && !ops[i]; k++)
+						if (results[k].status == COMMIT_OK &&
+						    !strcmp(sources[k]->client_op_id, op->client_op_id))
+							ops[i] = json_incref(ops[k]);
+				}
 				results[i].op = ops[i];
+				if (results[i].status == COMMIT_CONFLICT)
+					head = results[i].version;
 			}
-			if (results[i].status == COMMIT_OK && ops[i])
-				json_array_append(committed, ops[i]);
-			if (results[i].status == COMMIT_CONFLICT)
-				head = results[i].version;
 		}
+		free(sources);
 		size_t offset = 0;
 		while (batch) {
 			struct commit_job *next = batch->next;
@@ -241,19 +381,16 @@ static void batch_committed(const struct db_result *r, void *arg)
 		if (n && commit_listener)
 			commit_listener(commit_server, cc->canvas_id, committed);
 		json_decref(committed);
-		for (size_t i = 0; i < total; i++)
-			json_decref(ops[i]);
+		for (size_t k = 0; k < total; k++)
+			json_decref(ops[k]);
 		free(ops);
 		free(results);
 	}
 
 	cc->busy = false;
-	if (cc->head) {
+	/* Whatever queued meanwhile has waited a whole round trip already: send it now. */
+	if (cc->head && !cc->lingering)
 		canvas_flush(cc);
-	} else {
-		strmap_remove(canvases, cc->canvas_id);
-		free(cc);
-	}
 }
 
 /* Sends every waiting job of the canvas (up to the batch bound) as one statement. */
@@ -288,6 +425,7 @@ static void canvas_flush(struct commit_canvas *cc)
 			json_array_append_new(ops, o);
 		}
 		n += job->count;
+		cc->queued_ops -= job->count;
 		if (conditional) {
 			expected = job->expected_version;
 			guard = job->guard_shapes;
@@ -305,7 +443,7 @@ static void canvas_flush(struct commit_canvas *cc)
 	const char *params[] = { cc->canvas_id, ops_text, expected >= 0 ? expected_text : NULL,
 				 guard_text };
 	bool queued = db_query(commit_server->db,
-			       "SELECT idx, status, version, op "
+			       "SELECT idx, status, version, op_id, created_at, op "
 			       "FROM fs_commit_ops($1, $2::jsonb, $3, $4::jsonb)",
 			       4, params, batch_committed, cc);
 	free(ops_text);
@@ -320,15 +458,12 @@ static void canvas_flush(struct commit_canvas *cc)
 		cc->head = cc->tail = NULL;
 		for (struct commit_job *j = waiting; j; j = j->next)
 			queued_jobs--;
+		cc->queued_ops = 0;
 		fail_batch(batch, true);
 		fail_batch(waiting, true);
 		/* Callbacks may have submitted again: those queued behind busy. */
 		cc->busy = false;
-		if (cc->head) {
+		if (cc->head && !cc->lingering)
 			canvas_flush(cc);
-		} else {
-			strmap_remove(canvases, cc->canvas_id);
-			free(cc);
-		}
 	}
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -62,6 +63,7 @@ struct ws_session {
 	struct ws_session *prev, *next;      /* all sessions */
 	long long cursor;                    /* last op version sent */
 	bool catch_up_in_flight;
+	bool write_shut;                     /* CLOSING: our side of the TCP stream is shut */
 	bool waiting_for_room;
 	/* rate limit (token bucket over ops and strokes) */
 	double tokens;
@@ -160,6 +162,8 @@ static void ws_session_unref(struct ws_session *s)
 /* The only function that changes a session's state. */
 static void ws_change_state(struct ws_session *s, enum ws_state state)
 {
+	if (s->state >= WS_CLOSING && state < s->state)
+		return; /* closing is final: late callbacks must not revive a session */
 	log_debug("ws_state", "session=%llu canvas=%s from=%s to=%s",
 		  (unsigned long long)s->id, s->join.canvas_id, ws_state_names[s->state],
 		  ws_state_names[state]);
@@ -241,7 +245,9 @@ void ws_session_send_frame(struct ws_session *s, struct ws_frame *f, bool transi
 		metrics_counter_inc(METRIC_WS_TRANSIENT_DROPPED);
 		return;
 	}
-	if (queued + f->len > (size_t)s->srv->cfg.ws_hard_limit) {
+	/* The limit bounds what piles up behind a client, so a single frame larger than it (a
+	 * big sync) still goes out when nothing is queued. */
+	if (queued > 0 && queued + f->len > (size_t)s->srv->cfg.ws_hard_limit) {
 		metrics_counter_inc(METRIC_WS_SLOW_CLIENTS_CLOSED);
 		log_info("ws_slow_client", "session=%llu canvas=%s queued=%zu",
 			 (unsigned long long)s->id, s->join.canvas_id, queued);
@@ -289,9 +295,12 @@ static void ws_session_close(struct ws_session *s, uint16_t code, const char *re
 	size_t len = ws_close_payload(payload, code, reason);
 	ws_send_control(s, WS_OP_CLOSE, payload, len);
 	ws_change_state(s, WS_CLOSING);
-	bufferevent_disable(s->bev, EV_READ);
+	/* Keep reading (and discarding) until the peer closes: closing a socket with unread
+	 * input makes the kernel send a RST, which can destroy the close frame and anything
+	 * still queued before it. Bounded by the timeout. */
 	struct timeval limit = { WS_CLOSING_TIMEOUT_SEC, 0 };
-	bufferevent_set_timeouts(s->bev, NULL, &limit);
+	bufferevent_set_timeouts(s->bev, &limit, &limit);
+	bufferevent_enable(s->bev, EV_READ);
 	log_info("ws_close", "session=%llu canvas=%s code=%u", (unsigned long long)s->id,
 		 s->join.canvas_id, code);
 }
@@ -463,7 +472,7 @@ static void ws_synced_state(struct state_result *r, void *arg)
 	char *shapes = canvas_state_serialize(r->state, &len);
 	char *state = xasprintf("{\"shapes\":%s}", shapes);
 	ws_send_sync(s, r->at, "state", "state", state);
-	ws_change_state(s, WS_CATCHING);
+	ws_change_state(s, WS_CATCHING); /* no-op if sending it closed the session */
 	free(state);
 	free(shapes);
 	ws_after_sync(s);
@@ -484,7 +493,7 @@ static void ws_synced_ops(const struct db_result *r, void *arg)
 	}
 	long long head = strtoll(PQgetvalue(r->res, 0, 0), NULL, 10);
 	ws_send_sync(s, head, "operations", "operations", PQgetvalue(r->res, 0, 1));
-	ws_change_state(s, WS_CATCHING);
+	ws_change_state(s, WS_CATCHING); /* no-op if sending it closed the session */
 	ws_after_sync(s);
 	ws_session_unref(s);
 }
@@ -741,9 +750,11 @@ static void ws_handle_text(struct ws_session *s, const uint8_t *data, size_t len
 	bool ok = ws_message_parse((const char *)data, len, &limits, &m, &err);
 	if (m.type == WS_MSG_INVALID) {
 		ws_send_error(s, err.code, err.detail, err.client_op_id[0] ? err.client_op_id : NULL);
-	} else if (s->state != WS_OPEN && m.type != WS_MSG_PING) {
-		/* Until the sync is done the client has no base to edit on. */
-		ws_send_error(s, "not_ready", "wait for the sync message", NULL);
+	} else if (s->state == WS_SYNCING && m.type != WS_MSG_PING) {
+		/* Until the sync is sent the client has no base to edit on. Once it has it, ops
+		 * are accepted while the session catches up; their deliveries follow in order. */
+		ws_send_error(s, "not_ready", "wait for the sync message",
+			      m.op_count ? m.ops[0].client_op_id : NULL);
 	} else if (!ok) {
 		if (m.type == WS_MSG_OPERATIONS && api_role_rank(s->join.role) < 2)
 			ws_send_error(s, "forbidden", "your role does not allow editing", NULL);
@@ -781,6 +792,10 @@ static void ws_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct ws_session *s = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
+	if (s->state == WS_CLOSING) {
+		evbuffer_drain(in, evbuffer_get_length(in)); /* waiting for the peer to close */
+		return;
+	}
 	ws_session_ref(s);
 	while (s->state < WS_CLOSING && evbuffer_get_length(in) > 0) {
 		size_t len = evbuffer_get_length(in);
@@ -834,8 +849,11 @@ static void ws_read_cb(struct bufferevent *bev, void *arg)
 static void ws_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct ws_session *s = arg;
-	if (s->state == WS_CLOSING)
-		ws_session_teardown(s); /* close frame flushed */
+	if (s->state == WS_CLOSING && !s->write_shut) {
+		/* Close frame flushed: half-close, then wait for the peer's EOF (ws_event_cb). */
+		s->write_shut = true;
+		shutdown(bufferevent_getfd(bev), SHUT_WR);
+	}
 }
 
 static void ws_event_cb(struct bufferevent *bev, short events, void *arg)
