@@ -72,7 +72,7 @@ static const struct config_entry config_table[] = {
 	{ "FLOWSTATE_MIGRATE_ON_START", CT_BOOL, OFF(migrate_on_start), "true", 0, 0, false,
 	  "apply pending schema migrations when the node starts" },
 	{ "FLOWSTATE_SNAPSHOT_EVERY", CT_INT, OFF(snapshot_every), "50", 1, 1000000, false,
-	  "operations between automatic snapshots of a canvas" },
+	  "fewest ops between automatic snapshots (spacing: max(this, the canvas's shapes))" },
 	{ "FLOWSTATE_COMMIT_LINGER_US", CT_INT, OFF(commit_linger_us), "2000", 0, 100000, false,
 	  "group commit: the longest an op on a busy canvas waits for companions (0: never)" },
 	{ "FLOWSTATE_OPS_PAGE_MAX", CT_INT, OFF(ops_page_max), "1000", 1, 100000, false,

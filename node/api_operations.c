@@ -238,18 +238,21 @@ static void snapshot_state_ready(struct state_result *r, void *arg)
 	snprintf(version, sizeof(version), "%lld", r->at);
 	size_t len;
 	char *text = canvas_state_serialize(r->state, &len);
-	const char *params[] = { canvas_id, version, text };
+	char shapes[32];
+	snprintf(shapes, sizeof(shapes), "%zu", canvas_shape_count(r->state));
+	const char *params[] = { canvas_id, version, text, shapes };
 	/* Snapshots are derived data: one per version, whoever writes it first. */
 	api_query(req,
-		  "WITH ins AS (INSERT INTO snapshots (canvas_id, version, state) "
-		  "             VALUES ($1, $2, $3::jsonb) ON CONFLICT DO NOTHING RETURNING *), "
+		  "WITH ins AS (INSERT INTO snapshots (canvas_id, version, state, shape_count) "
+		  "             VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT DO NOTHING "
+		  "             RETURNING *), "
 		  "s AS (SELECT canvas_id, version, created_at, state FROM ins UNION ALL "
 		  "      SELECT canvas_id, version, created_at, state FROM snapshots "
 		  "      WHERE canvas_id = $1 AND version = $2 AND NOT EXISTS (SELECT 1 FROM ins)) "
 		  "SELECT json_build_object('canvas_id', canvas_id, 'version', version, "
 		  "  'created_at', fs_ts(created_at), 'shape_count', "
 		  "  (SELECT count(*) FROM jsonb_object_keys(state)))::text FROM s",
-		  3, params, snapshot_created, req);
+		  4, params, snapshot_created, req);
 	free(text);
 }
 

@@ -123,6 +123,8 @@ struct canvas_state *state_result_take_state(struct state_result *r)
 
 /* ---- snapshots ---------------------------------------------------------------------------- */
 
+static void snapshot_build(struct server *srv, const char *canvas_id, long long at);
+
 struct snapshot_ctx {
 	struct server *srv;
 	char canvas_id[40];
@@ -153,18 +155,57 @@ static void snapshot_state_loaded(struct state_result *r, void *arg)
 	}
 	size_t len;
 	char *text = canvas_state_serialize(r->state, &len);
-	char version[32];
+	char version[32], shapes[32];
 	snprintf(version, sizeof(version), "%lld", r->at);
-	const char *params[] = { ctx->canvas_id, version, text };
+	snprintf(shapes, sizeof(shapes), "%zu", canvas_shape_count(r->state));
+	const char *params[] = { ctx->canvas_id, version, text, shapes };
 	if (!db_query(ctx->srv->db,
-		      "INSERT INTO snapshots (canvas_id, version, state) VALUES ($1, $2, $3::jsonb) "
-		      "ON CONFLICT DO NOTHING RETURNING version",
-		      3, params, snapshot_stored, ctx))
+		      "INSERT INTO snapshots (canvas_id, version, state, shape_count) "
+		      "VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT DO NOTHING RETURNING version",
+		      4, params, snapshot_stored, ctx))
 		free(ctx);
 	free(text);
 }
 
+struct snapshot_check {
+	struct server *srv;
+	char canvas_id[40];
+	long long at;
+};
+
+/* Builds the snapshot only when the ops since the last one outnumber its shapes (and the
+ * configured minimum): below that, replaying is cheaper than snapshotting. */
+static void snapshot_spacing_checked(const struct db_result *r, void *arg)
+{
+	struct snapshot_check *chk = arg;
+	long long every = chk->srv->cfg.snapshot_every;
+	long long last = 0, shapes = 0;
+	if (r->ok && PQntuples(r->res) == 1) {
+		last = strtoll(PQgetvalue(r->res, 0, 0), NULL, 10);
+		if (!PQgetisnull(r->res, 0, 1))
+			shapes = strtoll(PQgetvalue(r->res, 0, 1), NULL, 10);
+	}
+	long long spacing = shapes > every ? shapes : every;
+	if (r->ok && chk->at - last >= spacing)
+		snapshot_build(chk->srv, chk->canvas_id, chk->at);
+	free(chk);
+}
+
 void snapshot_schedule(struct server *srv, const char *canvas_id, long long at)
+{
+	struct snapshot_check *chk = xcalloc(1, sizeof(*chk));
+	chk->srv = srv;
+	chk->at = at;
+	snprintf(chk->canvas_id, sizeof(chk->canvas_id), "%s", canvas_id);
+	const char *params[] = { canvas_id };
+	if (!db_query(srv->db,
+		      "SELECT version, shape_count FROM snapshots WHERE canvas_id = $1 "
+		      "ORDER BY version DESC LIMIT 1",
+		      1, params, snapshot_spacing_checked, chk))
+		free(chk);
+}
+
+static void snapshot_build(struct server *srv, const char *canvas_id, long long at)
 {
 	struct snapshot_ctx *ctx = xcalloc(1, sizeof(*ctx));
 	ctx->srv = srv;

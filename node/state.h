@@ -46,8 +46,10 @@ bool state_load(struct server *srv, const char *canvas_id, const char *user_id, 
 struct canvas_state *state_result_take_state(struct state_result *r);
 
 /*
- * Builds the snapshot at version `at` (or the head) if none exists there yet; off the request
- * path, fire and forget (failures are logged: snapshots are derived data).
+ * Considers a snapshot at version `at`: built only when the ops since the latest snapshot
+ * number at least max(FLOWSTATE_SNAPSHOT_EVERY, its shape count), because a snapshot costs
+ * O(shapes) and saves O(ops) of replay. Off the request path, fire and forget (failures are
+ * logged: snapshots are derived data).
  */
 void snapshot_schedule(struct server *srv, const char *canvas_id, long long at);
 
