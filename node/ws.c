@@ -830,7 +830,17 @@ static void ws_read_cb(struct bufferevent *bev, void *arg)
 			ws_session_close(s, WS_CLOSE_UNSUPPORTED, "binary messages are not supported");
 			break;
 		case WS_EVENT_PING:
-			ws_send_control(s, WS_OP_PONG, ev.data, ev.len);
+			/* Pongs are bounded like any output: a client that pings without reading
+			 * gets no more pongs past the soft limit (RFC 6455 allows answering only
+			 * the latest ping), and is closed past the hard one. */
+			if (ws_output_len(s) > (size_t)s->srv->cfg.ws_hard_limit) {
+				metrics_counter_inc(METRIC_WS_SLOW_CLIENTS_CLOSED);
+				ws_session_close(s, WS_CLOSE_TRY_AGAIN_LATER, "slow consumer");
+			} else if (ws_output_len(s) > (size_t)s->srv->cfg.ws_soft_limit) {
+				metrics_counter_inc(METRIC_WS_TRANSIENT_DROPPED);
+			} else {
+				ws_send_control(s, WS_OP_PONG, ev.data, ev.len);
+			}
 			break;
 		case WS_EVENT_PONG:
 			break;
