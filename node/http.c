@@ -10,6 +10,8 @@
  *   WRITING    the response is queued; on drain go back to READING or close
  *   ABANDONED  the peer went away during HANDLING; freed when the handler responds
  *   UPGRADED   the socket belongs to another protocol (WebSocket); http.c no longer touches it
+ *   CLOSED     waiting for the reaper: an object is never freed inside its own callback; it is
+ *              unlinked, silenced and freed by a deferred event once the callback has returned
  */
 #include "http.h"
 
@@ -37,10 +39,11 @@ enum http_conn_state {
 	HTTP_CONN_WRITING,
 	HTTP_CONN_ABANDONED,
 	HTTP_CONN_UPGRADED,
+	HTTP_CONN_CLOSED,
 };
 
 static const char *const conn_state_names[] = { "reading", "handling", "writing", "abandoned",
-						"upgraded" };
+						"upgraded", "closed" };
 
 struct http_conn {
 	struct server *srv;
@@ -54,6 +57,8 @@ struct http_conn {
 };
 
 static struct http_conn *conns_head;
+static struct http_conn *reap_head;   /* closed, freed by the reaper event */
+static struct event *reaper;
 static size_t conns_open;
 static uint64_t next_conn_id = 1;
 static uint64_t next_request_id = 1;
@@ -91,6 +96,7 @@ static void http_conn_change_state(struct http_conn *conn, enum http_conn_state 
 		bufferevent_set_timeouts(conn->bev, NULL, &write_timeout);
 		break;
 	case HTTP_CONN_UPGRADED:
+	case HTTP_CONN_CLOSED:
 		break;
 	}
 }
@@ -104,8 +110,27 @@ static void request_free(struct http_request *req)
 	free(req);
 }
 
-static void conn_free(struct http_conn *conn)
+static void reap_closed(evutil_socket_t fd, short events, void *arg)
 {
+	while (reap_head) {
+		struct http_conn *conn = reap_head;
+		reap_head = conn->next;
+		request_free(conn->req);
+		if (conn->bev)
+			bufferevent_free(conn->bev); /* BEV_OPT_CLOSE_ON_FREE closes the socket */
+		free(conn);
+	}
+}
+
+/*
+ * Closes a connection: unlinked from the live list and silenced now, freed by the reaper
+ * after the current callback has returned, so no caller up the stack ever holds a freed
+ * connection.
+ */
+static void conn_close(struct http_conn *conn)
+{
+	if (conn->state == HTTP_CONN_CLOSED)
+		return;
 	if (conn->prev)
 		conn->prev->next = conn->next;
 	else
@@ -114,12 +139,15 @@ static void conn_free(struct http_conn *conn)
 		conn->next->prev = conn->prev;
 	conns_open--;
 	metrics_gauge_add(METRIC_HTTP_CONNECTIONS, -1);
-	request_free(conn->req);
-	/* bufferevent_free is safe from inside the bufferevent's own callbacks (libevent defers
-	 * the release while a callback runs); BEV_OPT_CLOSE_ON_FREE closes the socket. */
-	if (conn->bev)
-		bufferevent_free(conn->bev);
-	free(conn);
+	http_conn_change_state(conn, HTTP_CONN_CLOSED);
+	if (conn->bev) {
+		bufferevent_setcb(conn->bev, NULL, NULL, NULL, NULL);
+		bufferevent_disable(conn->bev, EV_READ | EV_WRITE);
+	}
+	conn->prev = NULL;
+	conn->next = reap_head;
+	reap_head = conn;
+	event_active(reaper, 0, 0);
 }
 
 void http_conn_accept(struct server *srv, int fd, const struct http_listener_config *cfg)
@@ -136,6 +164,8 @@ void http_conn_accept(struct server *srv, int fd, const struct http_listener_con
 		close(fd);
 		return;
 	}
+	if (!reaper)
+		reaper = event_new(srv->base, -1, 0, reap_closed, NULL);
 	struct http_conn *conn = xcalloc(1, sizeof(*conn));
 	conn->srv = srv;
 	conn->cfg = cfg;
@@ -247,7 +277,7 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 	if (conn->state != HTTP_CONN_WRITING)
 		return;
 	if (conn->close_after_response || conn->srv->state >= SERVER_DRAINING) {
-		conn_free(conn);
+		conn_close(conn);
 		return;
 	}
 	http_conn_change_state(conn, HTTP_CONN_READING);
@@ -266,7 +296,7 @@ static void conn_event_cb(struct bufferevent *bev, short events, void *arg)
 		return;
 	if (events & BEV_EVENT_TIMEOUT)
 		log_debug("http_conn_timeout", "conn=%llu", (unsigned long long)conn->id);
-	conn_free(conn);
+	conn_close(conn);
 }
 
 void http_conns_drain(struct server *srv)
@@ -276,7 +306,7 @@ void http_conns_drain(struct server *srv)
 		struct http_conn *next = conn->next;
 		if (conn->state == HTTP_CONN_READING &&
 		    evbuffer_get_length(bufferevent_get_input(conn->bev)) == 0)
-			conn_free(conn);
+			conn_close(conn);
 		else
 			conn->close_after_response = true;
 		conn = next;
@@ -286,7 +316,11 @@ void http_conns_drain(struct server *srv)
 void http_conns_close_all(void)
 {
 	while (conns_head)
-		conn_free(conns_head);
+		conn_close(conns_head);
+	reap_closed(-1, 0, NULL);
+	if (reaper)
+		event_free(reaper);
+	reaper = NULL;
 }
 
 static double elapsed_seconds(const struct timespec *start)
@@ -310,7 +344,7 @@ void http_respond(struct http_request *req, int status, const char *content_type
 	conn->req = NULL;
 	if (conn->state == HTTP_CONN_ABANDONED) {
 		request_free(req);
-		conn_free(conn);
+		conn_close(conn);
 		return;
 	}
 	bool head_only = req->head.method == HTTP_HEAD;
@@ -340,7 +374,7 @@ struct bufferevent *http_upgrade(struct http_request *req, const char *accept)
 	conn->req = NULL;
 	request_free(req);
 	if (conn->state == HTTP_CONN_ABANDONED) {
-		conn_free(conn);
+		conn_close(conn);
 		return NULL;
 	}
 	struct bufferevent *bev = conn->bev;
@@ -351,7 +385,7 @@ struct bufferevent *http_upgrade(struct http_request *req, const char *accept)
 	http_conn_change_state(conn, HTTP_CONN_UPGRADED);
 	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 	conn->bev = NULL;
-	conn_free(conn);
+	conn_close(conn);
 	return bev;
 }
 

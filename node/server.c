@@ -207,6 +207,7 @@ void server_free(struct server *srv)
 	if (srv->db)
 		db_pool_free(srv->db);
 	commit_shutdown();
+	ws_sessions_release();
 	rooms_shutdown();
 	bus_shutdown();
 	http_conns_close_all();

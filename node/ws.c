@@ -85,6 +85,8 @@ struct ws_session {
 };
 
 static struct ws_session *sessions_head;
+static struct ws_session *reap_head;   /* unreferenced, freed by the reaper event */
+static struct event *reaper;
 static size_t sessions_open;
 static uint64_t next_session_id = 1;
 
@@ -145,6 +147,18 @@ static void ws_session_ref(struct ws_session *s)
 	s->refs++;
 }
 
+static void ws_reap(evutil_socket_t fd, short events, void *arg)
+{
+	while (reap_head) {
+		struct ws_session *s = reap_head;
+		reap_head = s->next;
+		ws_decoder_free(s->decoder);
+		free(s);
+	}
+}
+
+/* The last reference queues the session for the reaper: it is freed after the callback
+ * that dropped it has returned, never inside it. */
 static void ws_session_unref(struct ws_session *s)
 {
 	if (--s->refs > 0)
@@ -155,8 +169,10 @@ static void ws_session_unref(struct ws_session *s)
 		sessions_head = s->next;
 	if (s->next)
 		s->next->prev = s->prev;
-	ws_decoder_free(s->decoder);
-	free(s);
+	s->prev = NULL;
+	s->next = reap_head;
+	reap_head = s;
+	event_active(reaper, 0, 0);
 }
 
 /* The only function that changes a session's state. */
@@ -889,6 +905,8 @@ static void ws_tick_cb(evutil_socket_t fd, short events, void *arg)
 
 void ws_session_start(struct server *srv, struct bufferevent *bev, const struct ws_join *join)
 {
+	if (!reaper)
+		reaper = event_new(srv->base, -1, 0, ws_reap, NULL);
 	struct ws_session *s = xcalloc(1, sizeof(*s));
 	s->srv = srv;
 	s->bev = bev;
@@ -945,4 +963,13 @@ void ws_sessions_close_all(void)
 		ws_session_teardown(s);
 		s = next;
 	}
+	ws_reap(-1, 0, NULL);
+}
+
+void ws_sessions_release(void)
+{
+	ws_reap(-1, 0, NULL);
+	if (reaper)
+		event_free(reaper);
+	reaper = NULL;
 }

@@ -60,6 +60,8 @@ void ws_session_room_ready(struct ws_session *s);
 void ws_sessions_drain(void);   /* close every session with 1001 */
 /* Drops every socket now (process exit); objects go when pending async work fails. */
 void ws_sessions_close_all(void);
+/* Frees what is left once no async work can reference a session (after the db pool). */
+void ws_sessions_release(void);
 size_t ws_sessions_open(void);
 
 #endif
