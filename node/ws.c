@@ -875,7 +875,9 @@ static void ws_read_cb(struct bufferevent *bev, void *arg)
 static void ws_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct ws_session *s = arg;
-	if (s->state == WS_CLOSING && !s->write_shut) {
+	/* Callbacks are deferred: this one may have been scheduled by a drain that happened
+	 * before the close frame was queued, so look at the buffer, not at the event. */
+	if (s->state == WS_CLOSING && !s->write_shut && ws_output_len(s) == 0) {
 		/* Close frame flushed: half-close, then wait for the peer's EOF (ws_event_cb). */
 		s->write_shut = true;
 		shutdown(bufferevent_getfd(bev), SHUT_WR);
