@@ -326,6 +326,16 @@ static void batch_committed(const struct db_result *r, void *arg)
 		/* A lost connection may have committed: the ops are idempotent by client op id,
 		 * so a retry is safe; any other error is a bug or bad data, not worth retrying. */
 		fail_batch(batch, r->ok ? false : r->retryable);
+		if (!r->ok && r->retryable && !db_pool_ready(commit_server->db) && cc->head) {
+			/* Postgres is unreachable: what waits behind this batch would only wait out
+			 * the pool's timeout again. Fail it now, retryable, so clients retry. */
+			struct commit_job *waiting = cc->head;
+			cc->head = cc->tail = NULL;
+			for (struct commit_job *j = waiting; j; j = j->next)
+				queued_jobs--;
+			cc->queued_ops = 0;
+			fail_batch(waiting, true);
+		}
 	} else {
 		/* Rows come back ordered by position in the batch: (idx, status, version, op_id,
 		 * created_at, op). Committed ops are built here from what the job holds; a

@@ -41,6 +41,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 
+import bench_plot  # noqa: E402
 import cluster as topo  # noqa: E402  (scripts/ is not a package)
 
 PG_BIN = topo.PG_BIN
@@ -854,6 +855,19 @@ def targets(report):
 
 def write_reports(report, out_dir):
 	out_dir.mkdir(parents=True, exist_ok=True)
+	# The load generator's latency CDF and 201s per second of every REST scenario, as PNGs
+	# next to the report; no gnuplot means a note in the report, not a failed run.
+	try:
+		plots = bench_plot.render(out_dir, "Commit benchmark %s" % report["started_at"],
+					  [dict(s, name=s["scenario"]) for s in report["scenarios"]],
+					  stem="commit",
+					  latency_label="ack latency of POST .../operations (ms)")
+		plot_error = None if plots else "no scenario carried a latency CDF or a per-second series"
+	except (bench_plot.PlotError, OSError, subprocess.SubprocessError) as e:
+		say("no plots: %s" % e)
+		plots, plot_error = [], str(e)
+	report["plots"] = [png for _, png in plots]
+	report["plot_error"] = plot_error
 	(out_dir / "commit.json").write_text(json.dumps(report, indent=2) + "\n")
 	m = report["machine"]
 	md = ["# Commit benchmark %s" % report["started_at"], ""]
@@ -882,6 +896,20 @@ def write_reports(report, out_dir):
 	md.append("| --- | ---: | --- |")
 	for name, value, ok in targets(report):
 		md.append("| %s | %s | %s |" % (name, value, "met" if ok else "**missed**"))
+	md.append("")
+	md.append("## Plots")
+	md.append("")
+	for title, png in plots:
+		md.append("![%s](%s)" % (title, png))
+		md.append("")
+	if plots:
+		md.append("The CDF comes from the load generator's latency histogram (acked 201s of "
+			  "the measured window; up to 200 bucket tops, each with its exact fraction, "
+			  "values < 0.8 % high); "
+			  "the throughput plot counts 201s in each whole second of the measured window "
+			  "(the fraction of a second at its end is left out).")
+	else:
+		md.append("No plots: %s." % plot_error.rstrip("."))
 	md.append("")
 	md.append("## CPU (cores busy, averaged over the run incl. warmup) / max RSS MB")
 	md.append("")
@@ -1057,6 +1085,8 @@ def main(argv=None):
 			print("%-62s %12s  %s" % (name, value, "met" if ok else "MISSED"))
 		print()
 		print("report: %s/commit.md and commit.json" % out_dir)
+		for png in report["plots"]:
+			print("plot:   %s/%s" % (out_dir, png))
 		code = 0
 		if report["verification_failures"]:
 			say("FAILED: %d run(s) left Postgres in a state that breaks the invariants; "

@@ -17,7 +17,9 @@
  *
  * Output: one JSON object on stdout, progress on stderr. The totals over the whole run
  * (warmup and drain included) let the caller check the database: every 201 is one committed
- * op, every transport failure ("unknown") is an op that may or may not have committed.
+ * op, every transport failure ("unknown") is an op that may or may not have committed. For the
+ * report's plots it also carries the 201s of each second of the window and points of the
+ * latency CDF.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -46,6 +48,8 @@
 #define START_BATCH 32          /* writers started per ramp tick: spares the listen backlogs */
 #define START_TICK_US 2000
 #define ERROR_BACKOFF_US 10000  /* after a transport failure, so a dead node is not spun on */
+#define CDF_POINTS 200          /* latency CDF points in the report */
+#define FULL_SECOND_SLACK 0.005 /* a window second short by less than this still counts as full */
 
 struct bench_node {
 	char host[16];
@@ -113,6 +117,8 @@ struct bench {
 
 	struct hist *latency;           /* ns, 201s inside the window */
 	uint64_t ops, errors;           /* inside the window */
+	uint64_t *ops_by_second;        /* 201s in second i of the window */
+	size_t seconds_len, seconds_cap;
 	uint64_t window_status[MAX_STATUS];
 	uint64_t total_sent, total_status[MAX_STATUS];
 	uint64_t unfinished;            /* still in flight when the drain timed out */
@@ -198,6 +204,24 @@ static void uuid_v4(char out[37])
 
 /* ---- the closed loop ---------------------------------------------------------------------- */
 
+/* One more 201 in the window, at ns after its start: throughput over time for the report. */
+static void count_in_second(uint64_t ns)
+{
+	size_t second = (size_t)(ns / 1000000000u);
+	if (second >= bench.seconds_cap) {
+		size_t cap = bench.seconds_cap ? bench.seconds_cap : 16;
+		while (cap <= second)
+			cap *= 2;
+		bench.ops_by_second = xrealloc(bench.ops_by_second, cap * sizeof(uint64_t));
+		memset(bench.ops_by_second + bench.seconds_cap, 0,
+		       (cap - bench.seconds_cap) * sizeof(uint64_t));
+		bench.seconds_cap = cap;
+	}
+	if (second >= bench.seconds_len)
+		bench.seconds_len = second + 1;
+	bench.ops_by_second[second]++;
+}
+
 static void writer_send(struct writer *w);
 
 static void enter_drain(void)
@@ -241,6 +265,7 @@ static void on_response(struct evhttp_request *req, void *arg)
 			bench.ops++;
 			bench.opt.nodes[w->node].ops++;
 			hist_record(bench.latency, ns_between(&w->sent, &now));
+			count_in_second(ns_between(&bench.measure_start, &now));
 			if (bench.opt.max_ops && bench.ops >= bench.opt.max_ops)
 				enter_drain();
 		} else {
@@ -525,6 +550,34 @@ static void print_statuses(const uint64_t *status)
 	putchar('}');
 }
 
+/*
+ * "ops_per_second_series" holds the whole seconds of the window only: the window rarely ends on
+ * a second, and its last fraction of a second, counted as a second, would plot as a collapse.
+ * That remainder goes to "ops_per_second_partial" instead.
+ */
+static void print_series(double secs)
+{
+	size_t full = secs > 0 ? (size_t)floor(secs + FULL_SECOND_SLACK) : 0;
+	uint64_t rest = 0;
+	printf("\"ops_per_second_series\":[");
+	for (size_t i = 0; i < full; i++)
+		printf("%s%" PRIu64, i ? "," : "", i < bench.seconds_len ? bench.ops_by_second[i] : 0);
+	for (size_t i = full; i < bench.seconds_len; i++)
+		rest += bench.ops_by_second[i];
+	printf("],\"ops_per_second_partial\":{\"seconds\":%.3f,\"ops\":%" PRIu64 "},",
+	       secs > (double)full ? secs - (double)full : 0.0, rest);
+}
+
+static void print_cdf(const struct hist *h)
+{
+	struct hist_cdf_point points[CDF_POINTS];
+	size_t n = hist_cdf(h, points, CDF_POINTS);
+	printf("\"latency_cdf_ms\":[");
+	for (size_t i = 0; i < n; i++)
+		printf("%s[%.4f,%.6f]", i ? "," : "", ms(points[i].value), points[i].fraction);
+	printf("],");
+}
+
 static void print_report(void)
 {
 	double secs = seconds_between(&bench.measure_start, &bench.measure_end);
@@ -539,6 +592,8 @@ static void print_report(void)
 	       "\"max\":%.3f,\"mean\":%.3f,\"min\":%.3f},",
 	       ms(hist_percentile(h, 50)), ms(hist_percentile(h, 90)), ms(hist_percentile(h, 99)),
 	       ms(hist_percentile(h, 99.9)), ms(hist_max(h)), hist_mean(h) / 1e6, ms(hist_min(h)));
+	print_cdf(h);
+	print_series(secs);
 	printf("\"statuses\":");
 	print_statuses(bench.window_status);
 	printf(",\"writers\":%zu,\"canvases\":%zu,\"writers_per_canvas\":%zu,\"route\":\"%s\","
@@ -564,6 +619,61 @@ static int compare_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 	return x < y ? -1 : x > y;
+}
+
+/* How many of the n sorted values are <= v. */
+static size_t count_at_most(const uint64_t *sorted, size_t n, uint64_t v)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (sorted[mid] <= v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The CDF points of h, recorded from the n sorted values: bounded in number, increasing, each
+ * fraction exact, ending at (max, 1). Returns the number of failures. */
+static int check_cdf(const struct hist *h, const uint64_t *sorted, size_t n)
+{
+	struct hist_cdf_point points[CDF_POINTS];
+	size_t count = hist_cdf(h, points, CDF_POINTS);
+	int failures = 0;
+	if (count < CDF_POINTS / 2 || count > CDF_POINTS) {
+		fprintf(stderr, "cdf: %zu points, expected %d at most and most of them\n", count,
+			CDF_POINTS);
+		failures++;
+	}
+	for (size_t i = 0; i < count && !failures; i++) {
+		double exact = (double)count_at_most(sorted, n, points[i].value) / (double)n;
+		if ((i && points[i].value <= points[i - 1].value) ||
+		    fabs(points[i].fraction - exact) > 1e-12) {
+			fprintf(stderr, "cdf point %zu: value %" PRIu64 " fraction %g, exact %g\n", i,
+				points[i].value, points[i].fraction, exact);
+			failures++;
+		}
+	}
+	if (count && (points[count - 1].value != sorted[n - 1] ||
+		      points[count - 1].fraction != 1.0)) {
+		fprintf(stderr, "cdf does not end at (max, 1)\n");
+		failures++;
+	}
+	struct hist *empty = hist_new();
+	if (hist_cdf(empty, points, CDF_POINTS) != 0) {
+		fprintf(stderr, "cdf of an empty histogram is not empty\n");
+		failures++;
+	}
+	hist_record(empty, 7);
+	if (hist_cdf(empty, points, CDF_POINTS) != 1 || points[0].value != 7 ||
+	    points[0].fraction != 1.0) {
+		fprintf(stderr, "cdf of one value is not (7, 1)\n");
+		failures++;
+	}
+	hist_free(empty);
+	return failures;
 }
 
 /* Checks the histogram against exact percentiles of random data over many magnitudes. */
@@ -594,6 +704,7 @@ static int self_test(void)
 		fprintf(stderr, "min/max/count mismatch\n");
 		failures++;
 	}
+	failures += check_cdf(h, values, N);
 	struct hist *small = hist_new();
 	for (uint64_t v = 0; v < 256; v++)
 		hist_record(small, v);
@@ -642,7 +753,9 @@ static void usage(FILE *out)
 	      "  --max-shapes N           shapes a writer creates per canvas at most (32)\n"
 	      "  --seed N                 PRNG seed (default: random)\n"
 	      "Prints one JSON object: {ops, errors, seconds, ops_per_sec, latency_ms: {p50, p90,\n"
-	      "p99, p999, max, ...}, statuses, nodes, total: {sent, acked_201, unknown, ...}}.\n",
+	      "p99, p999, max, ...}, latency_cdf_ms: [[ms, fraction], ...], ops_per_second_series:\n"
+	      "[201s in each whole second of the window], ops_per_second_partial: {seconds, ops},\n"
+	      "statuses, nodes, total: {sent, acked_201, unknown, ...}}.\n",
 	      out);
 }
 
@@ -805,6 +918,7 @@ int main(int argc, char **argv)
 	event_free(bench.phase_timer);
 	event_free(bench.drain_timer);
 	hist_free(bench.latency);
+	free(bench.ops_by_second);
 	event_base_free(bench.base);
 	return 0;
 }

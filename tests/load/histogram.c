@@ -1,6 +1,7 @@
 #include "histogram.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "alloc.h"
@@ -117,4 +118,36 @@ uint64_t hist_percentile(const struct hist *h, double p)
 		}
 	}
 	return h->max;
+}
+
+size_t hist_cdf(const struct hist *h, struct hist_cdf_point *out, size_t max)
+{
+	if (h->total == 0 || max < 4)
+		return 0;
+	/* Half of the points for steps in fraction, half for steps in value, plus the ends. */
+	size_t steps = (max - 2) / 2;
+	uint64_t count_step = (h->total + steps - 1) / steps;
+	double lo = log((double)h->min + 1.0), hi = log((double)h->max + 1.0);
+	double log_step = (hi - lo) / (double)steps;
+	uint64_t seen = 0, last_seen = 0;
+	double last_log = 0;
+	size_t n = 0;
+	for (unsigned i = 0; i < BUCKET_COUNT && seen < h->total; i++) {
+		if (!h->counts[i])
+			continue;
+		seen += h->counts[i];
+		uint64_t value = bucket_high(i) < h->max ? bucket_high(i) : h->max;
+		double v_log = log((double)value + 1.0);
+		bool last = seen == h->total;
+		bool due = n == 0 || seen - last_seen >= count_step || v_log - last_log >= log_step;
+		/* Keep the last slot for the maximum, whatever rounding did to the counts. */
+		if (!last && (!due || n + 1 >= max))
+			continue;
+		out[n].value = value;
+		out[n].fraction = (double)seen / (double)h->total;
+		n++;
+		last_seen = seen;
+		last_log = v_log;
+	}
+	return n;
 }

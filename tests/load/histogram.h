@@ -9,6 +9,7 @@
 #ifndef FLOWSTATE_HISTOGRAM_H
 #define FLOWSTATE_HISTOGRAM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct hist;
@@ -31,5 +32,22 @@ double hist_mean(const struct hist *h);    /* exact (from the running sum); 0 wh
  * understates: the true value is at most this and more than this * (1 - 1/128). 0 when empty.
  */
 uint64_t hist_percentile(const struct hist *h, double p);
+
+/* One point of the cumulative distribution: the share of recordings that are <= value. */
+struct hist_cdf_point {
+	uint64_t value;
+	double fraction;
+};
+
+/*
+ * Up to max points (max >= 4) of the cumulative distribution, for plotting, written to the
+ * caller's array out; returns how many. Each point is the top of a non-empty bucket (the last
+ * one capped at the exact maximum) with the exact share of recordings at or below it; values
+ * strictly increase, fractions rise to 1.0 at the last point. A bucket becomes a point when
+ * the fraction rose by 2/max or the value by a factor of (max/min)^(2/max) since the previous
+ * point, so a long tail keeps its shape on a log axis even when it holds 1 % of the counts.
+ * 0 when empty.
+ */
+size_t hist_cdf(const struct hist *h, struct hist_cdf_point *out, size_t max);
 
 #endif
