@@ -116,5 +116,7 @@ void api_on_ops_committed(struct server *srv, const char *canvas_id, json_t *ops
 
 /* Verifies the bearer token of a request; fills req->user_id. */
 bool api_authenticate(struct http_request *req);
+/* Verifies an access token however it came (header or ?token=); answers 401 on failure. */
+bool api_verify_access_token(struct http_request *req, const char *token);
 
 #endif

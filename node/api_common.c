@@ -158,7 +158,6 @@ void api_respond_row_json(struct http_request *req, int status, const struct db_
 bool api_authenticate(struct http_request *req)
 {
 	const struct http_slice *auth = http_header_get(&req->head, "Authorization");
-	struct server *srv = api_server(req);
 	static const char prefix[] = "Bearer ";
 	if (!auth || auth->len <= sizeof(prefix) - 1 || auth->len > 4096 ||
 	    strncasecmp(auth->ptr, prefix, sizeof(prefix) - 1) != 0) {
@@ -170,6 +169,12 @@ bool api_authenticate(struct http_request *req)
 	size_t n = auth->len - (sizeof(prefix) - 1);
 	memcpy(token, auth->ptr + sizeof(prefix) - 1, n);
 	token[n] = '\0';
+	return api_verify_access_token(req, token);
+}
+
+bool api_verify_access_token(struct http_request *req, const char *token)
+{
+	struct server *srv = api_server(req);
 	enum jwt_verify_status st = jwt_verify(srv->jwt_secret, srv->jwt_secret_len, token, "access",
 					       api_now(), req->user_id, sizeof(req->user_id));
 	if (st != JWT_OK) {

@@ -102,15 +102,8 @@ void api_ws_upgrade(struct http_request *req)
 		http_respond_error(req, 401, "unauthorized", "missing ?token=");
 		return;
 	}
-	enum jwt_verify_status st = jwt_verify(srv->jwt_secret, srv->jwt_secret_len, token, "access",
-					       api_now(), req->user_id, sizeof(req->user_id));
-	if (st != JWT_OK) {
-		metrics_counter_inc(METRIC_AUTH_FAILURES);
-		req->user_id[0] = '\0';
-		http_respond_error(req, 401, "unauthorized",
-				   st == JWT_EXPIRED ? "access token expired" : "invalid access token");
+	if (!api_verify_access_token(req, token))
 		return;
-	}
 	long long since = -1;
 	bool has_since;
 	if (!api_query_int(req, "since", 0, (1ll << 53), &since, &has_since))
