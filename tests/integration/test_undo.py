@@ -18,6 +18,8 @@ import pytest
 
 import conftest
 from conftest import api
+import helpers
+from helpers import User  # noqa: F401 (re-exported: other suites import it from here)
 
 PASSWORD = "correct horse battery"
 ANSWER_FIELDS = {"applied", "status", "operation", "operations", "kept", "skipped", "version"}
@@ -26,24 +28,8 @@ ANSWER_FIELDS = {"applied", "status", "operation", "operations", "kept", "skippe
 # ---------------------------------------------------------------------------------------------
 # Helpers (local to this file: conftest provides only the transport).
 
-class User:
-	def __init__(self, email, id, token):
-		self.email = email
-		self.id = id
-		self.token = token
-
-	def __repr__(self):
-		return "<User %s>" % self.email
-
-
-def new_user(tag="undo"):
-	email = "%s-%s@example.com" % (tag, uuid.uuid4().hex[:16])
-	status, body = api("POST", "/api/v1/auth/register", {"email": email, "password": PASSWORD})
-	assert status == 201, (status, body)
-	user_id = body["id"]
-	status, body = api("POST", "/api/v1/auth/login", {"email": email, "password": PASSWORD})
-	assert status == 200, (status, body)
-	return User(email, user_id, body["access_token"])
+def new_user(tag='undo'):
+	return helpers.new_user(tag)
 
 
 class Team:

@@ -11,6 +11,8 @@ import uuid
 import pytest
 
 from conftest import api
+import helpers
+from helpers import User  # noqa: F401 (re-exported: other suites import it from here)
 
 PASSWORD = "correct horse battery"
 RFC3339_MS_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -19,24 +21,8 @@ RFC3339_MS_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 # ---------------------------------------------------------------------------------------------
 # Helpers (local to this file: conftest provides only the transport).
 
-class User:
-	def __init__(self, email, id, token):
-		self.email = email
-		self.id = id
-		self.token = token
-
-	def __repr__(self):
-		return "<User %s>" % self.email
-
-
-def new_user(tag="ws"):
-	email = "%s-%s@example.com" % (tag, uuid.uuid4().hex[:16])
-	status, body = api("POST", "/api/v1/auth/register", {"email": email, "password": PASSWORD})
-	assert status == 201, (status, body)
-	user_id = body["id"]
-	status, body = api("POST", "/api/v1/auth/login", {"email": email, "password": PASSWORD})
-	assert status == 200, (status, body)
-	return User(email, user_id, body["access_token"])
+def new_user(tag='ws'):
+	return helpers.new_user(tag)
 
 
 def create_workspace(user, name=None):
