@@ -21,7 +21,6 @@ import pytest
 import conftest
 from conftest import api
 import helpers
-from helpers import User  # noqa: F401 (re-exported: other suites import it from here)
 
 PASSWORD = "correct horse battery"
 SNAPSHOT_EVERY = 50  # FLOWSTATE_SNAPSHOT_EVERY default: the fixture does not override it

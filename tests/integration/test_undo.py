@@ -19,7 +19,6 @@ import pytest
 import conftest
 from conftest import api
 import helpers
-from helpers import User  # noqa: F401 (re-exported: other suites import it from here)
 
 PASSWORD = "correct horse battery"
 ANSWER_FIELDS = {"applied", "status", "operation", "operations", "kept", "skipped", "version"}

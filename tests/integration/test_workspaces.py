@@ -12,7 +12,6 @@ import pytest
 
 from conftest import api
 import helpers
-from helpers import User  # noqa: F401 (re-exported: other suites import it from here)
 
 PASSWORD = "correct horse battery"
 RFC3339_MS_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
