@@ -45,6 +45,8 @@ struct config {
 	char *ws_origins;       /* comma-separated allowed Origin values; empty = any */
 	int ws_ops_per_second;  /* token bucket refill per connection */
 	int ws_ops_burst;       /* token bucket size */
+	int user_ops_per_second; /* per user per node, REST and WebSocket writes together */
+	int user_ops_burst;
 	int ws_max_ops_per_message;
 	int ws_cursor_hz;       /* cursor relays per second per session, at most */
 	int sync_max_ops;       /* sync sends ops when at most this many are missing, else state */

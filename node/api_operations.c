@@ -12,6 +12,7 @@
 #include "commit.h"
 #include "op.h"
 #include "query.h"
+#include "ratelimit.h"
 #include "bus.h"
 #include "room.h"
 #include "server.h"
@@ -125,6 +126,12 @@ void api_operations_create(struct http_request *req)
 				    "update_shape, delete_shape");
 	} else if (!(normalized = op_validate(type, payload, &err))) {
 		http_respond_error(req, 422, err.code, err.detail);
+	} else if (!ratelimit_take_user(req->user_id, 1.0)) {
+		json_decref(normalized);
+		http_respond_errorf(req, 429, "rate_limited",
+				    "rate limit: at most %d operations per second per user (burst %d)",
+				    api_server(req)->cfg.user_ops_per_second,
+				    api_server(req)->cfg.user_ops_burst);
 	} else {
 		struct op_post_ctx *c = xcalloc(1, sizeof(*c));
 		c->req = req;

@@ -23,6 +23,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "ratelimit.h"
 #include "room.h"
 #include "workers.h"
 #include "ws.h"
@@ -159,6 +160,7 @@ bool server_init(struct server *srv)
 	srv->workers = workers_new(srv->base, srv->cfg.kdf_threads);
 	commit_init(srv, api_on_ops_committed);
 	rooms_init(srv);
+	ratelimit_init(srv);
 	bus_init(srv, server_on_bus_message, room_on_subscribed);
 
 	struct sockaddr_in sin;
@@ -210,6 +212,7 @@ void server_free(struct server *srv)
 	ws_sessions_release();
 	rooms_shutdown();
 	bus_shutdown();
+	ratelimit_shutdown();
 	http_conns_close_all();
 	if (srv->drain_timer)
 		event_free(srv->drain_timer);

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "op.h"
+#include "ratelimit.h"
 #include "room.h"
 #include "server.h"
 #include "state.h"
@@ -558,6 +559,15 @@ static bool ws_take_token(struct ws_session *s, double cost, const char *client_
 		snprintf(detail, sizeof(detail),
 			 "rate limit: at most %d operations per second (burst %d)",
 			 s->srv->cfg.ws_ops_per_second, s->srv->cfg.ws_ops_burst);
+		ws_send_error(s, "rate_limited", detail, client_op_id);
+		return false;
+	}
+	if (!ratelimit_take_user(s->join.user_id, cost)) {
+		metrics_counter_inc(METRIC_WS_RATE_LIMITED);
+		char detail[128];
+		snprintf(detail, sizeof(detail),
+			 "rate limit: at most %d operations per second per user (burst %d)",
+			 s->srv->cfg.user_ops_per_second, s->srv->cfg.user_ops_burst);
 		ws_send_error(s, "rate_limited", detail, client_op_id);
 		return false;
 	}

@@ -662,7 +662,11 @@ class Topology:
 			self.database_url = manifest["database_url"]
 		else:
 			root = Path(work) / "cluster"
-			env = {}
+			# One load-generator user writes for what would be many people: lift the
+			# per-user limit (1,000 ops/s by default) so it measures the commit path, not
+			# the limiter. --node-env overrides.
+			env = {"FLOWSTATE_USER_OPS_PER_SECOND": "1000000",
+			       "FLOWSTATE_USER_OPS_BURST": "1000000"}
 			if args.node_log_level:
 				env["FLOWSTATE_LOG_LEVEL"] = args.node_log_level
 			for item in args.node_env:
