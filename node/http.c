@@ -203,6 +203,23 @@ static void conn_fail(struct http_conn *conn, int status, const char *code, cons
 	http_conn_change_state(conn, HTTP_CONN_WRITING);
 }
 
+/* Adopts the gateway's request id (nginx's $request_id, 32 hex digits) so that both logs name
+ * a request the same way; anything else is replaced by this node's counter. */
+static void request_set_rid(struct http_request *req)
+{
+	const struct http_slice *h = http_header_get(&req->head, "X-Request-Id");
+	bool sane = h && h->len > 0 && h->len < sizeof(req->rid);
+	for (size_t i = 0; sane && i < h->len; i++) {
+		char c = h->ptr[i];
+		sane = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		       c == '-' || c == '_' || c == '.';
+	}
+	if (sane)
+		snprintf(req->rid, sizeof(req->rid), "%.*s", (int)h->len, h->ptr);
+	else
+		snprintf(req->rid, sizeof(req->rid), "%llu", (unsigned long long)req->id);
+}
+
 static void conn_try_request(struct http_conn *conn)
 {
 	struct evbuffer *in = bufferevent_get_input(conn->bev);
@@ -259,6 +276,7 @@ static void conn_try_request(struct http_conn *conn)
 	}
 	if (!req->head.keep_alive)
 		conn->close_after_response = true;
+	request_set_rid(req);
 	conn->req = req;
 	http_conn_change_state(conn, HTTP_CONN_HANDLING);
 	router_dispatch(req);
@@ -336,8 +354,8 @@ void http_respond(struct http_request *req, int status, const char *content_type
 	struct http_conn *conn = req->conn;
 	double seconds = elapsed_seconds(&req->started);
 	metrics_http_observe(req->route, status, seconds);
-	log_info("http_request", "req=%llu conn=%llu method=%.*s route=%s status=%d ms=%.2f%s%s",
-		 (unsigned long long)req->id, (unsigned long long)conn->id,
+	log_info("http_request", "req=%llu rid=%s conn=%llu method=%.*s route=%s status=%d ms=%.2f%s%s",
+		 (unsigned long long)req->id, req->rid, (unsigned long long)conn->id,
 		 (int)req->head.method_str.len, req->head.method_str.ptr,
 		 req->route ? req->route->pattern : "-", status, seconds * 1000.0,
 		 req->user_id[0] ? " user=" : "", req->user_id);
@@ -354,9 +372,9 @@ void http_respond(struct http_request *req, int status, const char *content_type
 	struct evbuffer *out = bufferevent_get_output(conn->bev);
 	evbuffer_add_printf(out,
 			    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-			    "Cache-Control: no-store\r\nX-Request-Id: %llu\r\nConnection: %s\r\n\r\n",
-			    status, http_status_reason(status), content_type, body_len,
-			    (unsigned long long)req->id, keep_alive ? "keep-alive" : "close");
+			    "Cache-Control: no-store\r\nX-Request-Id: %s\r\nConnection: %s\r\n\r\n",
+			    status, http_status_reason(status), content_type, body_len, req->rid,
+			    keep_alive ? "keep-alive" : "close");
 	if (!head_only && body_len)
 		evbuffer_add(out, body, body_len);
 	request_free(req);

@@ -32,6 +32,8 @@ struct route;
 struct http_request {
 	struct http_conn *conn;
 	uint64_t id;
+	char rid[48];                   /* X-Request-Id: the gateway's when it sent a sane one,
+					   else this node's counter; logged and echoed */
 	struct http_request_head head;  /* slices point into head_buf */
 	char *head_buf;
 	char *body;                     /* NUL-terminated copy, body_len bytes */

@@ -206,3 +206,16 @@ def test_register_login_and_create_workspace_and_canvas_through_gateway(cluster)
 
 	status, body = api("GET", "/api/v1/canvases/%s" % canvas_id)
 	assert status == 401, body
+
+
+def test_node_adopts_a_sane_forwarded_request_id_and_replaces_anything_else(cluster):
+	"""nginx forwards its $request_id; echoing it lets node and gateway logs name a request
+	alike. An id that could break a log line is replaced by the node's own."""
+	node = cluster.node_urls[0]
+	r = request("GET", node + "/healthz", headers={"X-Request-Id": "0123abcdef4567"})
+	assert r.headers.get("x-request-id") == "0123abcdef4567", r.headers
+	r = request("GET", node + "/healthz", headers={"X-Request-Id": "bad id; level=error"})
+	rid = r.headers.get("x-request-id")
+	assert rid and re.fullmatch(r"\d+", rid), r.headers
+	r = request("GET", cluster.gateway_url + "/api/v1/healthz")
+	assert re.fullmatch(r"[0-9a-f]{32}", r.headers.get("x-request-id", "")), r.headers
