@@ -37,6 +37,9 @@
 
 #define WS_CLOSING_TIMEOUT_SEC 5
 #define WS_UNDO_QUEUE_MAX 16
+/* Cursor relays a session may bunch up: a client sending at the full rate with ordinary
+ * jitter is then never delayed, while the average stays at FLOWSTATE_WS_CURSOR_HZ. */
+#define WS_CURSOR_BURST 3.0
 
 enum ws_state { WS_SYNCING, WS_CATCHING, WS_OPEN, WS_CLOSING, WS_CLOSED };
 
@@ -70,7 +73,8 @@ struct ws_session {
 	double tokens;
 	double last_refill;
 	/* cursor coalescing */
-	double last_cursor_sent;
+	double cursor_tokens;                /* relay budget: ws_cursor_hz/s, burst WS_CURSOR_BURST */
+	double cursor_refill;
 	bool cursor_pending;
 	double cursor_x, cursor_y;
 	struct event *cursor_timer;
@@ -720,7 +724,7 @@ static void ws_handle_undo(struct ws_session *s, bool redo)
 static void ws_relay_cursor(struct ws_session *s)
 {
 	s->cursor_pending = false;
-	s->last_cursor_sent = now_seconds();
+	s->cursor_tokens -= 1.0;
 	json_t *msg = json_pack("{s:s, s:s, s:s, s:f, s:f}", "type", "cursor", "user_id",
 				s->join.user_id, "session_id", s->session_id, "x", s->cursor_x, "y",
 				s->cursor_y);
@@ -731,18 +735,31 @@ static void ws_relay_cursor(struct ws_session *s)
 static void ws_cursor_timer_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct ws_session *s = arg;
-	if (s->cursor_pending && s->state == WS_OPEN)
-		ws_relay_cursor(s);
+	if (!s->cursor_pending || s->state != WS_OPEN)
+		return;
+	double now = now_seconds();
+	s->cursor_tokens += (now - s->cursor_refill) * s->srv->cfg.ws_cursor_hz;
+	if (s->cursor_tokens > WS_CURSOR_BURST)
+		s->cursor_tokens = WS_CURSOR_BURST;
+	s->cursor_refill = now;
+	if (s->cursor_tokens < 1.0)
+		s->cursor_tokens = 1.0; /* the timer was set for when a token is due */
+	ws_relay_cursor(s);
 }
 
-/* Cursors are coalesced: at most ws_cursor_hz relays per second, always the latest position. */
+/* Cursors are coalesced: on average at most ws_cursor_hz relays per second (a token bucket
+ * with a small burst), and a held update is replaced by later ones: the latest position wins. */
 static void ws_handle_cursor(struct ws_session *s, const struct ws_message *m)
 {
 	s->cursor_x = m->x;
 	s->cursor_y = m->y;
-	double interval = 1.0 / s->srv->cfg.ws_cursor_hz;
-	double wait = s->last_cursor_sent + interval - now_seconds();
-	if (wait <= 0) {
+	double now = now_seconds(), rate = s->srv->cfg.ws_cursor_hz;
+	s->cursor_tokens += (now - s->cursor_refill) * rate;
+	if (s->cursor_tokens > WS_CURSOR_BURST)
+		s->cursor_tokens = WS_CURSOR_BURST;
+	s->cursor_refill = now;
+	double wait = (1.0 - s->cursor_tokens) / rate;
+	if (s->cursor_tokens >= 1.0) {
 		ws_relay_cursor(s);
 	} else if (!s->cursor_pending) {
 		s->cursor_pending = true;
@@ -928,7 +945,8 @@ void ws_session_start(struct server *srv, struct bufferevent *bev, const struct 
 	s->state = WS_SYNCING;
 	s->decoder = ws_decoder_new((size_t)srv->cfg.ws_max_message);
 	s->tokens = srv->cfg.ws_ops_burst;
-	s->last_refill = s->last_rx = s->last_ping = now_seconds();
+	s->cursor_tokens = WS_CURSOR_BURST;
+	s->last_refill = s->last_rx = s->last_ping = s->cursor_refill = now_seconds();
 	if (!token_uuid_v4(s->session_id))
 		abort(); /* no randomness: nothing safe to do */
 	user_color(join->user_id, s->color);
