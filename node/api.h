@@ -112,6 +112,7 @@ bool api_query_int(struct http_request *req, const char *key, long long min, lon
 void api_respond_commit_failure(struct http_request *req, const struct commit_outcome *out,
 				const struct commit_op_result *res, const char *client_op_id);
 void api_respond_state_failure(struct http_request *req, const struct state_result *r);
+void api_canvas_rows_ready(const struct db_result *r, void *arg);
 void api_on_ops_committed(struct server *srv, const char *canvas_id, json_t *ops);
 
 /* Verifies the bearer token of a request; fills req->user_id. */

@@ -120,17 +120,6 @@ void api_versions_create(struct http_request *req)
 	json_decref(body);
 }
 
-static void checkpoints_listed(const struct db_result *r, void *arg)
-{
-	struct http_request *req = arg;
-	if (!r->ok)
-		api_respond_db_error(req, r);
-	else if (PQntuples(r->res) == 0)
-		http_respond_error(req, 404, "not_found", "canvas not found");
-	else
-		api_respond_row_json(req, 200, r);
-}
-
 void api_versions_list(struct http_request *req)
 {
 	char canvas_id[64];
@@ -143,7 +132,7 @@ void api_versions_list(struct http_request *req)
 		  "  FROM checkpoints k WHERE k.canvas_id = $1), '[]')::text "
 		  "FROM canvases c JOIN workspace_members m "
 		  "  ON m.workspace_id = c.workspace_id AND m.user_id = $2 WHERE c.id = $1",
-		  2, params, checkpoints_listed, req);
+		  2, params, api_canvas_rows_ready, req);
 }
 
 /* ---- GET /canvases/{id}/diff?from=&to= ---------------------------------------------------- */

@@ -65,6 +65,21 @@ void api_respond_commit_failure(struct http_request *req, const struct commit_ou
 	http_respond_json(req, out->retryable ? 503 : 500, body);
 }
 
+/*
+ * Query callback for canvas reads built as one JSON row joined with the caller's membership:
+ * no row means no canvas or not a member (404), else the row is the answer.
+ */
+void api_canvas_rows_ready(const struct db_result *r, void *arg)
+{
+	struct http_request *req = arg;
+	if (!r->ok)
+		api_respond_db_error(req, r);
+	else if (PQntuples(r->res) == 0)
+		http_respond_error(req, 404, "not_found", "canvas not found");
+	else
+		api_respond_row_json(req, 200, r);
+}
+
 /* Answers 404/422/503 for a state load that did not succeed. */
 void api_respond_state_failure(struct http_request *req, const struct state_result *r)
 {
@@ -145,18 +160,6 @@ void api_operations_create(struct http_request *req)
 
 /* ---- GET /canvases/{id}/operations?since=&limit= ---------------------------------------- */
 
-static void ops_listed(const struct db_result *r, void *arg)
-{
-	struct http_request *req = arg;
-	if (!r->ok)
-		api_respond_db_error(req, r);
-	else if (PQntuples(r->res) == 0)
-		http_respond_error(req, 404, "not_found", "canvas not found");
-	else
-		http_respond_json_text(req, 200, PQgetvalue(r->res, 0, 0),
-				       (size_t)PQgetlength(r->res, 0, 0));
-}
-
 void api_operations_list(struct http_request *req)
 {
 	char canvas_id[64];
@@ -180,7 +183,7 @@ void api_operations_list(struct http_request *req)
 		  "   ORDER BY version LIMIT $4) o), '[]')::text "
 		  "FROM canvases c JOIN workspace_members m "
 		  "  ON m.workspace_id = c.workspace_id AND m.user_id = $2 WHERE c.id = $1",
-		  4, params, ops_listed, req);
+		  4, params, api_canvas_rows_ready, req);
 }
 
 /* ---- GET /canvases/{id}/state?at= -------------------------------------------------------- */
@@ -272,17 +275,6 @@ void api_snapshots_create(struct http_request *req)
 		http_respond_error(req, 503, "overloaded", "too many queued database requests");
 }
 
-static void snapshots_listed(const struct db_result *r, void *arg)
-{
-	struct http_request *req = arg;
-	if (!r->ok)
-		api_respond_db_error(req, r);
-	else if (PQntuples(r->res) == 0)
-		http_respond_error(req, 404, "not_found", "canvas not found");
-	else
-		api_respond_row_json(req, 200, r);
-}
-
 void api_snapshots_list(struct http_request *req)
 {
 	char canvas_id[64];
@@ -296,7 +288,7 @@ void api_snapshots_list(struct http_request *req)
 		  "  FROM snapshots s WHERE s.canvas_id = $1), '[]')::text "
 		  "FROM canvases c JOIN workspace_members m "
 		  "  ON m.workspace_id = c.workspace_id AND m.user_id = $2 WHERE c.id = $1",
-		  2, params, snapshots_listed, req);
+		  2, params, api_canvas_rows_ready, req);
 }
 
 /* ---- automatic snapshots ----------------------------------------------------------------- */
