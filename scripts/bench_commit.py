@@ -174,7 +174,8 @@ def build(skip, node_too):
 		       "-Werror", "-Wshadow", "-Wstrict-prototypes", "-Wmissing-prototypes",
 		       "-Wno-unused-parameter", "-I" + str(REPO / "common"),
 		       "-I" + str(REPO / "tests" / "load"), str(REPO / "tests/load/commit_bench.c"),
-		       str(REPO / "tests/load/histogram.c"), str(REPO / "common/alloc.c"),
+		       str(REPO / "tests/load/histogram.c"), str(REPO / "tests/load/loadgen.c"),
+		       str(REPO / "common/alloc.c"), str(REPO / "common/validate.c"),
 		       "-o", str(binary)] + pkg + ["-lm"]
 		if not skip or not binary.exists():
 			subprocess.run(cmd, check=True)

@@ -102,6 +102,7 @@ def build_ws_load(skip, node_too):
 		pkg = subprocess.run(["pkg-config", "--cflags", "--libs", "libevent", "jansson",
 				      "libcrypto"], check=True, capture_output=True, text=True).stdout.split()
 		sources = ["tests/load/ws_load.c", "tests/load/ws_frames.c", "tests/load/histogram.c",
+			   "tests/load/loadgen.c",
 			   "common/alloc.c", "common/canvas.c", "common/op.c", "common/validate.c",
 			   "common/ws_codec.c"]
 		cmd = ["cc", "-std=c17", "-O2", "-g", "-DNDEBUG", "-D_GNU_SOURCE", "-Wall", "-Wextra",

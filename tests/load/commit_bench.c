@@ -42,6 +42,8 @@
 
 #include "alloc.h"
 #include "histogram.h"
+#include "loadgen.h"
+#include "validate.h"
 
 #define MAX_NODES 64
 #define MAX_STATUS 600          /* HTTP status codes 0..599; 0 = transport failure */
@@ -122,24 +124,11 @@ struct bench {
 	uint64_t window_status[MAX_STATUS];
 	uint64_t total_sent, total_status[MAX_STATUS];
 	uint64_t unfinished;            /* still in flight when the drain timed out */
-	uint64_t rng[4];
 };
 
 static struct bench bench;
 
 /* ---- small helpers ------------------------------------------------------------------------ */
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("commit_bench: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(2);
-}
 
 static double seconds_between(const struct timespec *a, const struct timespec *b)
 {
@@ -161,37 +150,6 @@ static struct timeval timeval_of(double seconds)
 }
 
 /* xoshiro256**: client op ids need uniqueness, not secrecy, and this costs nanoseconds. */
-static uint64_t rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t rng_next(void)
-{
-	uint64_t *s = bench.rng;
-	uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return result;
-}
-
-static void rng_seed(uint64_t seed)
-{
-	if (seed == 0 && getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
-		die("getrandom: %s", strerror(errno));
-	/* splitmix64 expands the seed into the four words of state. */
-	for (int i = 0; i < 4; i++) {
-		uint64_t z = (seed += 0x9e3779b97f4a7c15ull);
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-		bench.rng[i] = z ^ (z >> 31);
-	}
-}
-
 static void uuid_v4(char out[37])
 {
 	uint64_t hi = rng_next(), lo = rng_next();
@@ -403,33 +361,9 @@ static void parse_node(struct options *o, const char *arg)
 {
 	if (o->node_count == MAX_NODES)
 		die("at most %d nodes", MAX_NODES);
-	const char *s = arg;
-	if (strncmp(s, "http://", 7) == 0)
-		s += 7;
 	struct bench_node *n = &o->nodes[o->node_count];
-	int port = 0, used = 0;
-	if (sscanf(s, "%15[0-9.]:%d%n", n->host, &port, &used) != 2 ||
-	    (s[used] != '\0' && strcmp(s + used, "/") != 0) || port < 1 || port > 65535)
-		die("--node %s: expected 127.0.0.1:PORT", arg);
-	/* The benchmark is a loopback tool: refusing anything else keeps it from being pointed at
-	 * someone else's server by accident. */
-	if (strcmp(n->host, "127.0.0.1") != 0)
-		die("--node %s: only 127.0.0.1 is allowed", arg);
-	n->port = port;
-	snprintf(n->host_header, sizeof(n->host_header), "127.0.0.1:%d", port);
+	loadgen_parse_loopback("--node", arg, n->host, &n->port, n->host_header);
 	o->node_count++;
-}
-
-static bool is_uuid(const char *s)
-{
-	if (strlen(s) != 36)
-		return false;
-	for (int i = 0; i < 36; i++) {
-		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-		if (dash ? s[i] != '-' : !strchr("0123456789abcdefABCDEF", s[i]))
-			return false;
-	}
-	return true;
 }
 
 /* Lines "<canvas id> <access token>"; blank lines and lines starting with # are skipped. */
@@ -456,7 +390,7 @@ static void load_canvases(const char *path)
 		const char *token = space + 1;
 		while (*token == ' ')
 			token++;
-		if (!is_uuid(line) || !*token)
+		if (!validate_uuid(line) || !*token)
 			die("%s:%u: expected '<canvas id> <access token>'", path, lineno);
 		if (count == alloc) {
 			alloc = alloc ? alloc * 2 : 64;
@@ -721,7 +655,7 @@ static int self_test(void)
 	}
 	char id[37];
 	uuid_v4(id);
-	if (!is_uuid(id) || id[14] != '4' || !strchr("89ab", id[19])) {
+	if (!validate_uuid(id) || id[14] != '4' || !strchr("89ab", id[19])) {
 		fprintf(stderr, "not a UUID v4: %s\n", id);
 		failures++;
 	}
@@ -867,6 +801,7 @@ static void parse_args(int argc, char **argv, bool *self)
 
 int main(int argc, char **argv)
 {
+	loadgen_set_program("commit_bench");
 	bool self = false;
 	parse_args(argc, argv, &self);
 	if (self)

@@ -66,6 +66,8 @@
 #include "alloc.h"
 #include "canvas.h"
 #include "histogram.h"
+#include "loadgen.h"
+#include "validate.h"
 #include "op.h"
 #include "validate.h"
 #include "ws_codec.h"
@@ -302,7 +304,6 @@ struct load {
 	size_t writer_count;
 	struct stats s;
 	uint32_t tag;                  /* this run's mark in client op ids and stamps */
-	uint64_t rng[4];
 
 	size_t next_client;            /* connect phase: next to start */
 	size_t connecting;             /* connect phase: started, neither synced nor failed */
@@ -333,18 +334,6 @@ struct load {
 static struct load L;
 
 /* ---- small helpers ------------------------------------------------------------------------ */
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("ws_load: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(2);
-}
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
@@ -390,36 +379,6 @@ static bool in_window(uint64_t t)
 
 /* xoshiro256**: masks and keys need unpredictability across runs, not secrecy (the seed comes
  * from getrandom), and this costs nanoseconds per frame. */
-static uint64_t rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t rng_next(void)
-{
-	uint64_t *s = L.rng;
-	uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return result;
-}
-
-static void rng_seed(uint64_t seed)
-{
-	if (seed == 0 && getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
-		die("getrandom: %s", strerror(errno));
-	for (int i = 0; i < 4; i++) {
-		uint64_t z = (seed += 0x9e3779b97f4a7c15ull);
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-		L.rng[i] = z ^ (z >> 31);
-	}
-}
-
 static void counter_add(struct counters *c, const char *name)
 {
 	for (size_t i = 0; i < c->len; i++) {
@@ -2363,35 +2322,9 @@ static void parse_endpoint(struct options *o, const char *arg)
 {
 	if (o->endpoint_count == MAX_ENDPOINTS)
 		die("at most %d endpoints", MAX_ENDPOINTS);
-	const char *s = arg;
-	if (strncmp(s, "http://", 7) == 0)
-		s += 7;
-	else if (strncmp(s, "ws://", 5) == 0)
-		s += 5;
 	struct endpoint *e = &o->endpoints[o->endpoint_count];
-	int port = 0, used = 0;
-	if (sscanf(s, "%15[0-9.]:%d%n", e->host, &port, &used) != 2 ||
-	    (s[used] != '\0' && strcmp(s + used, "/") != 0) || port < 1 || port > 65535)
-		die("--endpoint %s: expected 127.0.0.1:PORT", arg);
-	/* A loopback tool: refusing anything else keeps it from being pointed at someone else's
-	 * server by accident. */
-	if (strcmp(e->host, "127.0.0.1") != 0)
-		die("--endpoint %s: only 127.0.0.1 is allowed", arg);
-	e->port = port;
-	snprintf(e->host_header, sizeof(e->host_header), "127.0.0.1:%d", port);
+	loadgen_parse_loopback("--endpoint", arg, e->host, &e->port, e->host_header);
 	o->endpoint_count++;
-}
-
-static bool is_uuid(const char *s)
-{
-	if (strlen(s) != 36)
-		return false;
-	for (int i = 0; i < 36; i++) {
-		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-		if (dash ? s[i] != '-' : !strchr("0123456789abcdefABCDEF", s[i]))
-			return false;
-	}
-	return true;
 }
 
 static bool token_ok(const char *s)
@@ -2418,7 +2351,7 @@ static void load_canvases(const char *path)
 		char *save = NULL, *id = strtok_r(line, " \t\r\n", &save);
 		if (!id || *id == '#')
 			continue;
-		if (!is_uuid(id))
+		if (!validate_uuid(id))
 			die("%s:%u: not a canvas id: %s", path, lineno, id);
 		if (L.canvas_count == alloc) {
 			alloc = alloc ? 2 * alloc : 64;
@@ -2664,6 +2597,7 @@ static void parse_options(int argc, char **argv, bool *self_test_only)
 
 int main(int argc, char **argv)
 {
+	loadgen_set_program("ws_load");
 	clock_gettime(CLOCK_MONOTONIC, &L.t0);
 	bool self_test_only = false;
 	parse_options(argc, argv, &self_test_only);
