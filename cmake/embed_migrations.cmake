@@ -1,6 +1,6 @@
 # Writes a C file holding every schema/NNN_*.sql file as a string, in file-name order.
 set(body "/* Generated from the schema SQL files by cmake/embed_migrations.cmake. Do not edit. */\n")
-string(APPEND body "#include \"migrate.h\"\n\nconst struct migration migrations_embedded[] = {\n")
+string(APPEND body "#include \"store/migrate.h\"\n\nconst struct migration migrations_embedded[] = {\n")
 string(REPLACE "|" ";" FILES "${FILES}")
 set(count 0)
 foreach(f ${FILES})

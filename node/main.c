@@ -5,10 +5,10 @@
 
 #include <jansson.h>
 
-#include "alloc.h"
-#include "config.h"
-#include "log.h"
-#include "migrate.h"
+#include "base/alloc.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "store/migrate.h"
 #include "server.h"
 
 #define FLOWSTATE_VERSION "0.1.0"

@@ -1,34 +1,39 @@
 /*
- * Process lifecycle: set up the loop, accept connections, and on SIGTERM drain: stop accepting,
- * report not-ready, let in-flight requests finish, close idle connections, and exit within
+ * The composition root (see server.h) and the process lifecycle: set up the loop, wire the
+ * layers, accept connections, and on SIGTERM drain: stop accepting, report not-ready, let
+ * in-flight requests finish, close idle connections, and exit within
  * FLOWSTATE_SHUTDOWN_TIMEOUT whatever happens.
  */
 #include "server.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <sys/socket.h>
-#include <arpa/inet.h>
 
-#include "alloc.h"
-#include "bus.h"
-#include "api.h"
-#include "commit.h"
-#include "db.h"
-#include "http.h"
-#include "log.h"
-#include "metrics.h"
-#include "ratelimit.h"
-#include "room.h"
-#include "workers.h"
-#include "ws.h"
+#include "api/api.h"
+#include "api/router.h"
+#include "app/delivery.h"
+#include "app/undo.h"
+#include "base/alloc.h"
+#include "base/log.h"
+#include "core/metrics.h"
+#include "core/ratelimit.h"
+#include "core/workers.h"
+#include "fanout/bus.h"
+#include "fanout/room.h"
+#include "net/http.h"
+#include "net/listener.h"
+#include "realtime/session.h"
+#include "store/commit.h"
+#include "store/db.h"
+#include "store/snapshot.h"
+#include "store/state.h"
 
 static const char *const server_state_names[] = { "starting", "running", "draining", "stopped" };
+
+/* The one server of the process, for callbacks that take no argument (api's draining()). */
+static struct server *the_server;
 
 void server_change_state(struct server *srv, enum server_state state)
 {
@@ -37,26 +42,15 @@ void server_change_state(struct server *srv, enum server_state state)
 	srv->state = state;
 }
 
-static void listener_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-			       int socklen, void *arg)
+static bool server_draining(void)
 {
-	struct server *srv = arg;
-	int one = 1;
-	/* Small JSON responses and WebSocket frames must not wait for Nagle's algorithm. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	http_conn_accept(srv, fd, &srv->http_cfg);
-}
-
-static void listener_error_cb(struct evconnlistener *l, void *arg)
-{
-	/* EMFILE and friends: keep running; the listener retries on the next readiness. */
-	log_error("accept_failed", "error=%s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	return the_server && the_server->state >= SERVER_DRAINING;
 }
 
 static void drain_check_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct server *srv = arg;
-	if (http_conns_open() == 0 && ws_sessions_open() == 0) {
+	if (http_conns_open() == 0 && sessions_open() == 0) {
 		log_info("drain_complete", "open_connections=0");
 		event_base_loopexit(srv->base, NULL);
 	}
@@ -66,7 +60,7 @@ static void drain_deadline_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct server *srv = arg;
 	log_warn("drain_deadline", "open_connections=%zu websockets=%zu", http_conns_open(),
-		 ws_sessions_open());
+		 sessions_open());
 	event_base_loopexit(srv->base, NULL);
 }
 
@@ -81,12 +75,11 @@ static void server_begin_drain(struct server *srv)
 	evsignal_del(srv->sigint_ev);
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
-	if (srv->listener) {
-		evconnlistener_free(srv->listener);
-		srv->listener = NULL;
-	}
-	http_conns_drain(srv);
-	ws_sessions_drain();
+	listener_free(srv->listener);
+	srv->listener = NULL;
+	http_conns_drain();
+	rooms_drain();
+	sessions_drain();
 	struct timeval deadline = { srv->cfg.shutdown_timeout, 0 };
 	struct timeval every = { 0, 20000 };
 	srv->drain_timer = evtimer_new(srv->base, drain_deadline_cb, srv);
@@ -102,42 +95,45 @@ static void signal_cb(evutil_socket_t sig, short events, void *arg)
 	server_begin_drain(srv);
 }
 
-/* A canvas message from another node: op batches go to the room's ordered delivery, relays
- * (cursor, stroke, presence) straight to its sessions. This node's own messages come back too
- * and are skipped: it delivered them already. */
-static void server_on_bus_message(const char *canvas_id, const char *data, size_t len)
+/* Gives every layer what it needs, bottom up, and wires the upward notifications. */
+static void server_wire(struct server *srv)
 {
-	static unsigned long long batches;
-	json_t *msg = json_loadb(data, len, 0, NULL);
-	const char *t = json_string_value(json_object_get(msg, "t"));
-	const char *from = json_string_value(json_object_get(msg, "n"));
-	if (!t || !from || !strcmp(from, bus_node_id())) {
-		json_decref(msg);
-		return;
-	}
-	if (!strcmp(t, "ops")) {
-		json_t *ts = json_object_get(msg, "ts");
-		if (json_is_integer(ts)) {
-			struct timeval tv;
-			gettimeofday(&tv, NULL);
-			long long now_us = (long long)tv.tv_sec * 1000000 + tv.tv_usec;
-			long long lag = now_us - (long long)json_integer_value(ts);
-			if (lag >= 0)
-				metrics_histogram_observe(METRIC_HIST_DELIVERY_LAG_SECONDS, lag / 1e6);
-		}
-		int drop_every = bus_fault_drop_every();
-		if (drop_every > 0 && ++batches % (unsigned long long)drop_every == 0)
-			log_info("fault_bus_drop", "canvas=%s", canvas_id); /* test hook: lost */
-		else
-			room_receive_ops(canvas_id, json_object_get(msg, "ops"));
-	} else if (!strcmp(t, "relay") && json_is_object(json_object_get(msg, "m"))) {
-		room_receive_relay(canvas_id, json_object_get(msg, "m"));
-	}
-	json_decref(msg);
+	const struct config *cfg = &srv->cfg;
+	size_t route_count;
+	const char *const *route_names = router_metric_names(&route_count);
+	metrics_set_routes(route_names, route_count);
+	metrics_add_collector(db_pool_write_metrics, srv->db);
+
+	ratelimit_init(srv->base, cfg->user_ops_per_second, cfg->user_ops_burst);
+	state_init(srv->db);
+	snapshot_init(srv->db, cfg->snapshot_every);
+	commit_init(&(struct commit_env){ .base = srv->base,
+					  .db = srv->db,
+					  .linger_us = cfg->commit_linger_us,
+					  .listener = delivery_on_committed });
+	rooms_init(&(struct room_env){ .base = srv->base, .db = srv->db, .cfg = cfg });
+	bus_init(srv->base, cfg, delivery_on_bus_message, room_on_subscribed);
+	delivery_init(cfg);
+	undo_init(srv->db);
+	sessions_init(&(struct session_env){ .base = srv->base, .db = srv->db, .cfg = cfg });
+	api_init(&(struct api_env){ .cfg = cfg,
+				    .db = srv->db,
+				    .workers = srv->workers,
+				    .jwt_secret = srv->jwt_secret,
+				    .jwt_secret_len = srv->jwt_secret_len,
+				    .draining = server_draining });
+
+	srv->http_cfg.max_head_bytes = (size_t)cfg->max_header_bytes;
+	srv->http_cfg.max_body_bytes = (size_t)cfg->max_body_bytes;
+	srv->http_cfg.idle_timeout_sec = cfg->idle_timeout;
+	srv->http_cfg.max_connections = cfg->max_connections;
+	srv->http_cfg.handler = router_dispatch;
+	srv->http_cfg.handler_arg = NULL;
 }
 
 bool server_init(struct server *srv)
 {
+	the_server = srv;
 	signal(SIGPIPE, SIG_IGN);
 	srv->base = event_base_new();
 	if (!srv->base) {
@@ -150,37 +146,14 @@ bool server_init(struct server *srv)
 	memcpy(srv->jwt_secret, srv->cfg.jwt_secret, secret_len);
 	srv->jwt_secret_len = secret_len;
 
-	srv->http_cfg.max_head_bytes = (size_t)srv->cfg.max_header_bytes;
-	srv->http_cfg.max_body_bytes = (size_t)srv->cfg.max_body_bytes;
-	srv->http_cfg.idle_timeout_sec = srv->cfg.idle_timeout;
-	srv->http_cfg.max_connections = srv->cfg.max_connections;
-
 	srv->db = db_pool_new(srv->base, srv->cfg.database_url, srv->cfg.db_pool_size,
 			      srv->cfg.db_queue_max);
 	srv->workers = workers_new(srv->base, srv->cfg.kdf_threads);
-	commit_init(srv, api_on_ops_committed);
-	rooms_init(srv);
-	ratelimit_init(srv);
-	bus_init(srv, server_on_bus_message, room_on_subscribed);
+	server_wire(srv);
 
-	struct sockaddr_in sin;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)srv->cfg.port);
-	if (inet_pton(AF_INET, srv->cfg.host, &sin.sin_addr) != 1) {
-		log_error("listen_failed", "host=%s reason=not_an_ipv4_address", srv->cfg.host);
+	srv->listener = listener_new(srv->base, srv->cfg.host, srv->cfg.port, &srv->http_cfg);
+	if (!srv->listener)
 		return false;
-	}
-	srv->listener = evconnlistener_new_bind(srv->base, listener_accept_cb, srv,
-						LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE |
-							LEV_OPT_CLOSE_ON_EXEC,
-						1024, (struct sockaddr *)&sin, sizeof(sin));
-	if (!srv->listener) {
-		log_error("listen_failed", "host=%s port=%d error=%s", srv->cfg.host, srv->cfg.port,
-			  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-		return false;
-	}
-	evconnlistener_set_error_cb(srv->listener, listener_error_cb);
 	srv->sigterm_ev = evsignal_new(srv->base, SIGTERM, signal_cb, srv);
 	srv->sigint_ev = evsignal_new(srv->base, SIGINT, signal_cb, srv);
 	evsignal_add(srv->sigterm_ev, NULL);
@@ -199,21 +172,21 @@ int server_run(struct server *srv)
 
 void server_free(struct server *srv)
 {
-	if (srv->listener)
-		evconnlistener_free(srv->listener);
+	listener_free(srv->listener);
 	/* Workers first: their completion callbacks may still queue queries. Then the pool,
 	 * which fails whatever is queued so that every handler answers and releases its
 	 * request. Connections left (mid-write at the deadline) are closed last. */
 	workers_free(srv->workers);
-	ws_sessions_close_all();
+	sessions_close_all();
 	if (srv->db)
 		db_pool_free(srv->db);
 	commit_shutdown();
-	ws_sessions_release();
+	sessions_release();
 	rooms_shutdown();
 	bus_shutdown();
 	ratelimit_shutdown();
 	http_conns_close_all();
+	metrics_reset();
 	if (srv->drain_timer)
 		event_free(srv->drain_timer);
 	if (srv->drain_check)
@@ -226,4 +199,5 @@ void server_free(struct server *srv)
 		event_base_free(srv->base);
 	explicit_bzero(srv->jwt_secret, sizeof(srv->jwt_secret));
 	config_free(&srv->cfg);
+	the_server = NULL;
 }

@@ -1,7 +1,9 @@
 /*
- * The node process: one libevent loop that owns the listener, the HTTP connections, the
- * Postgres pool and the KDF worker threads. There is exactly one struct server per process;
- * subsystems reach it through the request's connection.
+ * The composition root: one libevent loop per process, and the only code that sees every
+ * layer. It creates the shared resources (loop, Postgres pool, worker threads), gives each
+ * module what it needs at init, and wires the callbacks through which lower layers notify
+ * higher ones (the HTTP request handler, the commit listener, the bus's message handler).
+ * Nothing else includes this header but main.c.
  */
 #ifndef FLOWSTATE_SERVER_H
 #define FLOWSTATE_SERVER_H
@@ -9,12 +11,12 @@
 #include <stdbool.h>
 
 #include <event2/event.h>
-#include <event2/listener.h>
 
-#include "config.h"
-#include "http.h"
+#include "base/config.h"
+#include "net/http.h"
 
 struct db_pool;
+struct listener;
 struct workers;
 
 enum server_state { SERVER_STARTING, SERVER_RUNNING, SERVER_DRAINING, SERVER_STOPPED };
@@ -22,7 +24,7 @@ enum server_state { SERVER_STARTING, SERVER_RUNNING, SERVER_DRAINING, SERVER_STO
 struct server {
 	struct config cfg;
 	struct event_base *base;
-	struct evconnlistener *listener;
+	struct listener *listener;
 	struct db_pool *db;
 	struct workers *workers;
 	struct http_listener_config http_cfg;

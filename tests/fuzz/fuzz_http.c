@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_parser.h"
-#include "query.h"
+#include "codec/http_parser.h"
+#include "codec/query.h"
 
 #define PREFIX_CHECKS 512
 

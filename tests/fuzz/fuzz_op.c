@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "canvas.h"
-#include "history.h"
+#include "model/canvas.h"
+#include "model/history.h"
 
 #define MAX_OPS 64
 

@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "validate.h"
-#include "ws_message.h"
+#include "base/validate.h"
+#include "codec/ws_message.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

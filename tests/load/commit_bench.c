@@ -40,10 +40,10 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
-#include "alloc.h"
+#include "base/alloc.h"
 #include "histogram.h"
 #include "loadgen.h"
-#include "validate.h"
+#include "base/validate.h"
 
 #define MAX_NODES 64
 #define MAX_STATUS 600          /* HTTP status codes 0..599; 0 = transport failure */

@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "alloc.h"
+#include "base/alloc.h"
 
 /*
  * Bucket layout: indices 0..255 hold the values 0..255 exactly. Above that, a value with its

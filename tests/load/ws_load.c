@@ -63,14 +63,14 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
-#include "alloc.h"
-#include "canvas.h"
+#include "base/alloc.h"
+#include "model/canvas.h"
 #include "histogram.h"
 #include "loadgen.h"
-#include "validate.h"
-#include "op.h"
-#include "validate.h"
-#include "ws_codec.h"
+#include "base/validate.h"
+#include "model/op.h"
+#include "base/validate.h"
+#include "codec/ws_codec.h"
 #include "ws_frames.h"
 
 #define MAX_ENDPOINTS 64

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "canvas.h"
+#include "model/canvas.h"
 
 struct rng {
 	uint64_t s;

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "canvas.h"
+#include "model/canvas.h"
 
 static json_t *parse(const char *text)
 {

@@ -1,7 +1,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "config.h"
+#include "base/config.h"
 
 struct fake_env {
 	const char *const *pairs; /* name, value, name, value, ..., NULL */

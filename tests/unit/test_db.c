@@ -25,9 +25,9 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 
-#include "alloc.h"
-#include "db.h"
-#include "migrate.h"
+#include "base/alloc.h"
+#include "store/db.h"
+#include "store/migrate.h"
 
 #define URL_ENV "FLOWSTATE_TEST_DATABASE_URL"
 

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "history.h"
+#include "model/history.h"
 
 static json_t *parse(const char *text)
 {

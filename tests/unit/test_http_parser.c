@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc.h"
-#include "http_parser.h"
+#include "base/alloc.h"
+#include "codec/http_parser.h"
 
 #define MAX_HEAD 16384
 

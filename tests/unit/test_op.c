@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "op.h"
+#include "model/op.h"
 
 static json_t *parse(const char *text)
 {

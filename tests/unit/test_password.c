@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc.h"
-#include "password.h"
+#include "base/alloc.h"
+#include "auth/password.h"
 
 /* The smallest cost the bounds allow, so the suite stays fast. */
 static const struct password_params fast = { .n = 1024, .r = 8, .p = 1 };

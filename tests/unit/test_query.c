@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc.h"
-#include "query.h"
+#include "base/alloc.h"
+#include "codec/query.h"
 
 static struct http_slice S(const char *s)
 {

@@ -1,7 +1,7 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 
-#include "strmap.h"
+#include "base/strmap.h"
 
 Test(strmap, put_get_remove_round_trip_across_growth)
 {

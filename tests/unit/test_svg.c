@@ -2,9 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc.h"
-#include "canvas.h"
-#include "svg.h"
+#include "base/alloc.h"
+#include "model/canvas.h"
+#include "model/svg.h"
 
 /* A state holding the shapes given as create_shape payloads (a JSON array). */
 static struct canvas_state *state_of(const char *payloads)

@@ -1,8 +1,8 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "token.h"
-#include "validate.h"
+#include "auth/token.h"
+#include "base/validate.h"
 
 static bool is_base64url_char(char c)
 {

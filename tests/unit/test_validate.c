@@ -2,7 +2,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "validate.h"
+#include "base/validate.h"
 
 /*
  * Reference decoder, written as the definition reads rather than for speed: decode the

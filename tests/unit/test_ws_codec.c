@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc.h"
-#include "validate.h"
-#include "ws_codec.h"
+#include "base/alloc.h"
+#include "base/validate.h"
+#include "codec/ws_codec.h"
 
 #define FIN 0x80
 #define MAX_EVENTS 64

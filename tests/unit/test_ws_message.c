@@ -2,9 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc.h"
-#include "validate.h"
-#include "ws_message.h"
+#include "base/alloc.h"
+#include "base/validate.h"
+#include "codec/ws_message.h"
 
 #define ID1 "0b6a3c1e-52f4-4c47-9d3e-2f1a7e5b9c01"
 #define ID2 "0b6a3c1e-52f4-4c47-9d3e-2f1a7e5b9c02"

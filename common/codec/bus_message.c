@@ -1,0 +1,63 @@
+#include "codec/bus_message.h"
+
+#include <string.h>
+
+static char *encode(json_t *msg, size_t *len)
+{
+	char *text = json_dumps(msg, JSON_COMPACT);
+	json_decref(msg);
+	*len = text ? strlen(text) : 0;
+	return text;
+}
+
+char *bus_message_encode_ops(const char *node, long long ts_us, json_t *ops, size_t *len)
+{
+	return encode(json_pack("{s:s, s:s, s:I, s:O}", "t", "ops", "n", node, "ts",
+				(json_int_t)ts_us, "ops", ops),
+		      len);
+}
+
+char *bus_message_encode_relay(const char *node, json_t *msg, size_t *len)
+{
+	return encode(json_pack("{s:s, s:s, s:O}", "t", "relay", "n", node, "m", msg), len);
+}
+
+bool bus_message_decode(const char *data, size_t len, struct bus_message *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->ts_us = -1;
+	json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, NULL);
+	const char *t = json_string_value(json_object_get(root, "t"));
+	const char *n = json_string_value(json_object_get(root, "n"));
+	if (!t || !n || !*n)
+		goto fail;
+	out->node = n;
+	if (!strcmp(t, "ops")) {
+		out->type = BUS_MESSAGE_OPS;
+		out->ops = json_object_get(root, "ops");
+		if (!json_is_array(out->ops))
+			goto fail;
+		json_t *ts = json_object_get(root, "ts");
+		if (json_is_integer(ts))
+			out->ts_us = (long long)json_integer_value(ts);
+	} else if (!strcmp(t, "relay")) {
+		out->type = BUS_MESSAGE_RELAY;
+		out->relay = json_object_get(root, "m");
+		if (!json_is_object(out->relay))
+			goto fail;
+	} else {
+		goto fail;
+	}
+	out->root = root;
+	return true;
+fail:
+	json_decref(root);
+	memset(out, 0, sizeof(*out));
+	return false;
+}
+
+void bus_message_free(struct bus_message *m)
+{
+	json_decref(m->root);
+	memset(m, 0, sizeof(*m));
+}

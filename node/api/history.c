@@ -1,0 +1,489 @@
+/*
+ * History over REST: named checkpoints, diff between two versions, restore, per-user activity
+ * and SVG export (docs/protocol.md, "History").
+ *
+ * Restore is the one write here and goes through the one write path (node/commit.h): the
+ * forward ops are computed from the state at a head h and committed on the condition that the
+ * canvas is still at h, so a concurrent writer can never interleave with them; if one got in
+ * first, the ops are recomputed from the new head and submitted again (a few times, then 409).
+ */
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "api/api.h"
+#include "auth/token.h"
+#include "store/commit.h"
+#include "base/log.h"
+#include "model/op.h"
+#include "store/state.h"
+#include "model/svg.h"
+#include "base/validate.h"
+
+#define VERSION_MAX (1ll << 53)
+#define RESTORE_MAX_RETRIES 5
+#define CHECKPOINT_NAME_MAX 100
+
+#define CHECKPOINT_JSON                                                                    \
+	"json_build_object('id', k.id, 'canvas_id', k.canvas_id, 'name', k.name, "         \
+	"'version', k.version, 'created_by', k.created_by, 'created_at', fs_ts(k.created_at))"
+
+/* Reads a required integer query parameter; answers 422 when absent or malformed. */
+static bool required_query_int(struct http_request *req, const char *key, long long min,
+			       long long max, long long *out)
+{
+	bool present = false;
+	if (!api_query_int(req, key, min, max, out, &present))
+		return false;
+	if (present)
+		return true;
+	http_respond_errorf(req, 422, "invalid_query", "%s: required", key);
+	return false;
+}
+
+/* ---- named checkpoints: POST/GET /canvases/{id}/versions ---------------------------------- */
+
+static void checkpoint_created(const struct db_result *r, void *arg)
+{
+	struct http_request *req = arg;
+	if (!r->ok) {
+		api_respond_db_error(req, r);
+		return;
+	}
+	/* Columns: my role, head, requested version within the head, the inserted checkpoint. */
+	if (db_is_null(r, 0, 0)) {
+		http_respond_error(req, 404, "not_found", "canvas not found");
+	} else if (!role_at_least(api_role(db_value(r, 0, 0)), ROLE_EDITOR)) {
+		http_respond_error(req, 403, "forbidden", "your role does not allow this");
+	} else if (strcmp(db_value(r, 0, 2), "t") != 0) {
+		http_respond_errorf(req, 422, "invalid_version",
+				    "version is beyond the canvas's current version (%s)",
+				    db_value(r, 0, 1));
+	} else if (db_is_null(r, 0, 3)) {
+		http_respond_error(req, 409, "checkpoint_exists",
+				   "this canvas already has a checkpoint with that name");
+	} else {
+		http_respond_json_text(req, 201, db_value(r, 0, 3),
+				       (size_t)db_length(r, 0, 3));
+	}
+}
+
+void api_versions_create(struct http_request *req)
+{
+	char canvas_id[64];
+	if (!api_canvas_param(req, canvas_id))
+		return;
+	const char *name = NULL;
+	long long version = -1;
+	const struct api_field fields[] = {
+		{ "name", API_STRING, true, 4 * CHECKPOINT_NAME_MAX, &name, NULL, NULL },
+		{ "version", API_INTEGER, false, 0, NULL, &version, NULL },
+	};
+	json_t *body = api_parse_body(req, fields, 2);
+	if (!body)
+		return;
+	const char *why;
+	char version_text[32];
+	bool has_version = json_object_get(body, "version") &&
+			   !json_is_null(json_object_get(body, "version"));
+	if (!validate_name(name, CHECKPOINT_NAME_MAX, &why)) {
+		http_respond_errorf(req, 422, "invalid_field", "name: %s", why);
+	} else if (has_version && (version < 0 || version > VERSION_MAX)) {
+		http_respond_error(req, 422, "invalid_field",
+				   "version: must be an integer from 0 to the canvas's version");
+	} else {
+		snprintf(version_text, sizeof(version_text), "%lld", version);
+		const char *params[] = { canvas_id, req->user_id, name,
+					 has_version ? version_text : NULL };
+		/* One statement: the membership row, the head and the insert, which happens only
+		 * for editors and owners and only for a version the canvas has reached. */
+		api_query(req,
+			  "WITH me AS (SELECT m.role, c.version AS head FROM canvases c "
+			  "            JOIN workspace_members m "
+			  "              ON m.workspace_id = c.workspace_id AND m.user_id = $2 "
+			  "            WHERE c.id = $1), "
+			  "ins AS (INSERT INTO checkpoints (canvas_id, name, version, created_by) "
+			  "        SELECT $1, $3, coalesce($4::bigint, me.head), $2 FROM me "
+			  "        WHERE me.role IN ('editor', 'owner') "
+			  "          AND coalesce($4::bigint, me.head) <= me.head "
+			  "        ON CONFLICT ON CONSTRAINT checkpoints_canvas_name_unique "
+			  "        DO NOTHING "
+			  "        RETURNING *) "
+			  "SELECT (SELECT role FROM me), (SELECT head FROM me), "
+			  "  (SELECT coalesce($4::bigint, head) <= head FROM me), "
+			  "  (SELECT " CHECKPOINT_JSON "::text FROM ins k)",
+			  4, params, checkpoint_created, req);
+	}
+	json_decref(body);
+}
+
+void api_versions_list(struct http_request *req)
+{
+	char canvas_id[64];
+	if (!api_canvas_param(req, canvas_id))
+		return;
+	const char *params[] = { canvas_id, req->user_id };
+	api_query(req,
+		  "SELECT coalesce((SELECT json_agg(" CHECKPOINT_JSON
+		  "  ORDER BY k.version, k.created_at, k.id) "
+		  "  FROM checkpoints k WHERE k.canvas_id = $1), '[]')::text "
+		  "FROM canvases c JOIN workspace_members m "
+		  "  ON m.workspace_id = c.workspace_id AND m.user_id = $2 WHERE c.id = $1",
+		  2, params, api_canvas_rows_ready, req);
+}
+
+/* ---- GET /canvases/{id}/diff?from=&to= ---------------------------------------------------- */
+
+struct diff_ctx {
+	struct http_request *req;
+	char canvas_id[64];
+	long long from, to;
+	struct canvas_state *before;
+};
+
+static void diff_ctx_free(struct diff_ctx *c)
+{
+	canvas_state_free(c->before);
+	free(c);
+}
+
+static void diff_to_loaded(struct state_result *r, void *arg)
+{
+	struct diff_ctx *c = arg;
+	if (r->status != STATE_OK) {
+		api_respond_state_failure(c->req, r);
+	} else {
+		json_t *body = json_pack("{s:s, s:I, s:I}", "canvas_id", c->canvas_id, "from",
+					 (json_int_t)c->from, "to", (json_int_t)c->to);
+		json_t *diff = canvas_diff(c->before, r->state);
+		json_object_update(body, diff);
+		json_decref(diff);
+		http_respond_json(c->req, 200, body);
+	}
+	diff_ctx_free(c);
+}
+
+static void diff_from_loaded(struct state_result *r, void *arg)
+{
+	struct diff_ctx *c = arg;
+	if (r->status != STATE_OK) {
+		api_respond_state_failure(c->req, r);
+		diff_ctx_free(c);
+		return;
+	}
+	c->before = state_result_take_state(r);
+	if (!state_load(c->canvas_id, c->req->user_id, c->to, diff_to_loaded,
+			c)) {
+		http_respond_error(c->req, 503, "overloaded", "too many queued database requests");
+		diff_ctx_free(c);
+	}
+}
+
+void api_diff_get(struct http_request *req)
+{
+	char canvas_id[64];
+	if (!api_canvas_param(req, canvas_id))
+		return;
+	long long from = 0, to = 0;
+	if (!required_query_int(req, "from", 0, VERSION_MAX, &from) ||
+	    !required_query_int(req, "to", 0, VERSION_MAX, &to))
+		return;
+	struct diff_ctx *c = xcalloc(1, sizeof(*c));
+	c->req = req;
+	snprintf(c->canvas_id, sizeof(c->canvas_id), "%s", canvas_id);
+	c->from = from;
+	c->to = to;
+	if (!state_load(canvas_id, req->user_id, from, diff_from_loaded, c)) {
+		http_respond_error(req, 503, "overloaded", "too many queued database requests");
+		diff_ctx_free(c);
+	}
+}
+
+/* ---- POST /canvases/{id}/restore ---------------------------------------------------------- */
+
+struct restore_ctx {
+	struct http_request *req;
+	char canvas_id[64];
+	long long version;              /* restore to this */
+	struct canvas_state *target;    /* state at version: immutable, loaded once */
+	long long head;                 /* the head the pending ops were computed from */
+	int retries;
+};
+
+static void restore_ctx_free(struct restore_ctx *c)
+{
+	canvas_state_free(c->target);
+	free(c);
+}
+
+static void restore_load_head(struct restore_ctx *c);
+
+static void restore_respond(struct restore_ctx *c, long long version, json_t *ops)
+{
+	json_t *body = json_pack("{s:s, s:I, s:I, s:o}", "canvas_id", c->canvas_id, "restored_to",
+				 (json_int_t)c->version, "version", (json_int_t)version,
+				 "operations", ops);
+	http_respond_json(c->req, 200, body);
+}
+
+static void restore_committed(const struct commit_outcome *out, void *arg)
+{
+	struct restore_ctx *c = arg;
+	const struct commit_op_result *first = &out->results[0];
+	if (out->failed) {
+		/* Possibly committed (a lost connection): a second restore to the same version
+		 * is harmless, it computes its ops from whatever the head is then. */
+		if (out->retryable)
+			http_respond_error(c->req, 503, "unavailable",
+					   "the restore may not have been applied, retry");
+		else
+			http_respond_error(c->req, 500, "internal", "internal error");
+		restore_ctx_free(c);
+		return;
+	}
+	if (first->status == COMMIT_CONFLICT) {
+		/* Someone committed between our read of the head and our commit: nothing of ours
+		 * was written, so recompute from the new head. */
+		if (c->retries++ < RESTORE_MAX_RETRIES) {
+			log_info("restore_retry", "canvas=%s head=%lld now=%lld retry=%d",
+				 c->canvas_id, c->head, out->head, c->retries);
+			restore_load_head(c);
+			return;
+		}
+		http_respond_error(c->req, 409, "conflict",
+				   "the canvas kept changing during the restore, retry");
+		restore_ctx_free(c);
+		return;
+	}
+	json_t *ops = json_array();
+	long long version = c->head;
+	for (size_t i = 0; i < out->count; i++) {
+		const struct commit_op_result *res = &out->results[i];
+		if (res->status != COMMIT_OK || !res->op) {
+			json_decref(ops);
+			api_respond_commit_failure(c->req, out, res, NULL);
+			restore_ctx_free(c);
+			return;
+		}
+		json_array_append(ops, res->op);
+		version = res->version;
+	}
+	restore_respond(c, version, ops);
+	restore_ctx_free(c);
+}
+
+/* Commits the ops that turn the head state into the target, conditionally on that head. */
+static void restore_commit(struct restore_ctx *c, const struct canvas_state *head_state)
+{
+	json_t *diff_ops = canvas_diff_ops(head_state, c->target);
+	size_t n = json_array_size(diff_ops);
+	if (n == 0) {
+		json_decref(diff_ops);
+		restore_respond(c, c->head, json_array());
+		restore_ctx_free(c);
+		return;
+	}
+	enum op_type *types = xcalloc(n, sizeof(*types));
+	char (*ids)[40] = xcalloc(n, sizeof(*ids));
+	for (size_t i = 0; i < n; i++) {
+		const json_t *op = json_array_get(diff_ops, i);
+		/* canvas_diff_ops yields valid ops; a failure here is a bug, not a client error. */
+		if (!op_type_parse(json_string_value(json_object_get(op, "type")), &types[i]) ||
+		    !token_uuid_v4(ids[i])) {
+			log_error("restore_op_invalid", "canvas=%s index=%zu", c->canvas_id, i);
+			http_respond_error(c->req, 500, "internal", "internal error");
+			restore_ctx_free(c);
+			goto out;
+		}
+	}
+	struct commit_job *job =
+		commit_job_new(c->canvas_id, c->req->user_id, restore_committed, c);
+	for (size_t i = 0; i < n; i++) {
+		json_t *payload = json_object_get(json_array_get(diff_ops, i), "payload");
+		commit_job_add_op(job, ids[i], types[i], json_incref(payload), "restore", 0);
+	}
+	commit_job_expect_version(job, c->head);
+	commit_submit(job);
+out:
+	free(types);
+	free(ids);
+	json_decref(diff_ops);
+}
+
+static void restore_head_loaded(struct state_result *r, void *arg);
+
+static void restore_target_loaded(struct state_result *r, void *arg)
+{
+	struct restore_ctx *c = arg;
+	bool has_role = r->status == STATE_OK || r->status == STATE_BAD_VERSION;
+	if (has_role && !role_at_least(api_role(r->role), ROLE_EDITOR)) {
+		http_respond_error(c->req, 403, "forbidden", "your role does not allow editing");
+	} else if (r->status != STATE_OK) {
+		api_respond_state_failure(c->req, r);
+	} else {
+		c->target = state_result_take_state(r);
+		restore_load_head(c);
+		return;
+	}
+	restore_ctx_free(c);
+}
+
+static void restore_head_loaded(struct state_result *r, void *arg)
+{
+	struct restore_ctx *c = arg;
+	if (r->status != STATE_OK) {
+		api_respond_state_failure(c->req, r);
+	} else if (!role_at_least(api_role(r->role), ROLE_EDITOR)) {
+		http_respond_error(c->req, 403, "forbidden", "your role does not allow editing");
+	} else if (c->version > r->head) {
+		http_respond_errorf(c->req, 422, "invalid_version",
+				    "version is beyond the canvas's current version (%lld)",
+				    r->head);
+	} else {
+		c->head = r->at;
+		restore_commit(c, r->state);
+		return;
+	}
+	restore_ctx_free(c);
+}
+
+static void restore_load_head(struct restore_ctx *c)
+{
+	if (!state_load(c->canvas_id, c->req->user_id, -1,
+			restore_head_loaded, c)) {
+		http_respond_error(c->req, 503, "overloaded", "too many queued database requests");
+		restore_ctx_free(c);
+	}
+}
+
+void api_restore(struct http_request *req)
+{
+	char canvas_id[64];
+	if (!api_canvas_param(req, canvas_id))
+		return;
+	long long version = -1;
+	const struct api_field fields[] = {
+		{ "version", API_INTEGER, true, 0, NULL, &version, NULL },
+	};
+	json_t *body = api_parse_body(req, fields, 1);
+	if (!body)
+		return;
+	json_decref(body);
+	if (version < 0 || version > VERSION_MAX) {
+		http_respond_error(req, 422, "invalid_field",
+				   "version: must be an integer from 0 to the canvas's version");
+		return;
+	}
+	struct restore_ctx *c = xcalloc(1, sizeof(*c));
+	c->req = req;
+	snprintf(c->canvas_id, sizeof(c->canvas_id), "%s", canvas_id);
+	c->version = version;
+	/* The target first: it never changes, so conflict retries only reload the head. Its
+	 * load also answers 404 and 422 (beyond the head) before anything else happens. */
+	if (!state_load(canvas_id, req->user_id, version, restore_target_loaded,
+			c)) {
+		http_respond_error(req, 503, "overloaded", "too many queued database requests");
+		restore_ctx_free(c);
+	}
+}
+
+/* ---- activity: GET /me/activity, GET /users/{id}/activity --------------------------------- */
+
+/*
+ * $1 the user whose activity this is, $2 the caller, $3 the year. Counted: ops by $1 on
+ * canvases of workspaces that $2 is a member of (for /me the two are the same), by UTC day.
+ * No row when $1 is neither the caller nor someone sharing a workspace with them.
+ * Streaks are over every day with an op, not only the year asked for: a streak running over
+ * New Year's Day is one streak. Gaps-and-islands: consecutive dates minus their rank are equal.
+ */
+static const char activity_sql[] =
+	"WITH target AS (SELECT u.id FROM users u WHERE u.id = $1 AND (u.id = $2 OR EXISTS ("
+	"    SELECT 1 FROM workspace_members a JOIN workspace_members b "
+	"      ON b.workspace_id = a.workspace_id AND b.user_id = u.id WHERE a.user_id = $2))), "
+	"days AS (SELECT (o.created_at AT TIME ZONE 'UTC')::date AS d, count(*) AS n "
+	"    FROM operations o JOIN canvases c ON c.id = o.canvas_id "
+	"    JOIN workspace_members m ON m.workspace_id = c.workspace_id AND m.user_id = $2 "
+	"    WHERE o.user_id = (SELECT id FROM target) GROUP BY 1), "
+	"islands AS (SELECT max(d) AS last, count(*) AS len FROM "
+	"    (SELECT d, d - (row_number() OVER (ORDER BY d))::int AS grp FROM days) x "
+	"    GROUP BY grp), "
+	"year AS (SELECT d, n FROM days "
+	"    WHERE d >= make_date($3::int, 1, 1) AND d < make_date($3::int + 1, 1, 1)) "
+	"SELECT json_build_object('user_id', t.id, 'year', $3::int, "
+	"  'total', (SELECT coalesce(sum(n), 0) FROM year), "
+	"  'days', (SELECT coalesce(json_agg(json_build_object('date', to_char(d, 'YYYY-MM-DD'), "
+	"                                    'count', n) ORDER BY d), '[]') FROM year), "
+	"  'current_streak', coalesce((SELECT max(len) FROM islands "
+	"      WHERE last >= (now() AT TIME ZONE 'UTC')::date - 1), 0), "
+	"  'longest_streak', (SELECT coalesce(max(len), 0) FROM islands))::text "
+	"FROM target t";
+
+static void activity_loaded(const struct db_result *r, void *arg)
+{
+	struct http_request *req = arg;
+	if (!r->ok)
+		api_respond_db_error(req, r);
+	else if (db_rows(r) == 0)
+		http_respond_error(req, 404, "not_found", "user not found");
+	else
+		api_respond_row_json(req, 200, r);
+}
+
+static void activity_of(struct http_request *req, const char *user_id)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	long long year = tm.tm_year + 1900;
+	if (!api_query_int(req, "year", 1970, 9999, &year, NULL))
+		return;
+	char year_text[16];
+	snprintf(year_text, sizeof(year_text), "%lld", year);
+	const char *params[] = { user_id, req->user_id, year_text };
+	api_query(req, activity_sql, 3, params, activity_loaded, req);
+}
+
+void api_activity_me(struct http_request *req)
+{
+	activity_of(req, req->user_id);
+}
+
+void api_activity_user(struct http_request *req)
+{
+	char user_id[64];
+	if (!http_param(req, 0, user_id, sizeof(user_id)) || !validate_uuid(user_id)) {
+		http_respond_error(req, 404, "not_found", "user not found");
+		return;
+	}
+	activity_of(req, user_id);
+}
+
+/* ---- GET /canvases/{id}/export.svg?at= ---------------------------------------------------- */
+
+static void export_state_loaded(struct state_result *r, void *arg)
+{
+	struct http_request *req = arg;
+	if (r->status != STATE_OK) {
+		api_respond_state_failure(req, r);
+		return;
+	}
+	size_t len;
+	char *svg = svg_render_canvas(r->state, &len);
+	http_respond(req, 200, "image/svg+xml", svg, len);
+	free(svg);
+}
+
+void api_export_svg(struct http_request *req)
+{
+	char canvas_id[64];
+	if (!api_canvas_param(req, canvas_id))
+		return;
+	long long at = -1;
+	if (!api_query_int(req, "at", 0, VERSION_MAX, &at, NULL))
+		return;
+	if (!state_load(canvas_id, req->user_id, at, export_state_loaded, req))
+		http_respond_error(req, 503, "overloaded", "too many queued database requests");
+}

@@ -1,0 +1,74 @@
+#include "app/delivery.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "codec/bus_message.h"
+#include "core/metrics.h"
+#include "fanout/bus.h"
+#include "fanout/room.h"
+#include "store/snapshot.h"
+
+static const struct config *delivery_cfg;
+static unsigned long long batches_received;
+
+void delivery_init(const struct config *cfg)
+{
+	delivery_cfg = cfg;
+	batches_received = 0;
+}
+
+void delivery_on_committed(const char *canvas_id, json_t *ops, void *arg)
+{
+	/* The committing node delivers to its own clients through the same ordered path as ops
+	 * from other nodes (DESIGN invariant 6). */
+	room_receive_ops(canvas_id, ops);
+	/* One message per batch to every other node's room (pub/sub is at-most-once: their rooms
+	 * repair any loss from Postgres). */
+	size_t len;
+	char *text = bus_message_encode_ops(delivery_cfg->node_id, clock_wall_us(), ops, &len);
+	if (text)
+		bus_publish(canvas_id, text, len);
+	free(text);
+
+	/* A batch that crosses a multiple of FLOWSTATE_SNAPSHOT_EVERY may warrant a snapshot at
+	 * its last version, off the request path. */
+	size_t n = json_array_size(ops);
+	long long first = json_integer_value(json_object_get(json_array_get(ops, 0), "version"));
+	long long last = json_integer_value(json_object_get(json_array_get(ops, n - 1), "version"));
+	long long every = delivery_cfg->snapshot_every;
+	if ((first - 1) / every != last / every)
+		snapshot_schedule(canvas_id, last);
+}
+
+void delivery_on_bus_message(const char *canvas_id, const char *data, size_t len)
+{
+	struct bus_message m;
+	if (!bus_message_decode(data, len, &m)) {
+		log_warn("bus_message_invalid", "canvas=%s bytes=%zu", canvas_id, len);
+		return;
+	}
+	/* This node's own messages come back too: it delivered them already. */
+	if (!strcmp(m.node, delivery_cfg->node_id)) {
+		bus_message_free(&m);
+		return;
+	}
+	if (m.type == BUS_MESSAGE_OPS) {
+		if (m.ts_us >= 0) {
+			long long lag = clock_wall_us() - m.ts_us;
+			if (lag >= 0)
+				metrics_histogram_observe(METRIC_HIST_DELIVERY_LAG_SECONDS, lag / 1e6);
+		}
+		int drop_every = delivery_cfg->fault_bus_drop_every;
+		if (drop_every > 0 && ++batches_received % (unsigned long long)drop_every == 0)
+			log_info("fault_bus_drop", "canvas=%s", canvas_id); /* test hook: lost */
+		else
+			room_receive_ops(canvas_id, m.ops);
+	} else {
+		room_receive_relay(canvas_id, m.relay);
+	}
+	bus_message_free(&m);
+}

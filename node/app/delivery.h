@@ -1,0 +1,30 @@
+/*
+ * How committed ops and transient messages travel between the write path, this node's rooms
+ * and the other nodes (DESIGN §3, steps 3-4):
+ *
+ *   commit  ──delivery_on_committed──> local room (ordered delivery, like any other source)
+ *                                  └─> bus: one message per batch to every other node
+ *                                  └─> snapshot spacing check
+ *   bus     ──delivery_on_bus_message─> room: op batches to ordered delivery, relays to sessions
+ *
+ * The composition root registers these as the commit listener and the bus's message handler.
+ */
+#ifndef FLOWSTATE_APP_DELIVERY_H
+#define FLOWSTATE_APP_DELIVERY_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+struct config;
+
+/* cfg (node id, snapshot spacing, the bus-drop test hook) is borrowed for good. */
+void delivery_init(const struct config *cfg);
+
+/* A commit listener (store/commit.h): ops committed on this node, in version order. */
+void delivery_on_committed(const char *canvas_id, json_t *ops, void *arg);
+
+/* A message for a canvas from the bus (fanout/bus.h); this node's own are skipped. */
+void delivery_on_bus_message(const char *canvas_id, const char *data, size_t len);
+
+#endif

@@ -1,0 +1,176 @@
+#include "fanout/presence.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/strmap.h"
+#include "fanout/bus.h"
+
+struct presence {
+	char canvas_id[40];
+	char key[64];                 /* fs:presence:<canvas> */
+	const char *node_id;
+	int ttl;
+	json_t *remote;               /* other nodes' sessions: session_id → stored entry */
+	presence_announce_fn announce;
+	void *owner;
+};
+
+/* Live objects by canvas id: a Redis answer finds its object here, or learns it is gone. */
+static struct strmap *live;
+
+struct presence *presence_new(const char *canvas_id, const char *node_id, int ttl,
+			      presence_announce_fn announce, void *owner)
+{
+	if (!live)
+		live = strmap_new();
+	struct presence *p = xcalloc(1, sizeof(*p));
+	snprintf(p->canvas_id, sizeof(p->canvas_id), "%s", canvas_id);
+	snprintf(p->key, sizeof(p->key), "fs:presence:%s", canvas_id);
+	p->node_id = node_id;
+	p->ttl = ttl;
+	p->remote = json_object();
+	p->announce = announce;
+	p->owner = owner;
+	strmap_put(live, p->canvas_id, p);
+	return p;
+}
+
+void presence_free(struct presence *p)
+{
+	if (!p)
+		return;
+	strmap_remove(live, p->canvas_id);
+	if (strmap_count(live) == 0) {
+		strmap_free(live);
+		live = NULL;
+	}
+	json_decref(p->remote);
+	free(p);
+}
+
+/* The client-facing part of a stored entry. */
+static json_t *presence_public(const json_t *entry)
+{
+	return json_pack("{s:O, s:O, s:O, s:O}", "user_id", json_object_get(entry, "user_id"),
+			 "session_id", json_object_get(entry, "session_id"), "display_name",
+			 json_object_get(entry, "display_name"), "color",
+			 json_object_get(entry, "color"));
+}
+
+static void presence_announce(struct presence *p, const json_t *entry, bool joined)
+{
+	json_t *msg = joined ? json_pack("{s:s, s:o}", "type", "presence_join", "user",
+					 presence_public(entry))
+			     : json_pack("{s:s, s:O, s:O}", "type", "presence_leave", "user_id",
+					 json_object_get(entry, "user_id"), "session_id",
+					 json_object_get(entry, "session_id"));
+	p->announce(p->owner, msg);
+	json_decref(msg);
+}
+
+void presence_remote_join(struct presence *p, json_t *entry)
+{
+	const char *sid = json_string_value(json_object_get(entry, "session_id"));
+	if (!sid || json_object_get(p->remote, sid))
+		return;
+	json_object_set(p->remote, sid, entry);
+	presence_announce(p, entry, true);
+}
+
+void presence_remote_leave(struct presence *p, const char *session_id)
+{
+	json_t *known = json_object_get(p->remote, session_id);
+	if (!known)
+		return;
+	json_incref(known);
+	json_object_del(p->remote, session_id);
+	presence_announce(p, known, false);
+	json_decref(known);
+}
+
+json_t *presence_remote_entries(const struct presence *p)
+{
+	json_t *list = json_array();
+	const char *sid;
+	json_t *entry;
+	json_object_foreach(p->remote, sid, entry)
+		json_array_append_new(list, presence_public(entry));
+	return list;
+}
+
+void presence_store(struct presence *p, json_t *entries)
+{
+	size_t n = json_array_size(entries);
+	if (n == 0)
+		return;
+	const char **names = xcalloc(n, sizeof(*names));
+	char **values = xcalloc(n, sizeof(*values));
+	long long expires = clock_wall_ms() + p->ttl * 1000ll;
+	for (size_t i = 0; i < n; i++) {
+		json_t *entry = json_deep_copy(json_array_get(entries, i));
+		json_object_set_new(entry, "node", json_string(p->node_id));
+		json_object_set_new(entry, "expires", json_integer(expires));
+		names[i] = json_string_value(json_object_get(json_array_get(entries, i),
+							     "session_id"));
+		values[i] = json_dumps(entry, JSON_COMPACT);
+		json_decref(entry);
+	}
+	bus_hash_set(p->key, names, (const char *const *)values, n);
+	for (size_t i = 0; i < n; i++)
+		free(values[i]);
+	free(values);
+	free(names);
+}
+
+void presence_remove(struct presence *p, const char *session_id)
+{
+	bus_hash_del(p->key, session_id); /* while Redis is down the entry expires by itself */
+}
+
+static void presence_loaded(const char *canvas_id, const struct bus_field *fields, size_t count)
+{
+	struct presence *p = live ? strmap_get(live, canvas_id) : NULL;
+	if (!p || !fields)
+		return;
+	long long now = clock_wall_ms();
+	json_t *seen = json_object();
+	for (size_t i = 0; i < count; i++) {
+		json_t *entry = json_loadb(fields[i].value, fields[i].value_len, 0, NULL);
+		const char *node = json_string_value(json_object_get(entry, "node"));
+		long long expires = json_integer_value(json_object_get(entry, "expires"));
+		char sid[80];
+		snprintf(sid, sizeof(sid), "%.*s", (int)fields[i].name_len, fields[i].name);
+		if (!entry || !node || !json_is_string(json_object_get(entry, "user_id"))) {
+			json_decref(entry);
+			continue;
+		}
+		if (expires < now) {
+			/* Its node stopped refreshing (killed): whoever sees it first cleans up. */
+			bus_hash_del(p->key, sid);
+		} else if (strcmp(node, p->node_id) != 0) {
+			json_object_set_new(seen, sid, json_true());
+			json_object_set_new(entry, "session_id", json_string(sid));
+			presence_remote_join(p, entry);
+		}
+		json_decref(entry);
+	}
+	/* Known remote sessions that are gone or expired. */
+	const char *sid;
+	json_t *entry, *tmp;
+	json_object_foreach_safe(p->remote, tmp, sid, entry) {
+		if (!json_object_get(seen, sid))
+			presence_remote_leave(p, sid);
+	}
+	json_decref(seen);
+}
+
+void presence_reconcile(struct presence *p)
+{
+	/* An abandoned canvas's hash goes away by itself. */
+	bus_expire(p->key, p->ttl * 2);
+	bus_hash_getall(p->key, presence_loaded, p->canvas_id);
+}

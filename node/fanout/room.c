@@ -1,0 +1,430 @@
+#include "fanout/room.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "base/alloc.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/strmap.h"
+#include "codec/bus_message.h"
+#include "core/metrics.h"
+#include "fanout/bus.h"
+#include "fanout/presence.h"
+#include "fanout/reorder.h"
+#include "store/db.h"
+
+/* Ops held while waiting for a gap to fill; beyond this the buffer is dropped and the room
+ * refetches from Postgres (which it would have to do anyway). */
+#define ROOM_REORDER_MAX 4096
+/* Ops per catch-up query; a longer gap takes several. */
+#define ROOM_FETCH_BATCH 1000
+
+struct room {
+	char canvas_id[40];
+	struct room_member *members;
+	size_t member_count;
+	long long delivered;          /* -1 until the first head check answers */
+	struct reorder pending;       /* ops above delivered, waiting for their turn */
+	struct event *gap_timer, *head_timer, *grace_timer, *presence_timer;
+	struct presence *presence;    /* other nodes' sessions */
+	bool gap_armed;
+	bool fetching, fetch_again, release_after_fetch;
+};
+
+static struct room_env env;
+static struct strmap *rooms;
+static bool draining;
+
+static void room_fetch(struct room *r);
+
+void rooms_init(const struct room_env *e)
+{
+	env = *e;
+	rooms = strmap_new();
+}
+
+void rooms_drain(void)
+{
+	draining = true;
+}
+
+long long room_delivered(const struct room *r)
+{
+	return r->delivered;
+}
+
+static void room_free(struct room *r)
+{
+	bus_unsubscribe(r->canvas_id);
+	strmap_remove(rooms, r->canvas_id);
+	reorder_clear(&r->pending);
+	event_free(r->gap_timer);
+	event_free(r->head_timer);
+	event_free(r->grace_timer);
+	event_free(r->presence_timer);
+	presence_free(r->presence);
+	metrics_gauge_add(METRIC_ROOMS, -1);
+	log_debug("room_closed", "canvas=%s", r->canvas_id);
+	free(r);
+}
+
+static void room_release_if_unused(struct room *r)
+{
+	if (r->member_count > 0)
+		return;
+	if (r->fetching)
+		r->release_after_fetch = true; /* the fetch callback frees it */
+	else
+		room_free(r);
+}
+
+/* Sends op `version` to every member: the frame is encoded once and shared. */
+static void room_deliver(json_t *op, long long version, void *arg)
+{
+	struct room *r = arg;
+	json_t *msg = json_pack("{s:s, s:O}", "type", "operation", "operation", op);
+	struct ws_frame *f = ws_frame_json(msg);
+	json_decref(msg);
+	struct room_member *m = r->members;
+	while (m) {
+		struct room_member *next = m->next;
+		m->ops->deliver_op(m, version, f);
+		m = next;
+	}
+	ws_frame_release(f);
+	r->delivered = version;
+	metrics_counter_inc(METRIC_OPS_DELIVERED);
+}
+
+/* Delivers every op that directly follows the delivered version, then watches the gap. */
+static void room_pump(struct room *r)
+{
+	if (r->delivered < 0)
+		return;
+	r->delivered = reorder_release(&r->pending, r->delivered, room_deliver, r);
+	if (r->pending.count && !r->gap_armed) {
+		struct timeval tv = { env.cfg->gap_timeout_ms / 1000,
+				      (env.cfg->gap_timeout_ms % 1000) * 1000 };
+		evtimer_add(r->gap_timer, &tv);
+		r->gap_armed = true;
+	} else if (!r->pending.count && r->gap_armed) {
+		evtimer_del(r->gap_timer);
+		r->gap_armed = false;
+	}
+}
+
+/* Holds an op for ordered delivery. */
+static void room_buffer(struct room *r, json_t *op)
+{
+	switch (reorder_offer(&r->pending, op, r->delivered)) {
+	case REORDER_HELD:
+		break;
+	case REORDER_DUPLICATE:
+		metrics_counter_inc(METRIC_DUPLICATES_DROPPED);
+		break;
+	case REORDER_OVERFLOW:
+		/* Too far behind to buffer: forget and refetch everything from Postgres. */
+		log_warn("room_reorder_overflow", "canvas=%s delivered=%lld", r->canvas_id,
+			 r->delivered);
+		room_fetch(r);
+		break;
+	}
+}
+
+void room_receive_ops(const char *canvas_id, json_t *ops)
+{
+	struct room *r = rooms ? strmap_get(rooms, canvas_id) : NULL;
+	if (!r)
+		return;
+	size_t i;
+	json_t *op;
+	json_array_foreach(ops, i, op)
+		room_buffer(r, op);
+	room_pump(r);
+}
+
+/* ---- catch-up from Postgres ---------------------------------------------------------------- */
+
+static void room_fetched(const struct db_result *res, void *arg)
+{
+	struct room *r = arg;
+	r->fetching = false;
+	if (r->release_after_fetch && r->member_count == 0) {
+		room_free(r);
+		return;
+	}
+	r->release_after_fetch = false;
+	if (!res->ok || db_rows(res) != 1) {
+		/* Postgres unavailable: the head timer tries again. */
+		log_warn("room_fetch_failed", "canvas=%s sqlstate=%s", r->canvas_id, res->sqlstate);
+		return;
+	}
+	long long head = db_int(res, 0, 0);
+	json_t *ops = json_loads(db_value(res, 0, 1), 0, NULL);
+	bool became_known = false;
+	if (r->delivered < 0) {
+		r->delivered = head;
+		became_known = true;
+	} else if (json_array_size(ops)) {
+		metrics_counter_add(METRIC_OPS_FETCHED, json_array_size(ops));
+	}
+	size_t i;
+	json_t *op;
+	json_array_foreach(ops, i, op)
+		room_buffer(r, op);
+	json_decref(ops);
+	room_pump(r);
+	if (became_known) {
+		struct room_member *m = r->members;
+		while (m) {
+			struct room_member *next = m->next;
+			m->ops->room_ready(m);
+			m = next;
+		}
+	}
+	/* Versions are gap-free, so while delivered < head another read makes progress. */
+	bool again = r->fetch_again;
+	r->fetch_again = false;
+	if (r->delivered < head || again)
+		room_fetch(r);
+}
+
+/* Reads the head and the ops after the delivered version (none while the head is unknown). */
+static void room_fetch(struct room *r)
+{
+	if (r->fetching) {
+		r->fetch_again = true;
+		return;
+	}
+	char after[32];
+	snprintf(after, sizeof(after), "%lld", r->delivered);
+	char limit[16];
+	snprintf(limit, sizeof(limit), "%d", ROOM_FETCH_BATCH);
+	const char *params[] = { r->canvas_id, r->delivered >= 0 ? after : NULL, limit };
+	if (db_query(env.db,
+		     "SELECT c.version, coalesce((SELECT json_agg(fs_op_json(o) ORDER BY o.version) "
+		     "  FROM (SELECT * FROM operations WHERE canvas_id = $1 AND version > $2 "
+		     "        ORDER BY version LIMIT $3) o), '[]')::text "
+		     "FROM canvases c WHERE c.id = $1",
+		     3, params, room_fetched, r))
+		r->fetching = true;
+}
+
+static void room_gap_timer_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct room *r = arg;
+	r->gap_armed = false;
+	if (r->pending.count) {
+		metrics_counter_inc(METRIC_GAP_FETCHES);
+		log_debug("room_gap_fetch", "canvas=%s delivered=%lld next=%lld", r->canvas_id,
+			  r->delivered, reorder_first(&r->pending));
+		room_fetch(r);
+	}
+}
+
+static void room_head_timer_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct room *r = arg;
+	if (r->member_count > 0) {
+		metrics_counter_inc(METRIC_HEAD_CHECKS);
+		room_fetch(r);
+	}
+}
+
+static void room_grace_timer_cb(evutil_socket_t fd, short events, void *arg)
+{
+	room_release_if_unused(arg);
+}
+
+/* ---- presence ----------------------------------------------------------------------------- */
+
+static void room_presence_announce(void *owner, json_t *msg)
+{
+	struct ws_frame *f = ws_frame_json(msg);
+	room_broadcast(owner, f, NULL, true);
+	ws_frame_release(f);
+}
+
+/* Refreshes this node's visible members in the canvas's hash and reconciles with the others. */
+static void room_presence_sync(struct room *r)
+{
+	json_t *entries = json_array();
+	for (struct room_member *m = r->members; m; m = m->next)
+		if (m->ops->visible(m))
+			json_array_append_new(entries, m->ops->presence(m));
+	presence_store(r->presence, entries);
+	json_decref(entries);
+	presence_reconcile(r->presence);
+}
+
+static void room_presence_timer_cb(evutil_socket_t fd, short events, void *arg)
+{
+	room_presence_sync(arg);
+}
+
+/* Only the new entry: refreshing everyone on every join would cost O(members²). */
+void room_member_opened(struct room *r, struct room_member *m)
+{
+	json_t *entries = json_array();
+	json_array_append_new(entries, m->ops->presence(m));
+	presence_store(r->presence, entries);
+	json_decref(entries);
+}
+
+void room_member_closed(struct room *r, struct room_member *m)
+{
+	json_t *p = m->ops->presence(m);
+	presence_remove(r->presence, json_string_value(json_object_get(p, "session_id")));
+	json_decref(p);
+}
+
+/* ---- membership ------------------------------------------------------------------------------ */
+
+struct room *room_join(const char *canvas_id, struct room_member *m)
+{
+	struct room *r = strmap_get(rooms, canvas_id);
+	if (!r) {
+		r = xcalloc(1, sizeof(*r));
+		snprintf(r->canvas_id, sizeof(r->canvas_id), "%s", canvas_id);
+		r->delivered = -1;
+		reorder_init(&r->pending, ROOM_REORDER_MAX);
+		r->gap_timer = evtimer_new(env.base, room_gap_timer_cb, r);
+		r->grace_timer = evtimer_new(env.base, room_grace_timer_cb, r);
+		r->head_timer = event_new(env.base, -1, EV_PERSIST, room_head_timer_cb, r);
+		r->presence = presence_new(r->canvas_id, env.cfg->node_id, env.cfg->presence_ttl,
+					   room_presence_announce, r);
+		r->presence_timer = event_new(env.base, -1, EV_PERSIST, room_presence_timer_cb, r);
+		int third = env.cfg->presence_ttl * 1000 / 3;
+		struct timeval presence_every = { third / 1000, (third % 1000) * 1000 };
+		event_add(r->presence_timer, &presence_every);
+		struct timeval every = { env.cfg->head_check_ms / 1000,
+					 (env.cfg->head_check_ms % 1000) * 1000 };
+		event_add(r->head_timer, &every);
+		strmap_put(rooms, r->canvas_id, r);
+		metrics_gauge_add(METRIC_ROOMS, 1);
+		/* Subscribe first; the catch-up after the subscription is confirmed
+		 * (room_on_subscribed) closes the window between our read and the channel. */
+		bus_subscribe(r->canvas_id);
+		presence_reconcile(r->presence); /* seed it before the first sync needs it */
+		log_debug("room_opened", "canvas=%s", canvas_id);
+	}
+	evtimer_del(r->grace_timer);
+	m->next = r->members;
+	r->members = m;
+	r->member_count++;
+	/* Learn (or refresh) the head now rather than at the next tick. */
+	room_fetch(r);
+	return r;
+}
+
+void room_leave(struct room *r, struct room_member *m)
+{
+	struct room_member **link = &r->members;
+	while (*link && *link != m)
+		link = &(*link)->next;
+	if (!*link)
+		return;
+	*link = m->next;
+	m->next = NULL;
+	r->member_count--;
+	if (r->member_count == 0) {
+		if (env.cfg->room_grace == 0 || draining) {
+			room_release_if_unused(r);
+		} else {
+			struct timeval grace = { env.cfg->room_grace, 0 };
+			evtimer_add(r->grace_timer, &grace);
+		}
+	}
+}
+
+void room_on_subscribed(const char *canvas_id)
+{
+	struct room *r = rooms ? strmap_get(rooms, canvas_id) : NULL;
+	if (r)
+		room_fetch(r);
+}
+
+void room_relay(struct room *r, json_t *msg, const struct room_member *except)
+{
+	struct ws_frame *f = ws_frame_json(msg);
+	room_broadcast(r, f, except, true);
+	ws_frame_release(f);
+	size_t len;
+	char *text = bus_message_encode_relay(env.cfg->node_id, msg, &len);
+	if (text)
+		bus_publish(r->canvas_id, text, len);
+	free(text);
+}
+
+void room_receive_relay(const char *canvas_id, json_t *msg)
+{
+	struct room *r = rooms ? strmap_get(rooms, canvas_id) : NULL;
+	if (!r)
+		return;
+	/* Presence goes through the remote cache so each change is announced once. */
+	const char *type = json_string_value(json_object_get(msg, "type"));
+	if (type && !strcmp(type, "presence_join")) {
+		json_t *user = json_object_get(msg, "user");
+		if (json_is_object(user))
+			presence_remote_join(r->presence, user);
+		return;
+	}
+	if (type && !strcmp(type, "presence_leave")) {
+		const char *sid = json_string_value(json_object_get(msg, "session_id"));
+		if (sid)
+			presence_remote_leave(r->presence, sid);
+		return;
+	}
+	struct ws_frame *f = ws_frame_json(msg);
+	room_broadcast(r, f, NULL, true);
+	ws_frame_release(f);
+}
+
+void room_broadcast(struct room *r, struct ws_frame *f, const struct room_member *except,
+		    bool transient)
+{
+	struct room_member *m = r->members;
+	while (m) {
+		struct room_member *next = m->next;
+		if (m != except && m->ops->synced(m))
+			m->ops->send(m, f, transient);
+		m = next;
+	}
+}
+
+json_t *room_presence(const struct room *r)
+{
+	json_t *list = json_array();
+	for (struct room_member *m = r->members; m; m = m->next)
+		if (m->ops->visible(m))
+			json_array_append_new(list, m->ops->presence(m));
+	json_t *remote = presence_remote_entries(r->presence);
+	json_array_extend(list, remote);
+	json_decref(remote);
+	return list;
+}
+
+static void room_free_entry(const char *key, void *value, void *arg)
+{
+	struct room ***cursor = arg;
+	*(*cursor)++ = value;
+}
+
+void rooms_shutdown(void)
+{
+	if (!rooms)
+		return;
+	size_t n = strmap_count(rooms);
+	struct room **all = xcalloc(n ? n : 1, sizeof(*all));
+	struct room **cursor = all;
+	strmap_foreach(rooms, room_free_entry, &cursor);
+	for (size_t i = 0; i < n; i++)
+		room_free(all[i]);
+	free(all);
+	strmap_free(rooms);
+	rooms = NULL;
+}

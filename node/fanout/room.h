@@ -1,0 +1,99 @@
+/*
+ * Rooms: one per canvas per node while it has WebSocket clients (plus a grace period). A room
+ * is a cache, never a source of truth: it holds its members (the sessions), the last version
+ * delivered to them, and a bounded reorder buffer.
+ *
+ * In-order, exactly-once delivery (DESIGN §2, invariant 5): ops reach a room from local commits
+ * and (with several nodes) from Redis, possibly out of order, duplicated or not at all. The
+ * room delivers version v only after v-1; duplicates (v <= delivered) are dropped; a gap that
+ * stays open longer than FLOWSTATE_GAP_TIMEOUT_MS is filled from Postgres; and a periodic head
+ * check (FLOWSTATE_HEAD_CHECK_MS) against canvases.version catches a lost *last* op, which
+ * leaves no gap to see.
+ *
+ * Members: the room reaches its sessions only through the member interface below (the
+ * realtime layer implements it), so this layer never calls up into sessions.
+ *
+ * Ownership: rooms are owned by this module; members are borrowed (a member leaves before it
+ * is freed). Every broadcast frame is encoded once and shared by reference.
+ */
+#ifndef FLOWSTATE_FANOUT_ROOM_H
+#define FLOWSTATE_FANOUT_ROOM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "net/ws_conn.h"
+
+struct config;
+struct db_pool;
+struct event_base;
+struct room;
+struct room_member;
+
+struct room_member_ops {
+	/* Op `version`, in order; f is the shared {type: operation} frame. */
+	void (*deliver_op)(struct room_member *m, long long version, struct ws_frame *f);
+	/* Any other frame (presence, cursor, stroke); transient ones may be dropped. */
+	void (*send)(struct room_member *m, struct ws_frame *f, bool transient);
+	/* {user_id, session_id, display_name, color} (new reference). */
+	json_t *(*presence)(const struct room_member *m);
+	/* Visible to others (in presence). */
+	bool (*visible)(const struct room_member *m);
+	/* Has its sync: broadcasts may follow it. */
+	bool (*synced)(const struct room_member *m);
+	/* The room learned its head (members waiting for it may proceed). */
+	void (*room_ready)(struct room_member *m);
+};
+
+/* Embedded in the member's own struct. */
+struct room_member {
+	const struct room_member_ops *ops;
+	struct room_member *next;    /* the room's list */
+};
+
+struct room_env {
+	struct event_base *base;
+	struct db_pool *db;
+	const struct config *cfg;    /* gap timeout, head check, presence TTL, grace, node id */
+};
+
+void rooms_init(const struct room_env *env);
+/* The node is stopping: rooms left empty go at once, without the grace period. */
+void rooms_drain(void);
+/* Frees every room (members must be gone). */
+void rooms_shutdown(void);
+
+/* Adds a member to the canvas's room, creating the room if needed. */
+struct room *room_join(const char *canvas_id, struct room_member *m);
+void room_leave(struct room *r, struct room_member *m);
+
+/* The last version delivered to the room's members; -1 until the room knows the head. */
+long long room_delivered(const struct room *r);
+
+/* Hands committed ops (operation objects with "version") to the canvas's room, if this node
+ * has one; they are delivered in version order. ops is borrowed. */
+void room_receive_ops(const char *canvas_id, json_t *ops);
+
+/* Sends a frame to every synced member of the room but `except` (NULL: all). Transient frames
+ * (cursor, stroke, presence) are dropped for clients above their soft output limit. */
+void room_broadcast(struct room *r, struct ws_frame *f, const struct room_member *except,
+		    bool transient);
+
+/* Sends a transient message (cursor, stroke, presence) to the room's members here but
+ * `except`, and to the canvas's rooms on every other node through the bus. msg is borrowed. */
+void room_relay(struct room *r, json_t *msg, const struct room_member *except);
+/* A relayed message from another node: to every synced member of the room here. */
+void room_receive_relay(const char *canvas_id, json_t *msg);
+/* The bus (re)subscribed the canvas's channel: catch up from Postgres. */
+void room_on_subscribed(const char *canvas_id);
+
+/* A member became visible (open) / left: stored in the canvas's Redis presence hash. */
+void room_member_opened(struct room *r, struct room_member *m);
+void room_member_closed(struct room *r, struct room_member *m);
+
+/* Presence entries of the room's members here and on other nodes (JSON array, new ref). */
+json_t *room_presence(const struct room *r);
+
+#endif

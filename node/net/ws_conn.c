@@ -1,0 +1,318 @@
+#include "net/ws_conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "codec/ws_codec.h"
+#include "core/metrics.h"
+#include "net/reaper.h"
+
+#define WS_CLOSING_TIMEOUT_SEC 5
+/* Input handled per decoder step. */
+#define WS_READ_CHUNK 65536
+
+enum ws_conn_state { WS_CONN_OPEN, WS_CONN_CLOSING, WS_CONN_GONE };
+
+struct ws_frame {
+	int refs;
+	size_t len;
+	uint8_t data[];
+};
+
+struct ws_conn {
+	struct list_link link;            /* the reaper's, once gone */
+	struct bufferevent *bev;
+	struct ws_decoder *decoder;
+	enum ws_conn_state state;
+	bool write_shut;                  /* CLOSING: our side of the TCP stream is shut */
+	const struct ws_conn_limits *limits;
+	const struct ws_conn_handler *handler;
+	void *owner;
+	double last_rx;
+	double last_ping;
+	struct event *tick;
+	char label[128];
+};
+
+static struct reaper *reaper;
+
+/* ---- shared frames ----------------------------------------------------------------------- */
+
+struct ws_frame *ws_frame_text(const char *text, size_t len)
+{
+	uint8_t header[10];
+	size_t hl = ws_frame_header(header, WS_OP_TEXT, true, len);
+	struct ws_frame *f = xmalloc(sizeof(*f) + hl + len);
+	f->refs = 1;
+	f->len = hl + len;
+	memcpy(f->data, header, hl);
+	memcpy(f->data + hl, text, len);
+	return f;
+}
+
+struct ws_frame *ws_frame_json(json_t *message)
+{
+	/* json_pack returns NULL for invalid UTF-8: never let that become a crash. */
+	static const char fallback[] = "{\"type\":\"error\",\"code\":\"internal\","
+				       "\"detail\":\"unencodable message\"}";
+	char *text = message ? json_dumps(message, JSON_COMPACT) : NULL;
+	if (!text)
+		return ws_frame_text(fallback, sizeof(fallback) - 1);
+	struct ws_frame *f = ws_frame_text(text, strlen(text));
+	free(text);
+	return f;
+}
+
+void ws_frame_release(struct ws_frame *f)
+{
+	if (f && --f->refs == 0)
+		free(f);
+}
+
+static void frame_cleanup(const void *data, size_t len, void *arg)
+{
+	ws_frame_release(arg);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+
+static void ws_conn_free(struct list_link *link)
+{
+	struct ws_conn *c = LIST_ITEM(link, struct ws_conn, link);
+	ws_decoder_free(c->decoder);
+	free(c);
+}
+
+/* The only function that changes a connection's state. */
+static void ws_conn_change_state(struct ws_conn *c, enum ws_conn_state state)
+{
+	if (state <= c->state)
+		return; /* closing is final, gone more so */
+	c->state = state;
+	if (state == WS_CONN_CLOSING) {
+		/* Keep reading (and discarding) until the peer closes: closing a socket with
+		 * unread input makes the kernel send a RST, which can destroy the close frame and
+		 * anything still queued before it. Bounded by the timeout. */
+		struct timeval limit = { WS_CLOSING_TIMEOUT_SEC, 0 };
+		bufferevent_set_timeouts(c->bev, &limit, &limit);
+		bufferevent_enable(c->bev, EV_READ);
+		c->handler->on_closing(c->owner);
+	} else if (state == WS_CONN_GONE) {
+		event_free(c->tick);
+		c->tick = NULL;
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+		reaper_add(reaper, &c->link);
+		c->handler->on_gone(c->owner);
+	}
+}
+
+bool ws_conn_closing(const struct ws_conn *c)
+{
+	return c->state != WS_CONN_OPEN;
+}
+
+size_t ws_conn_output_len(const struct ws_conn *c)
+{
+	return c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0;
+}
+
+/* ---- output --------------------------------------------------------------------------------- */
+
+bool ws_conn_send(struct ws_conn *c, struct ws_frame *f, bool transient)
+{
+	if (c->state != WS_CONN_OPEN)
+		return false;
+	size_t queued = ws_conn_output_len(c);
+	if (transient && queued > c->limits->soft_limit) {
+		metrics_counter_inc(METRIC_WS_TRANSIENT_DROPPED);
+		return false;
+	}
+	/* The limit bounds what piles up behind a client, so a single frame larger than it (a
+	 * big sync) still goes out when nothing is queued. */
+	if (queued > 0 && queued + f->len > c->limits->hard_limit) {
+		metrics_counter_inc(METRIC_WS_SLOW_CLIENTS_CLOSED);
+		log_info("ws_slow_client", "%s queued=%zu", c->label, queued);
+		ws_conn_close(c, WS_CLOSE_TRY_AGAIN_LATER, "slow consumer: reconnect with since");
+		return false;
+	}
+	f->refs++;
+	evbuffer_add_reference(bufferevent_get_output(c->bev), f->data, f->len, frame_cleanup, f);
+	return true;
+}
+
+static void ws_conn_send_control(struct ws_conn *c, enum ws_opcode op, const uint8_t *payload,
+				 size_t len)
+{
+	uint8_t header[10];
+	size_t hl = ws_frame_header(header, op, true, len);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	evbuffer_add(out, header, hl);
+	if (len)
+		evbuffer_add(out, payload, len);
+}
+
+void ws_conn_close(struct ws_conn *c, uint16_t code, const char *reason)
+{
+	if (c->state != WS_CONN_OPEN)
+		return;
+	uint8_t payload[125];
+	size_t len = ws_close_payload(payload, code, reason);
+	ws_conn_send_control(c, WS_OP_CLOSE, payload, len);
+	log_info("ws_close", "%s code=%u", c->label, code);
+	ws_conn_change_state(c, WS_CONN_CLOSING);
+}
+
+void ws_conn_abort(struct ws_conn *c)
+{
+	ws_conn_change_state(c, WS_CONN_GONE);
+}
+
+/* ---- input ---------------------------------------------------------------------------------- */
+
+/* A control frame or a message the decoder completed. */
+static void ws_conn_handle_event(struct ws_conn *c, const struct ws_event *ev)
+{
+	switch (ev->type) {
+	case WS_EVENT_TEXT:
+		c->handler->on_text(c->owner, ev->data, ev->len);
+		break;
+	case WS_EVENT_BINARY:
+		ws_conn_close(c, WS_CLOSE_UNSUPPORTED, "binary messages are not supported");
+		break;
+	case WS_EVENT_PING:
+		/* Pongs are bounded like any output: a client that pings without reading gets no
+		 * more pongs past the soft limit (RFC 6455 allows answering only the latest
+		 * ping), and is closed past the hard one. */
+		if (ws_conn_output_len(c) > c->limits->hard_limit) {
+			metrics_counter_inc(METRIC_WS_SLOW_CLIENTS_CLOSED);
+			ws_conn_close(c, WS_CLOSE_TRY_AGAIN_LATER, "slow consumer");
+		} else if (ws_conn_output_len(c) > c->limits->soft_limit) {
+			metrics_counter_inc(METRIC_WS_TRANSIENT_DROPPED);
+		} else {
+			ws_conn_send_control(c, WS_OP_PONG, ev->data, ev->len);
+		}
+		break;
+	case WS_EVENT_PONG:
+		break;
+	case WS_EVENT_CLOSE:
+		/* Echo the code (or 1000), then close when it is flushed. */
+		ws_conn_close(c, ev->close_code == WS_CLOSE_NO_STATUS ? WS_CLOSE_NORMAL
+								     : ev->close_code,
+			      "");
+		break;
+	}
+}
+
+static void ws_conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct ws_conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	while (c->state == WS_CONN_OPEN && evbuffer_get_length(in) > 0) {
+		size_t len = evbuffer_get_length(in);
+		if (len > WS_READ_CHUNK)
+			len = WS_READ_CHUNK;
+		const uint8_t *data = evbuffer_pullup(in, (ev_ssize_t)len);
+		size_t consumed = 0;
+		struct ws_event ev;
+		uint16_t code = 0;
+		const char *why = NULL;
+		enum ws_decode_result r = ws_decoder_next(c->decoder, data, len, &consumed, &ev,
+							  &code, &why);
+		c->last_rx = clock_mono_seconds();
+		if (r == WS_DECODE_ERROR) {
+			evbuffer_drain(in, evbuffer_get_length(in));
+			log_info("ws_protocol_error", "%s code=%u reason=%s", c->label, code, why);
+			ws_conn_close(c, code, why);
+			break;
+		}
+		if (r == WS_DECODE_NEED_MORE) {
+			evbuffer_drain(in, consumed);
+			continue;
+		}
+		/* The event's bytes live in the decoder (or the pulled-up input): handle before
+		 * draining. */
+		ws_conn_handle_event(c, &ev);
+		evbuffer_drain(in, consumed);
+	}
+	if (c->state == WS_CONN_CLOSING)
+		evbuffer_drain(in, evbuffer_get_length(in)); /* waiting for the peer to close */
+}
+
+static void ws_conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct ws_conn *c = arg;
+	/* Callbacks are deferred: this one may have been scheduled by a drain that happened
+	 * before the close frame was queued, so look at the buffer, not at the event. */
+	if (c->state == WS_CONN_CLOSING && !c->write_shut && ws_conn_output_len(c) == 0) {
+		/* Close frame flushed: half-close, then wait for the peer's EOF (event_cb). */
+		c->write_shut = true;
+		shutdown(bufferevent_getfd(bev), SHUT_WR);
+	}
+}
+
+static void ws_conn_event_cb(struct bufferevent *bev, short events, void *arg)
+{
+	ws_conn_change_state(arg, WS_CONN_GONE);
+}
+
+static void ws_conn_tick_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct ws_conn *c = arg;
+	double now = clock_mono_seconds();
+	if (c->state != WS_CONN_OPEN)
+		return;
+	if (now - c->last_rx > c->limits->idle_timeout) {
+		ws_conn_close(c, WS_CLOSE_POLICY, "idle timeout");
+		return;
+	}
+	if (now - c->last_ping >= c->limits->ping_interval) {
+		c->last_ping = now;
+		ws_conn_send_control(c, WS_OP_PING, (const uint8_t *)"fs", 2);
+	}
+}
+
+struct ws_conn *ws_conn_new(struct event_base *base, struct bufferevent *bev,
+			    const struct ws_conn_limits *limits,
+			    const struct ws_conn_handler *handler, void *owner, const char *label)
+{
+	if (!reaper)
+		reaper = reaper_new(base, ws_conn_free);
+	struct ws_conn *c = xcalloc(1, sizeof(*c));
+	c->bev = bev;
+	c->limits = limits;
+	c->handler = handler;
+	c->owner = owner;
+	snprintf(c->label, sizeof(c->label), "%s", label);
+	c->decoder = ws_decoder_new(limits->max_message);
+	c->last_rx = c->last_ping = clock_mono_seconds();
+	c->tick = event_new(base, -1, EV_PERSIST, ws_conn_tick_cb, c);
+	struct timeval one = { 1, 0 };
+	event_add(c->tick, &one);
+	bufferevent_setcb(bev, ws_conn_read_cb, ws_conn_write_cb, ws_conn_event_cb, c);
+	bufferevent_set_timeouts(bev, NULL, NULL);
+	return c;
+}
+
+void ws_conn_start(struct ws_conn *c)
+{
+	bufferevent_enable(c->bev, EV_READ);
+	/* Bytes the client sent right after its handshake are already buffered. */
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)))
+		ws_conn_read_cb(c->bev, c);
+}
+
+void ws_conns_release(void)
+{
+	reaper_free(reaper);
+	reaper = NULL;
+}

@@ -1,0 +1,76 @@
+/*
+ * A WebSocket connection after the upgrade: the transport half of a session. It owns the
+ * socket, reads and decodes frames (common/codec/ws_codec.h), answers pings, runs the closing
+ * handshake, pings an idle peer and closes a silent one, and bounds its output like redis's
+ * client output buffers: above the soft limit transient frames are dropped, and a frame that
+ * would take the queue past the hard limit closes the connection with 1013 (the client
+ * reconnects with ?since= and loses no operation: ops are only ever dropped together with the
+ * connection). It knows nothing of canvases: text messages go to the owner's handler.
+ *
+ * Lifecycle: OPEN → CLOSING (close frame queued; input read and discarded until the peer
+ * closes, bounded by a timeout) → GONE (socket released). The owner hears on_closing once,
+ * when the connection starts closing for any reason (its own ws_conn_close included), and
+ * on_gone once, when the socket is released; after on_gone returns the ws_conn pointer is
+ * invalid. The object itself is freed by a reaper after the callback that released it, never
+ * inside it.
+ *
+ * Broadcast frames are encoded once (struct ws_frame) and referenced from every receiver's
+ * output buffer (evbuffer_add_reference), refcounted.
+ */
+#ifndef FLOWSTATE_NET_WS_CONN_H
+#define FLOWSTATE_NET_WS_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct bufferevent;
+struct event_base;
+struct ws_conn;
+
+/* An encoded server text frame shared by every receiver of a broadcast. */
+struct ws_frame;
+struct ws_frame *ws_frame_text(const char *text, size_t len);
+struct ws_frame *ws_frame_json(json_t *message);   /* serializes; does not steal */
+void ws_frame_release(struct ws_frame *f);
+
+struct ws_conn_limits {
+	size_t max_message;     /* reassembled message bound (1009 past it) */
+	size_t soft_limit;      /* output bytes past which transient frames are dropped */
+	size_t hard_limit;      /* output bytes a frame may not take the queue past (1013) */
+	int ping_interval;      /* seconds between server pings */
+	int idle_timeout;       /* seconds without input before closing (1008) */
+};
+
+struct ws_conn_handler {
+	void (*on_text)(void *owner, const uint8_t *data, size_t len);
+	void (*on_closing)(void *owner);
+	void (*on_gone)(void *owner);
+};
+
+/* Takes over an upgraded socket (the 101 answer already queued on bev); limits and handler
+ * are borrowed for good. label ("session=7 canvas=...") prefixes this connection's log
+ * lines. Input already buffered is handled by ws_conn_start. */
+struct ws_conn *ws_conn_new(struct event_base *base, struct bufferevent *bev,
+			    const struct ws_conn_limits *limits,
+			    const struct ws_conn_handler *handler, void *owner, const char *label);
+/* Starts reading (and handles the bytes the client sent right after its handshake). */
+void ws_conn_start(struct ws_conn *c);
+
+/* Queues a shared frame. false when it was not queued: the connection is closing, a transient
+ * frame met the soft limit, or the hard limit closed the connection. */
+bool ws_conn_send(struct ws_conn *c, struct ws_frame *f, bool transient);
+/* Starts the closing handshake with code and reason (no-op once closing). */
+void ws_conn_close(struct ws_conn *c, uint16_t code, const char *reason);
+/* Drops the socket now (process exit): on_gone runs inside this call. */
+void ws_conn_abort(struct ws_conn *c);
+
+bool ws_conn_closing(const struct ws_conn *c);
+size_t ws_conn_output_len(const struct ws_conn *c);
+
+/* Frees connection objects whose sockets are gone (process exit, after every owner let go). */
+void ws_conns_release(void);
+
+#endif

@@ -1,0 +1,820 @@
+/*
+ * WebSocket sessions (see session.h for the state machine and ownership rules).
+ *
+ * Output bounds are the connection's (net/ws_conn.h): a client over its soft limit loses only
+ * transient messages; one that would pass the hard limit is closed with 1013 and reconnects
+ * with ?since=, missing nothing, because operations are only ever dropped together with the
+ * connection, never silently.
+ */
+#include "realtime/session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "app/undo.h"
+#include "auth/token.h"
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/config.h"
+#include "base/list.h"
+#include "base/log.h"
+#include "base/tbucket.h"
+#include "codec/ws_codec.h"
+#include "codec/ws_message.h"
+#include "core/metrics.h"
+#include "core/ratelimit.h"
+#include "fanout/room.h"
+#include "model/role.h"
+#include "net/reaper.h"
+#include "net/ws_conn.h"
+#include "store/commit.h"
+#include "store/db.h"
+#include "store/state.h"
+
+#define SESSION_UNDO_QUEUE_MAX 16
+/* Cursor relays a session may bunch up: a client sending at the full rate with ordinary
+ * jitter is then never delayed, while the average stays at FLOWSTATE_WS_CURSOR_HZ. */
+#define SESSION_CURSOR_BURST 3.0
+
+enum session_state { SESSION_SYNCING, SESSION_CATCHING, SESSION_OPEN, SESSION_CLOSING,
+		     SESSION_CLOSED };
+
+static const char *const session_state_names[] = { "syncing", "catching", "open", "closing",
+						   "closed" };
+
+struct session {
+	struct list_link link;               /* all sessions, then the reaper */
+	struct room_member member;           /* the room's view of this session */
+	struct ws_conn *conn;                /* NULL once the socket is gone */
+	enum session_state state;
+	int refs;
+	uint64_t id;
+	char session_id[40];
+	char color[8];
+	struct session_join join;
+	struct room *room;
+	long long cursor;                    /* last op version sent */
+	bool catch_up_in_flight;
+	bool waiting_for_room;
+	struct tbucket ops_bucket;           /* ops and strokes */
+	/* cursor coalescing: relays at FLOWSTATE_WS_CURSOR_HZ, the latest position wins */
+	struct tbucket cursor_bucket;
+	bool cursor_pending;
+	double cursor_x, cursor_y;
+	struct event *cursor_timer;
+	/* undo/redo wait for this connection's earlier ops to commit, and for each other */
+	int commits_in_flight;
+	bool undo_running;
+	bool undo_queue[SESSION_UNDO_QUEUE_MAX];   /* true = redo */
+	size_t undo_queued;
+};
+
+static struct session_env env;
+static struct ws_conn_limits conn_limits;
+static struct list sessions;           /* live (referenced) */
+static struct reaper *reaper;          /* unreferenced, freed after the current callback */
+static size_t open_count;              /* sessions whose socket is still there */
+static uint64_t next_session_id = 1;
+
+static void session_close(struct session *s, uint16_t code, const char *reason);
+static void session_catch_up(struct session *s);
+static void session_run_queued_undo(struct session *s);
+static const struct room_member_ops session_member_ops;
+static const struct ws_conn_handler session_conn_handler;
+
+static struct session *session_of(const struct room_member *m)
+{
+	return LIST_ITEM(m, struct session, member);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+
+static void session_free(struct list_link *link)
+{
+	free(LIST_ITEM(link, struct session, link));
+}
+
+static void session_ref(struct session *s)
+{
+	s->refs++;
+}
+
+/* The last reference queues the session for the reaper: it is freed after the callback that
+ * dropped it has returned, never inside it. */
+static void session_unref(struct session *s)
+{
+	if (--s->refs > 0)
+		return;
+	list_remove(&sessions, &s->link);
+	reaper_add(reaper, &s->link);
+}
+
+static json_t *session_presence(const struct session *s)
+{
+	return json_pack("{s:s, s:s, s:s, s:s}", "user_id", s->join.user_id, "session_id",
+			 s->session_id, "display_name", s->join.display_name, "color", s->color);
+}
+
+/* The only function that changes a session's state. */
+static void session_change_state(struct session *s, enum session_state state)
+{
+	if (s->state >= SESSION_CLOSING && state < s->state)
+		return; /* closing is final: late callbacks must not revive a session */
+	if (state == s->state)
+		return;
+	log_debug("ws_state", "session=%llu canvas=%s from=%s to=%s",
+		  (unsigned long long)s->id, s->join.canvas_id, session_state_names[s->state],
+		  session_state_names[state]);
+	enum session_state old = s->state;
+	s->state = state;
+	if (state == SESSION_OPEN && old < SESSION_OPEN && s->room) {
+		/* Now visible to others. */
+		json_t *msg = json_pack("{s:s, s:o}", "type", "presence_join", "user",
+					session_presence(s));
+		room_relay(s->room, msg, &s->member);
+		json_decref(msg);
+		room_member_opened(s->room, &s->member);
+	}
+	if (state >= SESSION_CLOSING && old == SESSION_OPEN && s->room) {
+		room_member_closed(s->room, &s->member);
+		json_t *msg = json_pack("{s:s, s:s, s:s}", "type", "presence_leave", "user_id",
+					s->join.user_id, "session_id", s->session_id);
+		room_relay(s->room, msg, &s->member);
+		json_decref(msg);
+	}
+	if (state == SESSION_CLOSED) {
+		if (s->room)
+			room_leave(s->room, &s->member);
+		s->room = NULL;
+		event_free(s->cursor_timer);
+		s->cursor_timer = NULL;
+		open_count--;
+		metrics_gauge_add(METRIC_WS_CONNECTIONS, -1);
+	}
+}
+
+/* The connection started closing (for any reason): no more messages are handled. */
+static void session_on_closing(void *owner)
+{
+	session_change_state(owner, SESSION_CLOSING);
+}
+
+/* The socket is gone: leave the room; the object goes with its last reference. */
+static void session_on_gone(void *owner)
+{
+	struct session *s = owner;
+	s->conn = NULL;
+	session_change_state(s, SESSION_CLOSING); /* presence_leave, if it was open */
+	session_change_state(s, SESSION_CLOSED);
+	session_unref(s); /* the socket's reference */
+}
+
+/* A stable colour per user, so every client draws a collaborator the same way. */
+static void user_color(const char *user_id, char out[8])
+{
+	static const char *const palette[] = { "#e6194b", "#3cb44b", "#4363d8", "#f58231",
+					       "#911eb4", "#42d4f4", "#f032e6", "#469990",
+					       "#9a6324", "#800000", "#808000", "#000075" };
+	unsigned h = 2166136261u;
+	for (const char *p = user_id; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	snprintf(out, 8, "%s", palette[h % (sizeof(palette) / sizeof(palette[0]))]);
+}
+
+size_t sessions_open(void)
+{
+	return open_count;
+}
+
+/* ---- output --------------------------------------------------------------------------------- */
+
+static void session_send_frame(struct session *s, struct ws_frame *f, bool transient)
+{
+	if (s->state < SESSION_CLOSING && s->conn)
+		ws_conn_send(s->conn, f, transient);
+}
+
+static void session_send_json(struct session *s, json_t *msg, bool transient)
+{
+	struct ws_frame *f = ws_frame_json(msg);
+	json_decref(msg); /* NULL-safe */
+	session_send_frame(s, f, transient);
+	ws_frame_release(f);
+}
+
+static void session_send_error(struct session *s, const char *code, const char *detail,
+			       const char *client_op_id)
+{
+	json_t *msg = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "detail", detail);
+	if (client_op_id)
+		json_object_set_new(msg, "client_op_id", json_string(client_op_id));
+	session_send_json(s, msg, false);
+}
+
+/* Starts the closing handshake (the connection reports back through on_closing). */
+static void session_close(struct session *s, uint16_t code, const char *reason)
+{
+	if (s->conn)
+		ws_conn_close(s->conn, code, reason);
+}
+
+/* ---- the room's member interface ------------------------------------------------------------- */
+
+static void member_deliver_op(struct room_member *m, long long version, struct ws_frame *f)
+{
+	struct session *s = session_of(m);
+	if (s->state != SESSION_OPEN || version <= s->cursor)
+		return; /* syncing/catching sessions fetch what they miss; older ones they have */
+	if (version != s->cursor + 1) {
+		/* Cannot happen while the room delivers in order; recover rather than skip. */
+		log_warn("ws_cursor_gap", "session=%llu cursor=%lld version=%lld",
+			 (unsigned long long)s->id, s->cursor, version);
+		session_change_state(s, SESSION_CATCHING);
+		session_catch_up(s);
+		return;
+	}
+	session_send_frame(s, f, false);
+	s->cursor = version;
+}
+
+static void member_send(struct room_member *m, struct ws_frame *f, bool transient)
+{
+	session_send_frame(session_of(m), f, transient);
+}
+
+static json_t *member_presence(const struct room_member *m)
+{
+	return session_presence(session_of(m));
+}
+
+static bool member_visible(const struct room_member *m)
+{
+	return session_of(m)->state == SESSION_OPEN;
+}
+
+static bool member_synced(const struct room_member *m)
+{
+	enum session_state st = session_of(m)->state;
+	return st == SESSION_CATCHING || st == SESSION_OPEN;
+}
+
+static void session_after_sync(struct session *s);
+
+static void member_room_ready(struct room_member *m)
+{
+	struct session *s = session_of(m);
+	if (s->waiting_for_room) {
+		s->waiting_for_room = false;
+		session_after_sync(s);
+	}
+}
+
+static const struct room_member_ops session_member_ops = {
+	.deliver_op = member_deliver_op,
+	.send = member_send,
+	.presence = member_presence,
+	.visible = member_visible,
+	.synced = member_synced,
+	.room_ready = member_room_ready,
+};
+
+/* ---- sync and catch-up ------------------------------------------------------------------------ */
+
+/* Decides, after the sync or a catch-up, whether the session is level with its room. */
+static void session_after_sync(struct session *s)
+{
+	if (s->state >= SESSION_CLOSING)
+		return;
+	long long delivered = room_delivered(s->room);
+	if (delivered < 0) {
+		s->waiting_for_room = true; /* member_room_ready resumes */
+		return;
+	}
+	if (delivered > s->cursor) {
+		session_catch_up(s);
+		return;
+	}
+	session_change_state(s, SESSION_OPEN);
+}
+
+static void session_caught_up(const struct db_result *r, void *arg)
+{
+	struct session *s = arg;
+	s->catch_up_in_flight = false;
+	if (s->state >= SESSION_CLOSING) {
+		session_unref(s);
+		return;
+	}
+	if (!r->ok) {
+		session_close(s, WS_CLOSE_TRY_AGAIN_LATER, "database unavailable");
+		session_unref(s);
+		return;
+	}
+	json_t *ops = json_loads(db_value(r, 0, 0), 0, NULL);
+	size_t i;
+	json_t *op;
+	json_array_foreach(ops, i, op) {
+		long long v = json_integer_value(json_object_get(op, "version"));
+		if (v != s->cursor + 1)
+			continue;
+		session_send_json(s, json_pack("{s:s, s:O}", "type", "operation", "operation", op),
+				  false);
+		s->cursor = v;
+	}
+	json_decref(ops);
+	session_after_sync(s);
+	session_unref(s);
+}
+
+/* Fetches the ops between the session's cursor and the room's delivered version. */
+static void session_catch_up(struct session *s)
+{
+	if (s->catch_up_in_flight)
+		return;
+	if (s->state < SESSION_CATCHING)
+		session_change_state(s, SESSION_CATCHING);
+	char after[32], upto[32];
+	snprintf(after, sizeof(after), "%lld", s->cursor);
+	snprintf(upto, sizeof(upto), "%lld", room_delivered(s->room));
+	const char *params[] = { s->join.canvas_id, after, upto };
+	session_ref(s);
+	if (!db_query(env.db,
+		      "SELECT coalesce(json_agg(fs_op_json(o) ORDER BY o.version), '[]')::text "
+		      "FROM operations o WHERE o.canvas_id = $1 AND o.version > $2 "
+		      "AND o.version <= $3",
+		      3, params, session_caught_up, s)) {
+		session_unref(s);
+		session_close(s, WS_CLOSE_TRY_AGAIN_LATER, "server busy");
+		return;
+	}
+	s->catch_up_in_flight = true;
+}
+
+static json_t *session_you(const struct session *s)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "user_id", s->join.user_id, "session_id",
+			 s->session_id, "display_name", s->join.display_name, "color", s->color,
+			 "role", s->join.role);
+}
+
+/* Sends {type: sync, ..., mode, operations|state, presence, you} and sets the cursor. */
+static void session_send_sync(struct session *s, long long version, const char *mode,
+			      const char *payload_key, const char *payload_json)
+{
+	json_t *presence = room_presence(s->room);
+	json_array_append_new(presence, session_presence(s));
+	json_t *you = session_you(s);
+	char *presence_text = json_dumps(presence, JSON_COMPACT);
+	char *you_text = json_dumps(you, JSON_COMPACT);
+	char *text = xasprintf("{\"type\":\"sync\",\"canvas_id\":\"%s\",\"current_version\":%lld,"
+			       "\"mode\":\"%s\",\"%s\":%s,\"presence\":%s,\"you\":%s}",
+			       s->join.canvas_id, version, mode, payload_key, payload_json,
+			       presence_text, you_text);
+	struct ws_frame *f = ws_frame_text(text, strlen(text));
+	session_send_frame(s, f, false);
+	ws_frame_release(f);
+	free(text);
+	free(presence_text);
+	free(you_text);
+	json_decref(presence);
+	json_decref(you);
+	s->cursor = version;
+}
+
+static void session_synced_state(struct state_result *r, void *arg)
+{
+	struct session *s = arg;
+	if (s->state >= SESSION_CLOSING) {
+		session_unref(s);
+		return;
+	}
+	if (r->status != STATE_OK) {
+		session_close(s, r->status == STATE_NOT_FOUND ? WS_CLOSE_POLICY
+							      : WS_CLOSE_TRY_AGAIN_LATER,
+			      "sync failed");
+		session_unref(s);
+		return;
+	}
+	size_t len;
+	char *shapes = canvas_state_serialize(r->state, &len);
+	char *state = xasprintf("{\"shapes\":%s}", shapes);
+	session_send_sync(s, r->at, "state", "state", state);
+	session_change_state(s, SESSION_CATCHING); /* no-op if sending it closed the session */
+	free(state);
+	free(shapes);
+	session_after_sync(s);
+	session_unref(s);
+}
+
+static void session_synced_ops(const struct db_result *r, void *arg)
+{
+	struct session *s = arg;
+	if (s->state >= SESSION_CLOSING) {
+		session_unref(s);
+		return;
+	}
+	if (!r->ok || db_rows(r) != 1) {
+		session_close(s, WS_CLOSE_TRY_AGAIN_LATER, "sync failed");
+		session_unref(s);
+		return;
+	}
+	long long head = db_int(r, 0, 0);
+	session_send_sync(s, head, "operations", "operations", db_value(r, 0, 1));
+	session_change_state(s, SESSION_CATCHING); /* no-op if sending it closed the session */
+	session_after_sync(s);
+	session_unref(s);
+}
+
+static void session_start_sync(struct session *s, long long head_at_join)
+{
+	long long since = s->join.since;
+	bool ops_mode = since >= 0 && since <= head_at_join &&
+			head_at_join - since <= env.cfg->sync_max_ops;
+	session_ref(s);
+	bool queued;
+	if (ops_mode) {
+		/* Head and ops in one snapshot: the ops are exactly since+1 .. head. */
+		char after[32];
+		snprintf(after, sizeof(after), "%lld", since);
+		const char *params[] = { s->join.canvas_id, after };
+		queued = db_query(env.db,
+				  "SELECT c.version, coalesce((SELECT json_agg(fs_op_json(o) "
+				  "  ORDER BY o.version) FROM operations o WHERE o.canvas_id = $1 "
+				  "  AND o.version > $2 AND o.version <= c.version), '[]')::text "
+				  "FROM canvases c WHERE c.id = $1",
+				  2, params, session_synced_ops, s);
+	} else {
+		queued = state_load(s->join.canvas_id, NULL, -1, session_synced_state, s);
+	}
+	if (!queued) {
+		session_unref(s);
+		session_close(s, WS_CLOSE_TRY_AGAIN_LATER, "server busy");
+	}
+}
+
+/* ---- client messages ------------------------------------------------------------------------ */
+
+/* Rate limits: false (and an error to the client) when the connection or the user is over
+ * its rate. */
+static bool session_take_token(struct session *s, double cost, const char *client_op_id)
+{
+	const struct config *cfg = env.cfg;
+	double now = clock_mono_seconds();
+	tbucket_refill(&s->ops_bucket, now);
+	if (s->ops_bucket.tokens < cost) {
+		metrics_counter_inc(METRIC_WS_RATE_LIMITED);
+		char detail[128];
+		snprintf(detail, sizeof(detail),
+			 "rate limit: at most %d operations per second (burst %d)",
+			 cfg->ws_ops_per_second, cfg->ws_ops_burst);
+		session_send_error(s, "rate_limited", detail, client_op_id);
+		return false;
+	}
+	if (!ratelimit_take_user(s->join.user_id, cost)) {
+		metrics_counter_inc(METRIC_WS_RATE_LIMITED);
+		char detail[128];
+		snprintf(detail, sizeof(detail),
+			 "rate limit: at most %d operations per second per user (burst %d)",
+			 cfg->user_ops_per_second, cfg->user_ops_burst);
+		session_send_error(s, "rate_limited", detail, client_op_id);
+		return false;
+	}
+	s->ops_bucket.tokens -= cost;
+	return true;
+}
+
+static bool session_may_edit(const struct session *s)
+{
+	return role_at_least(role_parse(s->join.role), ROLE_EDITOR);
+}
+
+struct session_commit_ctx {
+	struct session *s;
+	size_t count;
+	char (*client_op_ids)[40];
+};
+
+static void session_committed(const struct commit_outcome *out, void *arg)
+{
+	struct session_commit_ctx *c = arg;
+	struct session *s = c->s;
+	for (size_t i = 0; i < out->count && s->state < SESSION_CLOSING; i++) {
+		const struct commit_op_result *res = &out->results[i];
+		const char *id = c->client_op_ids[i];
+		switch (res->status) {
+		case COMMIT_OK:
+		case COMMIT_DUPLICATE:
+			session_send_json(s,
+					  json_pack("{s:s, s:s, s:I, s:b}", "type", "ack",
+						    "client_op_id", id, "version",
+						    (json_int_t)res->version, "duplicate",
+						    res->status == COMMIT_DUPLICATE),
+					  false);
+			break;
+		case COMMIT_FORBIDDEN:
+			session_send_error(s, "forbidden", "your role does not allow editing", id);
+			break;
+		case COMMIT_NOT_FOUND:
+			session_send_error(s, "not_found", "canvas not found", id);
+			break;
+		default: {
+			json_t *msg = json_pack("{s:s, s:s, s:s, s:s, s:b}", "type", "error", "code",
+						out->retryable ? "unavailable" : "commit_failed",
+						"detail",
+						out->retryable ? "commit failed, retry with the same "
+								 "client_op_id"
+							       : "commit failed",
+						"client_op_id", id, "retryable", out->retryable);
+			session_send_json(s, msg, false);
+			break;
+		}
+		}
+	}
+	free(c->client_op_ids);
+	free(c);
+	s->commits_in_flight--;
+	session_run_queued_undo(s);
+	session_unref(s);
+}
+
+/* operation / operations, already parsed and validated (common/codec/ws_message.c): one
+ * commit job for the valid ops, an error for each refused entry of a batch. */
+static void session_handle_ops(struct session *s, struct ws_message *m)
+{
+	const char *single_id = !m->batch && m->op_count ? m->ops[0].client_op_id : NULL;
+	if (!session_may_edit(s)) {
+		session_send_error(s, "forbidden", "your role does not allow editing", single_id);
+		return;
+	}
+	if (!session_take_token(s, (double)(m->op_count + m->op_error_count), single_id))
+		return;
+	for (size_t i = 0; i < m->op_error_count; i++) {
+		const struct ws_msg_error *e = &m->op_errors[i];
+		session_send_error(s, e->code, e->detail,
+				   e->client_op_id[0] ? e->client_op_id : NULL);
+	}
+	if (m->op_count == 0)
+		return;
+	struct session_commit_ctx *c = xcalloc(1, sizeof(*c));
+	c->s = s;
+	c->client_op_ids = xcalloc(m->op_count, sizeof(*c->client_op_ids));
+	struct commit_job *job =
+		commit_job_new(s->join.canvas_id, s->join.user_id, session_committed, c);
+	for (size_t i = 0; i < m->op_count; i++) {
+		snprintf(c->client_op_ids[c->count++], 40, "%s", m->ops[i].client_op_id);
+		commit_job_add_op(job, m->ops[i].client_op_id, m->ops[i].type, m->ops[i].payload,
+				  "do", 0);
+		m->ops[i].payload = NULL; /* the job owns it now */
+	}
+	session_ref(s);
+	s->commits_in_flight++;
+	commit_submit(job);
+}
+
+struct session_undo_ctx {
+	struct session *s;
+	bool redo;
+};
+
+static void session_undo_done(void *arg, int status, json_t *body)
+{
+	struct session_undo_ctx *c = arg;
+	struct session *s = c->s;
+	if (s->state < SESSION_CLOSING) {
+		if (status == 200) {
+			json_object_set_new(body, "type", json_string(c->redo ? "redo" : "undo"));
+			session_send_json(s, json_incref(body), false);
+		} else {
+			session_send_error(s, json_string_value(json_object_get(body, "code")),
+					   json_string_value(json_object_get(body, "detail")), NULL);
+		}
+	}
+	json_decref(body);
+	free(c);
+	s->undo_running = false;
+	session_run_queued_undo(s);
+	session_unref(s);
+}
+
+/*
+ * Runs the next queued undo/redo once this connection has no commit in flight and no other
+ * undo running: an undo sent after an op must see that op committed, or it would undo the
+ * step before it.
+ */
+static void session_run_queued_undo(struct session *s)
+{
+	if (s->undo_running || s->commits_in_flight > 0 || s->undo_queued == 0 ||
+	    s->state >= SESSION_CLOSING)
+		return;
+	bool redo = s->undo_queue[0];
+	memmove(s->undo_queue, s->undo_queue + 1, (s->undo_queued - 1) * sizeof(s->undo_queue[0]));
+	s->undo_queued--;
+	struct session_undo_ctx *c = xcalloc(1, sizeof(*c));
+	c->s = s;
+	c->redo = redo;
+	s->undo_running = true;
+	session_ref(s);
+	undo_run(s->join.canvas_id, s->join.user_id, redo, session_undo_done, c);
+}
+
+static void session_handle_undo(struct session *s, bool redo)
+{
+	if (!session_may_edit(s)) {
+		session_send_error(s, "forbidden", "your role does not allow editing", NULL);
+		return;
+	}
+	if (s->undo_queued == SESSION_UNDO_QUEUE_MAX) {
+		session_send_error(s, "rate_limited", "too many undo/redo requests waiting", NULL);
+		return;
+	}
+	if (!session_take_token(s, 1.0, NULL))
+		return;
+	s->undo_queue[s->undo_queued++] = redo;
+	session_run_queued_undo(s);
+}
+
+static void session_relay_cursor(struct session *s)
+{
+	s->cursor_pending = false;
+	s->cursor_bucket.tokens -= 1.0;
+	json_t *msg = json_pack("{s:s, s:s, s:s, s:f, s:f}", "type", "cursor", "user_id",
+				s->join.user_id, "session_id", s->session_id, "x", s->cursor_x, "y",
+				s->cursor_y);
+	room_relay(s->room, msg, &s->member);
+	json_decref(msg);
+}
+
+static void session_cursor_timer_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct session *s = arg;
+	if (!s->cursor_pending || s->state != SESSION_OPEN)
+		return;
+	tbucket_refill(&s->cursor_bucket, clock_mono_seconds());
+	if (s->cursor_bucket.tokens < 1.0)
+		s->cursor_bucket.tokens = 1.0; /* the timer was set for when a token is due */
+	session_relay_cursor(s);
+}
+
+/* Cursors are coalesced: on average at most ws_cursor_hz relays per second (a token bucket
+ * with a small burst), and a held update is replaced by later ones: the latest position wins. */
+static void session_handle_cursor(struct session *s, const struct ws_message *m)
+{
+	s->cursor_x = m->x;
+	s->cursor_y = m->y;
+	tbucket_refill(&s->cursor_bucket, clock_mono_seconds());
+	if (s->cursor_bucket.tokens >= 1.0) {
+		session_relay_cursor(s);
+	} else if (!s->cursor_pending) {
+		s->cursor_pending = true;
+		double wait = tbucket_wait(&s->cursor_bucket, 1.0);
+		struct timeval tv = { (time_t)wait, (suseconds_t)((wait - (time_t)wait) * 1e6) };
+		evtimer_add(s->cursor_timer, &tv);
+	}
+}
+
+/* In-progress freehand points: relayed to the room, never stored. */
+static void session_handle_stroke(struct session *s, const struct ws_message *m)
+{
+	if (!session_take_token(s, 1.0, NULL))
+		return;
+	json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:O, s:b}", "type", "stroke", "user_id",
+				s->join.user_id, "session_id", s->session_id, "stroke_id",
+				m->stroke_id, "points", m->points, "done", m->done);
+	room_relay(s->room, out, &s->member);
+	json_decref(out);
+}
+
+static void session_on_text(void *owner, const uint8_t *data, size_t len)
+{
+	struct session *s = owner;
+	if (s->state >= SESSION_CLOSING)
+		return;
+	metrics_counter_inc(METRIC_WS_MESSAGES_IN);
+	const struct ws_message_limits limits = {
+		.max_ops = (size_t)env.cfg->ws_max_ops_per_message,
+		.max_stroke_points = WS_MESSAGE_MAX_STROKE_POINTS,
+		.coord_max = WS_MESSAGE_COORD_MAX,
+	};
+	struct ws_message m;
+	struct ws_msg_error err;
+	bool ok = ws_message_parse((const char *)data, len, &limits, &m, &err);
+	if (m.type == WS_MSG_INVALID) {
+		session_send_error(s, err.code, err.detail,
+				   err.client_op_id[0] ? err.client_op_id : NULL);
+	} else if (s->state == SESSION_SYNCING && m.type != WS_MSG_PING) {
+		/* Until the sync is sent the client has no base to edit on. Once it has it, ops
+		 * are accepted while the session catches up; their deliveries follow in order. */
+		session_send_error(s, "not_ready", "wait for the sync message",
+				   m.op_count ? m.ops[0].client_op_id : NULL);
+	} else if (!ok) {
+		if (m.type == WS_MSG_OPERATIONS && !session_may_edit(s))
+			session_send_error(s, "forbidden", "your role does not allow editing", NULL);
+		else if (m.type != WS_MSG_OPERATIONS || m.batch || session_take_token(s, 1.0, NULL))
+			session_send_error(s, err.code, err.detail,
+					   err.client_op_id[0] ? err.client_op_id : NULL);
+	} else {
+		switch (m.type) {
+		case WS_MSG_OPERATIONS:
+			session_handle_ops(s, &m);
+			break;
+		case WS_MSG_UNDO:
+		case WS_MSG_REDO:
+			session_handle_undo(s, m.type == WS_MSG_REDO);
+			break;
+		case WS_MSG_CURSOR:
+			session_handle_cursor(s, &m);
+			break;
+		case WS_MSG_STROKE:
+			session_handle_stroke(s, &m);
+			break;
+		case WS_MSG_PING:
+			session_send_json(s, json_pack("{s:s}", "type", "pong"), false);
+			break;
+		default:
+			break;
+		}
+	}
+	ws_message_free(&m);
+}
+
+static const struct ws_conn_handler session_conn_handler = {
+	.on_text = session_on_text,
+	.on_closing = session_on_closing,
+	.on_gone = session_on_gone,
+};
+
+/* ---- module ---------------------------------------------------------------------------------- */
+
+void sessions_init(const struct session_env *e)
+{
+	env = *e;
+	conn_limits = (struct ws_conn_limits){
+		.max_message = (size_t)env.cfg->ws_max_message,
+		.soft_limit = (size_t)env.cfg->ws_soft_limit,
+		.hard_limit = (size_t)env.cfg->ws_hard_limit,
+		.ping_interval = env.cfg->ws_ping_interval,
+		.idle_timeout = env.cfg->ws_idle_timeout,
+	};
+	reaper = reaper_new(env.base, session_free);
+}
+
+void session_start(struct bufferevent *bev, const struct session_join *join)
+{
+	struct session *s = xcalloc(1, sizeof(*s));
+	s->member.ops = &session_member_ops;
+	s->refs = 1; /* the socket's reference, dropped when it is gone */
+	s->id = next_session_id++;
+	s->join = *join;
+	s->state = SESSION_SYNCING;
+	double now = clock_mono_seconds();
+	tbucket_init(&s->ops_bucket, env.cfg->ws_ops_per_second, env.cfg->ws_ops_burst, now);
+	tbucket_init(&s->cursor_bucket, env.cfg->ws_cursor_hz, SESSION_CURSOR_BURST, now);
+	if (!token_uuid_v4(s->session_id))
+		abort(); /* no randomness: nothing safe to do */
+	user_color(join->user_id, s->color);
+	list_push(&sessions, &s->link);
+	open_count++;
+	metrics_gauge_add(METRIC_WS_CONNECTIONS, 1);
+	s->cursor_timer = evtimer_new(env.base, session_cursor_timer_cb, s);
+	char label[128];
+	snprintf(label, sizeof(label), "session=%llu canvas=%s", (unsigned long long)s->id,
+		 join->canvas_id);
+	s->conn = ws_conn_new(env.base, bev, &conn_limits, &session_conn_handler, s, label);
+	log_info("ws_open", "%s user=%s since=%lld", label, join->user_id, join->since);
+
+	s->room = room_join(join->canvas_id, &s->member);
+	session_start_sync(s, join->head);
+	ws_conn_start(s->conn);
+}
+
+void sessions_drain(void)
+{
+	for (struct list_link *l = sessions.head; l; l = l->next) {
+		struct session *s = LIST_ITEM(l, struct session, link);
+		if (s->state < SESSION_CLOSING)
+			session_close(s, WS_CLOSE_GOING_AWAY, "server shutting down");
+	}
+}
+
+void sessions_close_all(void)
+{
+	struct list_link *next;
+	for (struct list_link *l = sessions.head; l; l = next) {
+		next = l->next;
+		struct session *s = LIST_ITEM(l, struct session, link);
+		if (s->conn)
+			ws_conn_abort(s->conn);
+	}
+	if (reaper)
+		reaper_run(reaper);
+}
+
+void sessions_release(void)
+{
+	reaper_free(reaper);
+	reaper = NULL;
+	ws_conns_release();
+}

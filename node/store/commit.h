@@ -1,0 +1,89 @@
+/*
+ * The one write path (DESIGN §3): every change to a canvas — REST and WebSocket ops, undo, redo,
+ * restore — is a commit job handed to commit_submit(). Jobs queue per canvas; while one batch
+ * of a canvas is in flight, everything queued for it accumulates and goes to Postgres as the
+ * next batch in ONE round trip (fs_commit_ops, schema/003_commit.sql), which dedupes by client
+ * op id, authorizes, allocates versions with one UPDATE ... RETURNING and inserts the rows.
+ *
+ * Ownership: commit_submit takes the job (and the payload references in it). The done callback
+ * runs exactly once, on the loop, with the outcome; the job is freed right after it returns.
+ * A job with expected_version >= 0 (restore) is committed alone, and only if the canvas is
+ * still at that version (status COMMIT_CONFLICT otherwise).
+ */
+#ifndef FLOWSTATE_STORE_COMMIT_H
+#define FLOWSTATE_STORE_COMMIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "model/op.h"
+
+struct commit_job;
+struct db_pool;
+struct event_base;
+
+enum commit_status {
+	COMMIT_OK,         /* committed now */
+	COMMIT_DUPLICATE,  /* this client op id was committed before: the original op */
+	COMMIT_FORBIDDEN,  /* a member without the editor role */
+	COMMIT_NOT_FOUND,  /* no such canvas, or not a member */
+	COMMIT_CONFLICT,   /* expected_version did not match */
+	COMMIT_FAILED,     /* the database round trip failed (see retryable) */
+};
+
+struct commit_op {
+	char client_op_id[40];
+	enum op_type type;
+	json_t *payload;        /* normalized (op_validate); owned by the job */
+	const char *kind;       /* "do", "undo", "redo", "restore" */
+	long long undo_of;      /* 0 = none */
+};
+
+struct commit_op_result {
+	enum commit_status status;
+	long long version;      /* committed or original version */
+	json_t *op;             /* the operation as the API returns it; borrowed (NULL if none) */
+};
+
+struct commit_outcome {
+	bool failed;            /* the whole batch failed before committing anything we know of */
+	bool retryable;         /* resubmitting the same client op ids is safe and may succeed */
+	long long head;         /* canvas version on conflict */
+	const struct commit_op_result *results;   /* one per op of the job */
+	size_t count;
+};
+
+typedef void (*commit_done_fn)(const struct commit_outcome *outcome, void *arg);
+
+/* Called for every batch that committed new ops (ops: array of operation objects in version
+ * order, borrowed): the composition root wires delivery, fan-out and snapshots to it. */
+typedef void (*commit_listener_fn)(const char *canvas_id, json_t *ops, void *arg);
+
+struct commit_env {
+	struct event_base *base;
+	struct db_pool *db;
+	long long linger_us;          /* FLOWSTATE_COMMIT_LINGER_US: a hot canvas's wait cap */
+	commit_listener_fn listener;
+	void *listener_arg;
+};
+
+void commit_init(const struct commit_env *env);
+void commit_shutdown(void);
+
+/* A new job for one user on one canvas; add ops with commit_job_add_op, then submit. */
+struct commit_job *commit_job_new(const char *canvas_id, const char *user_id,
+				  commit_done_fn done, void *arg);
+/* Takes the payload reference. */
+void commit_job_add_op(struct commit_job *job, const char *client_op_id, enum op_type type,
+		       json_t *payload, const char *kind, long long undo_of);
+void commit_job_expect_version(struct commit_job *job, long long version);
+/* With an expected version: conflict only if an op after it touched one of these shapes
+ * (a JSON array of shape ids, reference taken). */
+void commit_job_guard_shapes(struct commit_job *job, json_t *shape_ids);
+/* Frees a job that will not be submitted (its done callback is not called). */
+void commit_job_discard(struct commit_job *job);
+void commit_submit(struct commit_job *job);
+
+#endif

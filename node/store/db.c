@@ -1,0 +1,830 @@
+/*
+ * Why this file looks the way it does.
+ *
+ * The node is one libevent loop serving thousands of sockets, so a database round trip must never
+ * block it: every connection is a non-blocking libpq connection driven by its socket's readiness
+ * (PQconnectPoll while connecting, then PQsendQueryParams / PQflush / PQconsumeInput / PQisBusy /
+ * PQgetResult). One connection runs one statement at a time; a pool of them plus a bounded FIFO
+ * queue gives parallelism and backpressure (a full queue is refused at once, so the HTTP layer
+ * answers 503 instead of queueing without bound).
+ *
+ * Each connection is a small state machine (enum db_conn_state) whose state changes only in
+ * conn_set_state(), which also keeps the pool's counters true. A lost connection fails only its
+ * in-flight statement (retryable: it may or may not have committed) and reconnects with
+ * exponential backoff; queued statements wait for a connection, but not forever: while no
+ * connection is up, a statement that waited 5 s fails (retryable), so requests do not hang while
+ * Postgres is down.
+ *
+ * Callback discipline (the classic use-after-free of this kind of code): user callbacks run only
+ * after the connection and the queue are back in a consistent state, from local lists detached
+ * from the pool, and nothing touches a connection after a callback ran on its behalf. db_query()
+ * never dispatches synchronously (it wakes the dispatcher through an activated event), so a
+ * callback that queues a follow-up query cannot re-enter the code that called it.
+ */
+#include "store/db.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+#include "base/alloc.h"
+#include "base/log.h"
+
+#define DB_BACKOFF_MIN_MS 100
+#define DB_BACKOFF_MAX_MS 5000
+/* connect_timeout is ignored by PQconnectPoll, so the pool enforces its own. */
+#define DB_CONNECT_TIMEOUT_MS 10000
+/* How long a query may wait in the queue while no connection is up. */
+#define DB_QUEUE_WAIT_MS 5000
+/* PQsendQueryParams takes at most this many parameters (a protocol limit). */
+#define DB_MAX_PARAMS 65535
+
+struct db_query {
+	struct db_query *next;
+	char *sql;
+	int nparams;
+	char **params;
+	db_callback cb;
+	void *arg;
+	int64_t enqueued_ms; /* monotonic */
+};
+
+enum db_conn_state {
+	DB_CONN_DOWN,       /* no PGconn; retry_timer pending unless the pool is shutting down */
+	DB_CONN_CONNECTING, /* PQconnectPoll in progress; retry_timer is the connect deadline */
+	DB_CONN_IDLE,       /* established, no statement */
+	DB_CONN_BUSY,       /* established, `query` in flight */
+};
+
+struct db_conn {
+	struct db_pool *pool;
+	int index;
+	enum db_conn_state state;
+	PGconn *pg;
+	/* Allocated once, re-bound (event_assign) to the socket of the current PGconn. */
+	struct event *rd, *wr;
+	int watched_fd;
+	struct event *retry_timer;
+	int backoff_ms;
+	unsigned failed_attempts; /* since the last established connection */
+	bool ever_connected;
+	bool flushing;            /* output not fully sent: waiting for EV_WRITE */
+	struct db_query *query;   /* in flight (BUSY only) */
+	PGresult *result;         /* result collected so far for `query` */
+};
+
+struct db_pool {
+	struct event_base *base;
+	char *conninfo;
+	int size;
+	size_t queue_max;
+	struct db_conn *conns;
+	struct db_query *head, *tail;
+	size_t queued;
+	struct event *kick;        /* activated to dispatch from the loop */
+	struct event *queue_timer; /* fails queries that waited too long with no connection up */
+	int connected, busy;
+	unsigned long long queries, errors, reconnects;
+	int callback_depth;
+	bool shutting_down;
+};
+
+static void conn_on_io(evutil_socket_t fd, short what, void *arg);
+static void pool_dispatch(struct db_pool *pool);
+static void pool_arm_queue_timer(struct db_pool *pool);
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct timeval ms_to_timeval(int64_t ms)
+{
+	struct timeval tv = { .tv_sec = (time_t)(ms / 1000),
+			      .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+	return tv;
+}
+
+/* libpq messages end with a newline and may span lines; log lines may not. */
+static void copy_message(char *buf, size_t size, const char *msg)
+{
+	snprintf(buf, size, "%s", msg && *msg ? msg : "unknown error");
+	for (char *p = buf; *p; p++) {
+		if (*p == '\n' || *p == '\t' || *p == '\r')
+			*p = ' ';
+	}
+	size_t n = strlen(buf);
+	while (n > 0 && buf[n - 1] == ' ')
+		buf[--n] = '\0';
+}
+
+static bool sqlstate_retryable(const char *s)
+{
+	return strncmp(s, "08", 2) == 0 || strcmp(s, "40001") == 0 || strcmp(s, "40P01") == 0 ||
+	       strcmp(s, "57P01") == 0 || strcmp(s, "57P02") == 0 || strcmp(s, "57P03") == 0 ||
+	       strcmp(s, "53300") == 0;
+}
+
+static struct db_query *query_new(const char *sql, int nparams, const char *const *params,
+				  db_callback cb, void *arg)
+{
+	struct db_query *q = xcalloc(1, sizeof(*q));
+	q->sql = xstrdup(sql);
+	q->nparams = nparams;
+	if (nparams > 0) {
+		q->params = xcalloc((size_t)nparams, sizeof(*q->params));
+		for (int i = 0; i < nparams; i++)
+			q->params[i] = params[i] ? xstrdup(params[i]) : NULL;
+	}
+	q->cb = cb;
+	q->arg = arg;
+	q->enqueued_ms = now_ms();
+	return q;
+}
+
+static void query_free(struct db_query *q)
+{
+	for (int i = 0; i < q->nparams; i++)
+		free(q->params[i]);
+	free(q->params);
+	free(q->sql);
+	free(q);
+}
+
+static void queue_push_back(struct db_pool *pool, struct db_query *q)
+{
+	q->next = NULL;
+	if (pool->tail)
+		pool->tail->next = q;
+	else
+		pool->head = q;
+	pool->tail = q;
+	pool->queued++;
+}
+
+static void queue_push_front(struct db_pool *pool, struct db_query *q)
+{
+	q->next = pool->head;
+	pool->head = q;
+	if (!pool->tail)
+		pool->tail = q;
+	pool->queued++;
+}
+
+static struct db_query *queue_pop(struct db_pool *pool)
+{
+	struct db_query *q = pool->head;
+	if (!q)
+		return NULL;
+	pool->head = q->next;
+	if (!pool->head)
+		pool->tail = NULL;
+	pool->queued--;
+	q->next = NULL;
+	return q;
+}
+
+/*
+ * Runs the user callback, then frees the query and the result: the result is only valid during
+ * the callback. Callers must have finished with any connection state before calling this.
+ */
+static void pool_deliver(struct db_pool *pool, struct db_query *q, PGresult *res, bool ok,
+			 const char *sqlstate, const char *message, bool retryable)
+{
+	struct db_result r = {
+		.res = res,
+		.ok = ok,
+		.sqlstate = sqlstate ? sqlstate : "",
+		.message = message ? message : "",
+		.retryable = retryable,
+	};
+	pool->queries++;
+	if (!ok)
+		pool->errors++;
+	pool->callback_depth++;
+	q->cb(&r, q->arg);
+	pool->callback_depth--;
+	PQclear(res);
+	query_free(q);
+}
+
+/* Delivers a result the server produced. lost: the connection failed before the statement ended. */
+static void pool_deliver_pgresult(struct db_pool *pool, struct db_query *q, PGresult *res,
+				  bool lost, const char *lost_message)
+{
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	bool ok = !lost && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
+	const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	if (!sqlstate)
+		sqlstate = "";
+	char message[512] = "";
+	if (!ok) {
+		const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+		if (primary)
+			copy_message(message, sizeof(message), primary);
+		else if (lost)
+			copy_message(message, sizeof(message), lost_message);
+		else if (res && st == PGRES_EMPTY_QUERY)
+			copy_message(message, sizeof(message), "empty query");
+		else
+			copy_message(message, sizeof(message), res ? PQresStatus(st) : "no result");
+	}
+	bool retryable = lost || sqlstate_retryable(sqlstate);
+	pool_deliver(pool, q, res, ok, sqlstate, message, retryable);
+}
+
+/* The one place a connection changes state: it keeps the pool's counters in step. */
+static void conn_set_state(struct db_conn *c, enum db_conn_state next)
+{
+	struct db_pool *pool = c->pool;
+	bool was_up = c->state == DB_CONN_IDLE || c->state == DB_CONN_BUSY;
+	bool is_up = next == DB_CONN_IDLE || next == DB_CONN_BUSY;
+	if (c->state == DB_CONN_BUSY)
+		pool->busy--;
+	if (next == DB_CONN_BUSY)
+		pool->busy++;
+	pool->connected += (int)is_up - (int)was_up;
+	c->state = next;
+	if (!pool->shutting_down && pool->connected == 0)
+		pool_arm_queue_timer(pool);
+}
+
+static void conn_unwatch(struct db_conn *c)
+{
+	event_del(c->rd);
+	event_del(c->wr);
+	c->watched_fd = -1;
+}
+
+/*
+ * Waits for the current socket to become readable and/or writable. libpq may replace the socket
+ * while connecting (next address, SSL fallback), so the events follow PQsocket().
+ */
+static void conn_watch(struct db_conn *c, bool read, bool write)
+{
+	int fd = PQsocket(c->pg);
+	if (fd != c->watched_fd) {
+		conn_unwatch(c);
+		event_assign(c->rd, c->pool->base, fd, EV_READ | EV_PERSIST, conn_on_io, c);
+		event_assign(c->wr, c->pool->base, fd, EV_WRITE | EV_PERSIST, conn_on_io, c);
+		c->watched_fd = fd;
+	}
+	if (read)
+		event_add(c->rd, NULL);
+	else
+		event_del(c->rd);
+	if (write)
+		event_add(c->wr, NULL);
+	else
+		event_del(c->wr);
+}
+
+/* Deregisters before PQfinish closes the socket, so the fd number can be reused safely. */
+static void conn_close(struct db_conn *c)
+{
+	conn_unwatch(c);
+	c->flushing = false;
+	if (c->pg) {
+		PQfinish(c->pg);
+		c->pg = NULL;
+	}
+}
+
+static void conn_schedule_retry(struct db_conn *c)
+{
+	struct timeval tv = ms_to_timeval(c->backoff_ms);
+	evtimer_add(c->retry_timer, &tv);
+	c->backoff_ms *= 2;
+	if (c->backoff_ms > DB_BACKOFF_MAX_MS)
+		c->backoff_ms = DB_BACKOFF_MAX_MS;
+}
+
+static void conn_go_down(struct db_conn *c)
+{
+	conn_close(c);
+	conn_set_state(c, DB_CONN_DOWN);
+	if (!c->pool->shutting_down)
+		conn_schedule_retry(c);
+}
+
+static void conn_connect_failed(struct db_conn *c, const char *why)
+{
+	char msg[512];
+	copy_message(msg, sizeof(msg), why);
+	c->failed_attempts++;
+	evtimer_del(c->retry_timer);
+	conn_go_down(c);
+	/* While Postgres stays down, log the 1st, 2nd, 4th, 8th... failure, not every one. */
+	bool loud = (c->failed_attempts & (c->failed_attempts - 1)) == 0;
+	char quoted[600];
+	if (loud)
+		log_warn("db_connect_failed", "conn=%d attempt=%u error=%s", c->index,
+			 c->failed_attempts, log_quote(quoted, sizeof(quoted), msg));
+	else
+		log_debug("db_connect_failed", "conn=%d attempt=%u error=%s", c->index,
+			  c->failed_attempts, log_quote(quoted, sizeof(quoted), msg));
+}
+
+/*
+ * The connection failed while established. Its in-flight statement (if any) fails retryable: it
+ * may or may not have committed. A server error that came with the failure (57P01 on admin
+ * shutdown) is passed on, since it says why.
+ */
+static void conn_lost(struct db_conn *c, const char *why)
+{
+	struct db_pool *pool = c->pool;
+	char msg[512];
+	copy_message(msg, sizeof(msg), why);
+	struct db_query *q = c->query;
+	PGresult *res = c->result;
+	c->query = NULL;
+	c->result = NULL;
+	char quoted[600];
+	log_warn("db_disconnected", "conn=%d in_flight=%d error=%s", c->index, q != NULL,
+		 log_quote(quoted, sizeof(quoted), msg));
+	conn_go_down(c);
+	if (!q) {
+		PQclear(res);
+		return;
+	}
+	if (res && !PQresultErrorField(res, PG_DIAG_SQLSTATE)) {
+		PQclear(res);
+		res = NULL;
+	}
+	pool_deliver_pgresult(pool, q, res, true, msg);
+}
+
+static void db_notice_processor(void *arg, const char *message)
+{
+	struct db_conn *c = arg;
+	char msg[512], quoted[600];
+	copy_message(msg, sizeof(msg), message);
+	log_debug("db_notice", "conn=%d message=%s", c ? c->index : -1,
+		  log_quote(quoted, sizeof(quoted), msg));
+}
+
+static void conn_start_connect(struct db_conn *c)
+{
+	/*
+	 * Entries before "dbname" are defaults the caller's conninfo (expanded from dbname) can
+	 * override: TCP keepalives notice a dead server while a connection sits idle.
+	 */
+	static const char *const keys[] = { "application_name", "keepalives_idle",
+					     "keepalives_interval", "keepalives_count", "dbname",
+					     NULL };
+	const char *values[] = { "flowstate-node", "30", "10", "3", c->pool->conninfo, NULL };
+	c->pg = PQconnectStartParams(keys, values, 1);
+	if (!c->pg) {
+		log_error("db_out_of_memory", "where=PQconnectStartParams");
+		abort();
+	}
+	PQsetNoticeProcessor(c->pg, db_notice_processor, c);
+	conn_set_state(c, DB_CONN_CONNECTING);
+	if (PQstatus(c->pg) == CONNECTION_BAD) {
+		conn_connect_failed(c, PQerrorMessage(c->pg));
+		return;
+	}
+	struct timeval deadline = ms_to_timeval(DB_CONNECT_TIMEOUT_MS);
+	evtimer_add(c->retry_timer, &deadline);
+	/* libpq: after PQconnectStart, act as if PQconnectPoll returned PGRES_POLLING_WRITING. */
+	conn_watch(c, false, true);
+}
+
+static void conn_established(struct db_conn *c)
+{
+	struct db_pool *pool = c->pool;
+	if (PQsetnonblocking(c->pg, 1) != 0) {
+		conn_connect_failed(c, PQerrorMessage(c->pg));
+		return;
+	}
+	evtimer_del(c->retry_timer);
+	if (c->ever_connected || c->failed_attempts > 0)
+		pool->reconnects++;
+	c->ever_connected = true;
+	c->failed_attempts = 0;
+	c->backoff_ms = DB_BACKOFF_MIN_MS;
+	conn_set_state(c, DB_CONN_IDLE);
+	log_info("db_connected", "conn=%d host=%s port=%s server_version=%d backend_pid=%d",
+		 c->index, PQhost(c->pg), PQport(c->pg), PQserverVersion(c->pg),
+		 PQbackendPID(c->pg));
+	/* Reading while idle notices a server that closes the connection. */
+	conn_watch(c, true, false);
+	pool_dispatch(pool);
+}
+
+static void conn_continue_connect(struct db_conn *c)
+{
+	/* libpq may close the socket inside PQconnectPoll: never leave it registered meanwhile. */
+	conn_unwatch(c);
+	switch (PQconnectPoll(c->pg)) {
+	case PGRES_POLLING_READING:
+		conn_watch(c, true, false);
+		return;
+	case PGRES_POLLING_WRITING:
+		conn_watch(c, false, true);
+		return;
+	case PGRES_POLLING_OK:
+		conn_established(c);
+		return;
+	default:
+		conn_connect_failed(c, PQerrorMessage(c->pg));
+		return;
+	}
+}
+
+static void conn_on_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_conn *c = arg;
+	if (c->state == DB_CONN_DOWN)
+		conn_start_connect(c);
+	else if (c->state == DB_CONN_CONNECTING)
+		conn_connect_failed(c, "connection attempt timed out");
+}
+
+/* The statement ended (PQgetResult returned NULL). */
+static void conn_complete_query(struct db_conn *c)
+{
+	struct db_pool *pool = c->pool;
+	struct db_query *q = c->query;
+	PGresult *res = c->result;
+	c->query = NULL;
+	c->result = NULL;
+	c->flushing = false;
+	conn_watch(c, true, false);
+	if (PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+		/* A bare BEGIN would hand the next caller an open transaction: drop it instead. */
+		char prefix[48], quoted[128];
+		snprintf(prefix, sizeof(prefix), "%.40s", q->sql);
+		log_error("db_open_transaction", "conn=%d sql=%s", c->index,
+			  log_quote(quoted, sizeof(quoted), prefix));
+		c->backoff_ms = DB_BACKOFF_MIN_MS;
+		conn_go_down(c);
+	} else {
+		conn_set_state(c, DB_CONN_IDLE);
+		/* Send the next statement before running the callback: its round trip overlaps. */
+		pool_dispatch(pool);
+	}
+	if (res) {
+		pool_deliver_pgresult(pool, q, res, false, NULL);
+	} else {
+		pool_deliver(pool, q, NULL, false, "", "statement produced no result", false);
+	}
+}
+
+static void conn_collect_results(struct db_conn *c)
+{
+	while (!PQisBusy(c->pg)) {
+		PGresult *res = PQgetResult(c->pg);
+		if (!res) {
+			conn_complete_query(c);
+			return;
+		}
+		ExecStatusType st = PQresultStatus(res);
+		if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
+			/* Would never end on its own; the connection cannot be reused. */
+			PQclear(res);
+			struct db_query *q = c->query;
+			c->query = NULL;
+			PQclear(c->result);
+			c->result = NULL;
+			conn_lost(c, "COPY is not supported by db_query");
+			pool_deliver(c->pool, q, NULL, false, "",
+				     "COPY is not supported by db_query", false);
+			return;
+		}
+		/* Keep the first error, otherwise the last result. */
+		if (c->result && PQresultStatus(c->result) == PGRES_FATAL_ERROR) {
+			PQclear(res);
+		} else {
+			PQclear(c->result);
+			c->result = res;
+		}
+	}
+	if (PQstatus(c->pg) == CONNECTION_BAD)
+		conn_lost(c, PQerrorMessage(c->pg));
+}
+
+static void conn_on_busy_io(struct db_conn *c, short what)
+{
+	if ((what & EV_READ) && !PQconsumeInput(c->pg)) {
+		conn_lost(c, PQerrorMessage(c->pg));
+		return;
+	}
+	if (c->flushing) {
+		int rc = PQflush(c->pg);
+		if (rc < 0) {
+			conn_lost(c, PQerrorMessage(c->pg));
+			return;
+		}
+		if (rc == 0) {
+			c->flushing = false;
+			conn_watch(c, true, false);
+		}
+	}
+	conn_collect_results(c);
+}
+
+static void conn_on_idle_input(struct db_conn *c)
+{
+	if (!PQconsumeInput(c->pg) || PQstatus(c->pg) == CONNECTION_BAD) {
+		conn_lost(c, PQerrorMessage(c->pg));
+		return;
+	}
+	PGnotify *n;
+	while ((n = PQnotifies(c->pg)) != NULL)
+		PQfreemem(n);
+}
+
+static void conn_on_io(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_conn *c = arg;
+	switch (c->state) {
+	case DB_CONN_CONNECTING:
+		conn_continue_connect(c);
+		break;
+	case DB_CONN_IDLE:
+		conn_on_idle_input(c);
+		break;
+	case DB_CONN_BUSY:
+		conn_on_busy_io(c, what);
+		break;
+	case DB_CONN_DOWN:
+		break;
+	}
+}
+
+/*
+ * Sends q on idle connection c. Returns false when the connection turned out to be broken: q was
+ * not sent (or its Sync never reached the server, so it cannot have committed) and goes back to
+ * the head of the queue. A statement libpq refuses on a healthy connection fails at once.
+ */
+static bool conn_send(struct db_conn *c, struct db_query *q)
+{
+	struct db_pool *pool = c->pool;
+	if (!PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, (const char *const *)q->params,
+			       NULL, NULL, 0)) {
+		if (PQstatus(c->pg) == CONNECTION_BAD) {
+			queue_push_front(pool, q);
+			conn_lost(c, PQerrorMessage(c->pg));
+			return false;
+		}
+		char msg[512];
+		copy_message(msg, sizeof(msg), PQerrorMessage(c->pg));
+		pool_deliver(pool, q, NULL, false, "", msg, false);
+		return true;
+	}
+	c->query = q;
+	conn_set_state(c, DB_CONN_BUSY);
+	int rc = PQflush(c->pg);
+	if (rc < 0) {
+		c->query = NULL;
+		queue_push_front(pool, q);
+		conn_lost(c, PQerrorMessage(c->pg));
+		return false;
+	}
+	c->flushing = rc == 1;
+	conn_watch(c, true, c->flushing);
+	return true;
+}
+
+/* Hands queued statements, oldest first, to idle connections. */
+static void pool_dispatch(struct db_pool *pool)
+{
+	for (int i = 0; i < pool->size && pool->head && !pool->shutting_down; i++) {
+		struct db_conn *c = &pool->conns[i];
+		while (c->state == DB_CONN_IDLE && pool->head && !pool->shutting_down)
+			(void)conn_send(c, queue_pop(pool));
+	}
+}
+
+static void pool_on_kick(evutil_socket_t fd, short what, void *arg)
+{
+	pool_dispatch(arg);
+}
+
+static void pool_arm_queue_timer(struct db_pool *pool)
+{
+	if (pool->connected > 0 || !pool->head || evtimer_pending(pool->queue_timer, NULL))
+		return;
+	int64_t wait = pool->head->enqueued_ms + DB_QUEUE_WAIT_MS - now_ms();
+	struct timeval tv = ms_to_timeval(wait > 0 ? wait : 0);
+	evtimer_add(pool->queue_timer, &tv);
+}
+
+static void pool_on_queue_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_pool *pool = arg;
+	if (pool->connected > 0)
+		return; /* dispatch drains the queue; re-armed when the last connection drops */
+	int64_t now = now_ms();
+	struct db_query *expired = NULL, **tailp = &expired;
+	size_t count = 0;
+	while (pool->head && pool->head->enqueued_ms + DB_QUEUE_WAIT_MS <= now) {
+		*tailp = queue_pop(pool);
+		tailp = &(*tailp)->next;
+		count++;
+	}
+	if (count)
+		log_warn("db_queue_timeout", "failed=%zu still_queued=%zu wait_ms=%d", count,
+			 pool->queued, DB_QUEUE_WAIT_MS);
+	while (expired) {
+		struct db_query *q = expired;
+		expired = q->next;
+		pool_deliver(pool, q, NULL, false, "", "database unavailable", true);
+	}
+	pool_arm_queue_timer(pool);
+}
+
+struct db_pool *db_pool_new(struct event_base *base, const char *conninfo, int size, int queue_max)
+{
+	if (!base || !conninfo || size < 1 || queue_max < 1) {
+		log_error("db_pool_invalid", "size=%d queue_max=%d", size, queue_max);
+		return NULL;
+	}
+	char *err = NULL;
+	PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
+	if (!opts) {
+		char msg[512], quoted[600];
+		copy_message(msg, sizeof(msg), err ? err : "out of memory");
+		log_error("db_conninfo_invalid", "error=%s",
+			  log_quote(quoted, sizeof(quoted), msg));
+		PQfreemem(err);
+		return NULL;
+	}
+	PQconninfoFree(opts);
+
+	struct db_pool *pool = xcalloc(1, sizeof(*pool));
+	pool->base = base;
+	pool->conninfo = xstrdup(conninfo);
+	pool->size = size;
+	pool->queue_max = (size_t)queue_max;
+	pool->kick = event_new(base, -1, 0, pool_on_kick, pool);
+	pool->queue_timer = evtimer_new(base, pool_on_queue_timer, pool);
+	if (!pool->kick || !pool->queue_timer)
+		abort();
+	pool->conns = xcalloc((size_t)size, sizeof(*pool->conns));
+	for (int i = 0; i < size; i++) {
+		struct db_conn *c = &pool->conns[i];
+		c->pool = pool;
+		c->index = i;
+		c->state = DB_CONN_DOWN;
+		c->watched_fd = -1;
+		c->backoff_ms = DB_BACKOFF_MIN_MS;
+		c->rd = event_new(base, -1, EV_READ | EV_PERSIST, conn_on_io, c);
+		c->wr = event_new(base, -1, EV_WRITE | EV_PERSIST, conn_on_io, c);
+		c->retry_timer = evtimer_new(base, conn_on_retry_timer, c);
+		if (!c->rd || !c->wr || !c->retry_timer)
+			abort();
+	}
+	for (int i = 0; i < size; i++)
+		conn_start_connect(&pool->conns[i]);
+	return pool;
+}
+
+void db_pool_free(struct db_pool *pool)
+{
+	if (!pool)
+		return;
+	if (pool->callback_depth > 0) {
+		log_error("db_pool_free_in_callback", "depth=%d", pool->callback_depth);
+		abort();
+	}
+	pool->shutting_down = true;
+	/* Detach everything first: callbacks then run against a pool that no longer changes. */
+	struct db_query *failed = NULL, **tailp = &failed;
+	for (int i = 0; i < pool->size; i++) {
+		struct db_conn *c = &pool->conns[i];
+		if (c->query) {
+			*tailp = c->query;
+			tailp = &c->query->next;
+			c->query->next = NULL;
+			c->query = NULL;
+		}
+		PQclear(c->result);
+		c->result = NULL;
+		evtimer_del(c->retry_timer);
+		conn_close(c);
+		conn_set_state(c, DB_CONN_DOWN);
+	}
+	*tailp = pool->head;
+	pool->head = pool->tail = NULL;
+	pool->queued = 0;
+	evtimer_del(pool->queue_timer);
+	event_del(pool->kick);
+	while (failed) {
+		struct db_query *q = failed;
+		failed = q->next;
+		pool_deliver(pool, q, NULL, false, "", "shutting down", true);
+	}
+	for (int i = 0; i < pool->size; i++) {
+		struct db_conn *c = &pool->conns[i];
+		event_free(c->rd);
+		event_free(c->wr);
+		event_free(c->retry_timer);
+	}
+	event_free(pool->kick);
+	event_free(pool->queue_timer);
+	free(pool->conns);
+	free(pool->conninfo);
+	free(pool);
+}
+
+bool db_query(struct db_pool *pool, const char *sql, int nparams, const char *const *params,
+	      db_callback cb, void *arg)
+{
+	if (!pool || !sql || !cb || nparams < 0 || nparams > DB_MAX_PARAMS ||
+	    (nparams > 0 && !params)) {
+		log_error("db_query_invalid", "nparams=%d", nparams);
+		return false;
+	}
+	if (pool->shutting_down || pool->queued >= pool->queue_max)
+		return false;
+	queue_push_back(pool, query_new(sql, nparams, params, cb, arg));
+	if (pool->connected > pool->busy)
+		event_active(pool->kick, EV_TIMEOUT, 0);
+	else
+		pool_arm_queue_timer(pool);
+	return true;
+}
+
+void db_pool_get_stats(const struct db_pool *pool, struct db_pool_stats *out)
+{
+	*out = (struct db_pool_stats){
+		.size = pool->size,
+		.connected = pool->connected,
+		.busy = pool->busy,
+		.queued = pool->queued,
+		.queries = pool->queries,
+		.errors = pool->errors,
+		.reconnects = pool->reconnects,
+	};
+}
+
+bool db_pool_ready(const struct db_pool *pool)
+{
+	return pool->connected > 0;
+}
+
+void db_pool_write_metrics(struct evbuffer *out, void *pool)
+{
+	struct db_pool_stats ps;
+	db_pool_get_stats(pool, &ps);
+	evbuffer_add_printf(out,
+			    "# HELP flowstate_db_pool_connections Postgres connections by state\n"
+			    "# TYPE flowstate_db_pool_connections gauge\n"
+			    "flowstate_db_pool_connections{state=\"configured\"} %d\n"
+			    "flowstate_db_pool_connections{state=\"connected\"} %d\n"
+			    "flowstate_db_pool_connections{state=\"busy\"} %d\n"
+			    "# HELP flowstate_db_pool_queued Queries waiting for a connection\n"
+			    "# TYPE flowstate_db_pool_queued gauge\nflowstate_db_pool_queued %zu\n"
+			    "# HELP flowstate_db_queries_total Queries run\n"
+			    "# TYPE flowstate_db_queries_total counter\nflowstate_db_queries_total %llu\n"
+			    "# HELP flowstate_db_errors_total Queries that failed\n"
+			    "# TYPE flowstate_db_errors_total counter\nflowstate_db_errors_total %llu\n"
+			    "# HELP flowstate_db_reconnects_total Postgres reconnect attempts\n"
+			    "# TYPE flowstate_db_reconnects_total counter\n"
+			    "flowstate_db_reconnects_total %llu\n",
+			    ps.size, ps.connected, ps.busy, ps.queued,
+			    (unsigned long long)ps.queries, (unsigned long long)ps.errors,
+			    (unsigned long long)ps.reconnects);
+}
+
+/* ---- result accessors ------------------------------------------------------------------- */
+
+static bool db_cell_valid(const struct db_result *r, int row, int col)
+{
+	return r->res && row >= 0 && row < PQntuples(r->res) && col >= 0 &&
+	       col < PQnfields(r->res);
+}
+
+int db_rows(const struct db_result *r)
+{
+	return r->res ? PQntuples(r->res) : 0;
+}
+
+const char *db_value(const struct db_result *r, int row, int col)
+{
+	return db_cell_valid(r, row, col) ? PQgetvalue(r->res, row, col) : "";
+}
+
+size_t db_length(const struct db_result *r, int row, int col)
+{
+	return db_cell_valid(r, row, col) ? (size_t)PQgetlength(r->res, row, col) : 0;
+}
+
+bool db_is_null(const struct db_result *r, int row, int col)
+{
+	return !db_cell_valid(r, row, col) || PQgetisnull(r->res, row, col);
+}
+
+long long db_int(const struct db_result *r, int row, int col)
+{
+	return strtoll(db_value(r, row, col), NULL, 10);
+}

@@ -1,0 +1,101 @@
+/*
+ * Asynchronous PostgreSQL access for the event loop: a fixed-size pool of non-blocking libpq
+ * connections and a bounded FIFO queue of pending statements. Nothing here ever blocks the loop;
+ * connections (re)connect in the background with exponential backoff.
+ *
+ * Ownership rules:
+ * - db_query() copies sql and params; the caller may free or reuse them as soon as it returns.
+ * - cb runs exactly once per accepted query, always later from the event loop (or from inside
+ *   db_pool_free()), never from inside db_query(). `arg` is opaque to the pool.
+ * - The struct db_result and its PGresult belong to the pool and are freed right after the callback
+ *   returns: copy out (PQgetvalue strings included) whatever must outlive the callback.
+ * - A callback may call db_query() (chained queries are fine) but must NOT call db_pool_free()
+ *   (checked: it aborts). Free the pool from outside any callback of the pool.
+ * - A query that fails with retryable=true may or may not have committed (the connection can drop
+ *   between the commit and its reply): retry only statements that are idempotent.
+ */
+#ifndef FLOWSTATE_STORE_DB_H
+#define FLOWSTATE_STORE_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct event_base;
+struct evbuffer;
+struct db_pool; /* opaque */
+struct pg_result; /* libpq's PGresult: read it through the accessors below, never directly */
+
+struct db_result {
+	/* NULL when the query never got a result (connection lost, pool shutting down, queue
+	 * timeout); owned by the pool: freed right after the callback returns. */
+	struct pg_result *res;
+	/* PGRES_COMMAND_OK or PGRES_TUPLES_OK. */
+	bool ok;
+	/* 5-char SQLSTATE, or "" when the server sent none (local failures). */
+	const char *sqlstate;
+	/* Human message for logs ("" when ok), never NULL. */
+	const char *message;
+	/* Connection failure, admin shutdown (57P01..57P03), serialization failure or deadlock
+	 * (40001/40P01), class 08, too many connections (53300), pool shutdown, queue timeout:
+	 * the same query may be retried (if it is idempotent, see above). */
+	bool retryable;
+};
+
+typedef void (*db_callback)(const struct db_result *r, void *arg);
+
+/*
+ * Creates a pool of `size` connections (>= 1) to `conninfo` (libpq keyword/value string or URI) on
+ * `base`, holding at most `queue_max` (>= 1) queries waiting for a connection. Connecting starts
+ * at once and proceeds from the loop. Returns NULL (after logging) when conninfo does not parse or
+ * a size is out of range. Note: libpq resolves host names synchronously when a connection attempt
+ * starts; use an IP address or hostaddr= when the resolver may be slow.
+ */
+struct db_pool *db_pool_new(struct event_base *base, const char *conninfo, int size, int queue_max);
+
+/*
+ * Fails all queued and in-flight queries (callback with ok=false, retryable=true, res=NULL, message
+ * "shutting down"), closes connections, frees. Callbacks run inside this call; db_query() called
+ * from them returns false. Must not be called from a callback of this pool. NULL is a no-op.
+ */
+void db_pool_free(struct db_pool *pool);
+
+/*
+ * Queues one parameterized statement (text params, text results; params are copied; a NULL param is
+ * SQL NULL). Returns false without calling cb when the queue is full or the pool is shutting down
+ * (the caller answers 503). Otherwise cb is called exactly once, later, from the event loop (never
+ * from inside db_query). Queries are dispatched in FIFO order to idle connections; a query waiting
+ * more than 5 s while no connection is up fails with retryable=true.
+ */
+bool db_query(struct db_pool *pool, const char *sql, int nparams, const char *const *params,
+	      db_callback cb, void *arg) __attribute__((warn_unused_result));
+
+struct db_pool_stats {
+	int size;                      /* configured connections */
+	int connected;                 /* established (idle or busy) */
+	int busy;                      /* running a query */
+	size_t queued;                 /* waiting for a connection */
+	unsigned long long queries;    /* callbacks delivered */
+	unsigned long long errors;     /* of those, with ok=false */
+	unsigned long long reconnects; /* established after a loss or a failed attempt */
+};
+
+void db_pool_get_stats(const struct db_pool *pool, struct db_pool_stats *out);
+/* Appends the pool's statistics in Prometheus text format (a metrics collector). */
+void db_pool_write_metrics(struct evbuffer *out, void *pool);
+
+/*
+ * Result accessors (text format). Rows and columns are 0-based; out-of-range reads and a
+ * result without rows give 0 rows, "" and NULL = true. Strings belong to the result: copy
+ * what must outlive the callback.
+ */
+int db_rows(const struct db_result *r);
+const char *db_value(const struct db_result *r, int row, int col);
+size_t db_length(const struct db_result *r, int row, int col);
+bool db_is_null(const struct db_result *r, int row, int col);
+/* The value as an integer (0 when NULL or not a number). */
+long long db_int(const struct db_result *r, int row, int col);
+
+/* At least one connection is established. */
+bool db_pool_ready(const struct db_pool *pool);
+
+#endif

@@ -1,0 +1,116 @@
+#include "store/snapshot.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "core/metrics.h"
+#include "store/state.h"
+
+static struct {
+	struct db_pool *db;
+	long long every;
+} snap;
+
+void snapshot_init(struct db_pool *db, long long every)
+{
+	snap.db = db;
+	snap.every = every;
+}
+
+bool snapshot_store(const char *canvas_id, long long version, const struct canvas_state *state,
+		    db_callback cb, void *arg)
+{
+	size_t len;
+	char *text = canvas_state_serialize(state, &len);
+	char version_text[32], shapes[32];
+	snprintf(version_text, sizeof(version_text), "%lld", version);
+	snprintf(shapes, sizeof(shapes), "%zu", canvas_shape_count(state));
+	const char *params[] = { canvas_id, version_text, text, shapes };
+	bool queued = db_query(
+		snap.db,
+		"WITH ins AS (INSERT INTO snapshots (canvas_id, version, state, shape_count) "
+		"             VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT DO NOTHING "
+		"             RETURNING *), "
+		"s AS (SELECT canvas_id, version, created_at, state, true AS inserted FROM ins "
+		"      UNION ALL "
+		"      SELECT canvas_id, version, created_at, state, false FROM snapshots "
+		"      WHERE canvas_id = $1 AND version = $2 AND NOT EXISTS (SELECT 1 FROM ins)) "
+		"SELECT json_build_object('canvas_id', canvas_id, 'version', version, "
+		"  'created_at', fs_ts(created_at), 'shape_count', "
+		"  (SELECT count(*) FROM jsonb_object_keys(state)))::text, inserted FROM s",
+		4, params, cb, arg);
+	free(text);
+	return queued;
+}
+
+struct snapshot_ctx {
+	char canvas_id[40];
+	long long at;
+};
+
+static void snapshot_stored(const struct db_result *r, void *arg)
+{
+	struct snapshot_ctx *ctx = arg;
+	if (!r->ok)
+		log_warn("snapshot_store_failed", "canvas=%s sqlstate=%s", ctx->canvas_id,
+			 r->sqlstate);
+	else if (db_rows(r) > 0 && !strcmp(db_value(r, 0, 1), "t"))
+		metrics_counter_inc(METRIC_SNAPSHOTS_WRITTEN);
+	free(ctx);
+}
+
+static void snapshot_state_loaded(struct state_result *r, void *arg)
+{
+	struct snapshot_ctx *ctx = arg;
+	if (r->status != STATE_OK) {
+		log_warn("snapshot_load_failed", "canvas=%s status=%d", ctx->canvas_id, r->status);
+		free(ctx);
+		return;
+	}
+	if (r->snapshot_version == r->at) {
+		free(ctx); /* already there */
+		return;
+	}
+	if (!snapshot_store(ctx->canvas_id, r->at, r->state, snapshot_stored, ctx)) {
+		log_warn("snapshot_skipped", "canvas=%s reason=db_queue_full", ctx->canvas_id);
+		free(ctx);
+	}
+}
+
+/* Builds the snapshot only when the ops since the last one outnumber its shapes (and the
+ * configured minimum): below that, replaying is cheaper than snapshotting. */
+static void snapshot_spacing_checked(const struct db_result *r, void *arg)
+{
+	struct snapshot_ctx *ctx = arg;
+	long long last = 0, shapes = 0;
+	if (r->ok && db_rows(r) == 1) {
+		last = db_int(r, 0, 0);
+		if (!db_is_null(r, 0, 1))
+			shapes = db_int(r, 0, 1);
+	}
+	long long spacing = shapes > snap.every ? shapes : snap.every;
+	if (!r->ok || ctx->at - last < spacing) {
+		free(ctx);
+		return;
+	}
+	if (!state_load(ctx->canvas_id, NULL, ctx->at, snapshot_state_loaded, ctx)) {
+		log_warn("snapshot_skipped", "canvas=%s reason=db_queue_full", ctx->canvas_id);
+		free(ctx);
+	}
+}
+
+void snapshot_schedule(const char *canvas_id, long long at)
+{
+	struct snapshot_ctx *ctx = xcalloc(1, sizeof(*ctx));
+	ctx->at = at;
+	snprintf(ctx->canvas_id, sizeof(ctx->canvas_id), "%s", canvas_id);
+	const char *params[] = { canvas_id };
+	if (!db_query(snap.db,
+		      "SELECT version, shape_count FROM snapshots WHERE canvas_id = $1 "
+		      "ORDER BY version DESC LIMIT 1",
+		      1, params, snapshot_spacing_checked, ctx))
+		free(ctx);
+}

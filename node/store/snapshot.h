@@ -1,0 +1,34 @@
+/*
+ * Snapshots: the serialized state of a canvas at a version, so a state load replays only the
+ * ops after the nearest one (DESIGN §5). Derived data: one per version, whoever writes it
+ * first; they can be dropped and rebuilt from the log.
+ */
+#ifndef FLOWSTATE_STORE_SNAPSHOT_H
+#define FLOWSTATE_STORE_SNAPSHOT_H
+
+#include <stdbool.h>
+
+#include "model/canvas.h"
+#include "store/db.h"
+
+/* Pool and minimum spacing (FLOWSTATE_SNAPSHOT_EVERY), set once at startup. */
+void snapshot_init(struct db_pool *db, long long every);
+
+/*
+ * Stores state as the canvas's snapshot at version (unless one exists). cb gets one row:
+ * the snapshot as API JSON {canvas_id, version, created_at, shape_count} (column 0) and
+ * whether this call inserted it (column 1, "t"/"f"). false (cb not called) when the pool's
+ * queue is full.
+ */
+bool snapshot_store(const char *canvas_id, long long version, const struct canvas_state *state,
+		    db_callback cb, void *arg) __attribute__((warn_unused_result));
+
+/*
+ * Considers a snapshot at version `at`: built only when the ops since the latest snapshot
+ * number at least max(FLOWSTATE_SNAPSHOT_EVERY, its shape count), because a snapshot costs
+ * O(shapes) and saves O(ops) of replay. Off the request path, fire and forget (failures are
+ * logged: snapshots are derived data).
+ */
+void snapshot_schedule(const char *canvas_id, long long at);
+
+#endif
