@@ -1,0 +1,67 @@
+/* The Redis bus message format (common/codec/bus_message.h): one encoder, one decoder. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "codec/bus_message.h"
+
+Test(bus_message, an_ops_batch_round_trips)
+{
+	json_t *ops = json_pack("[{s:I, s:s}, {s:I, s:s}]", "version", (json_int_t)7, "type",
+				"create_shape", "version", (json_int_t)8, "type", "move_shape");
+	size_t len;
+	char *text = bus_message_encode_ops("node-a", 1234567, ops, &len);
+	cr_assert_eq(len, strlen(text));
+	struct bus_message m;
+	cr_assert(bus_message_decode(text, len, &m));
+	cr_assert_eq(m.type, BUS_MESSAGE_OPS);
+	cr_assert_str_eq(m.node, "node-a");
+	cr_assert_eq(m.ts_us, 1234567);
+	cr_assert(json_equal(m.ops, ops));
+	bus_message_free(&m);
+	free(text);
+	json_decref(ops);
+}
+
+Test(bus_message, a_relay_round_trips)
+{
+	json_t *msg = json_pack("{s:s, s:f, s:f}", "type", "cursor", "x", 1.5, "y", -2.0);
+	size_t len;
+	char *text = bus_message_encode_relay("n2", msg, &len);
+	struct bus_message m;
+	cr_assert(bus_message_decode(text, len, &m));
+	cr_assert_eq(m.type, BUS_MESSAGE_RELAY);
+	cr_assert_str_eq(m.node, "n2");
+	cr_assert(json_equal(m.relay, msg));
+	bus_message_free(&m);
+	free(text);
+	json_decref(msg);
+}
+
+Test(bus_message, malformed_or_unknown_messages_are_refused)
+{
+	const char *bad[] = {
+		"", "not json", "[]", "{}", "{\"t\":\"ops\"}",
+		"{\"t\":\"ops\",\"n\":\"a\"}",                  /* no ops */
+		"{\"t\":\"ops\",\"n\":\"a\",\"ops\":{}}",       /* ops not an array */
+		"{\"t\":\"ops\",\"n\":\"\",\"ops\":[]}",        /* empty node */
+		"{\"t\":\"relay\",\"n\":\"a\",\"m\":[1]}",      /* relay not an object */
+		"{\"t\":\"gossip\",\"n\":\"a\"}",               /* unknown type */
+		"{\"t\":\"ops\",\"t\":\"relay\",\"n\":\"a\",\"ops\":[]}", /* duplicate key */
+		"{\"t\":7,\"n\":\"a\",\"ops\":[]}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct bus_message m;
+		cr_assert_not(bus_message_decode(bad[i], strlen(bad[i]), &m), "accepted: %s",
+			      bad[i]);
+		cr_assert_null(m.root);
+	}
+}
+
+Test(bus_message, a_missing_timestamp_is_reported_as_unknown)
+{
+	const char *text = "{\"t\":\"ops\",\"n\":\"a\",\"ops\":[]}";
+	struct bus_message m;
+	cr_assert(bus_message_decode(text, strlen(text), &m));
+	cr_assert_eq(m.ts_us, -1);
+	bus_message_free(&m);
+}
