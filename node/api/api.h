@@ -95,11 +95,19 @@ void api_auth_me(struct http_request *req);
 void api_workspaces_create(struct http_request *req);
 void api_workspaces_list(struct http_request *req);
 void api_workspaces_get(struct http_request *req);
+void api_workspaces_update(struct http_request *req);
+void api_workspaces_delete(struct http_request *req);
+void api_workspaces_undelete(struct http_request *req);
 void api_members_list(struct http_request *req);
 void api_members_add(struct http_request *req);
+void api_members_update(struct http_request *req);
+void api_members_remove(struct http_request *req);
 void api_canvases_create(struct http_request *req);
 void api_canvases_list(struct http_request *req);
 void api_canvases_get(struct http_request *req);
+void api_canvases_update(struct http_request *req);
+void api_canvases_delete(struct http_request *req);
+void api_canvases_undelete(struct http_request *req);
 
 void api_operations_create(struct http_request *req);
 void api_operations_list(struct http_request *req);
@@ -126,6 +134,8 @@ struct state_result;
 bool api_canvas_param(struct http_request *req, char out[64]);
 bool api_query_int(struct http_request *req, const char *key, long long min, long long max,
 		   long long *out, bool *present);
+/* Reads an optional ?key=true|false; answers 422 invalid_query for any other value. */
+bool api_query_bool(struct http_request *req, const char *key, bool *out, bool *present);
 void api_respond_commit_failure(struct http_request *req, const struct commit_outcome *out,
 				const struct commit_op_result *res, const char *client_op_id);
 void api_respond_state_failure(struct http_request *req, const struct state_result *r);

@@ -104,7 +104,7 @@ void api_versions_create(struct http_request *req)
 			  "WITH me AS (SELECT m.role, c.version AS head FROM canvases c "
 			  "            JOIN workspace_members m "
 			  "              ON m.workspace_id = c.workspace_id AND m.user_id = $2 "
-			  "            WHERE c.id = $1), "
+			  "            WHERE c.id = $1 AND c.deleted_at IS NULL), "
 			  "ins AS (INSERT INTO checkpoints (canvas_id, name, version, created_by) "
 			  "        SELECT $1, $3, coalesce($4::bigint, me.head), $2 FROM me "
 			  "        WHERE me.role IN ('editor', 'owner') "
@@ -131,7 +131,8 @@ void api_versions_list(struct http_request *req)
 		  "  ORDER BY k.version, k.created_at, k.id) "
 		  "  FROM checkpoints k WHERE k.canvas_id = $1), '[]')::text "
 		  "FROM canvases c JOIN workspace_members m "
-		  "  ON m.workspace_id = c.workspace_id AND m.user_id = $2 WHERE c.id = $1",
+		  "  ON m.workspace_id = c.workspace_id AND m.user_id = $2 "
+		  "WHERE c.id = $1 AND c.deleted_at IS NULL",
 		  2, params, api_canvas_rows_ready, req);
 }
 

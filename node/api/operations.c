@@ -37,6 +37,27 @@ bool api_query_int(struct http_request *req, const char *key, long long min, lon
 	return false;
 }
 
+bool api_query_bool(struct http_request *req, const char *key, bool *out, bool *present)
+{
+	char value[8];
+	if (query_get(req->head.query, key, value, sizeof(value))) {
+		*present = true;
+		if (!strcmp(value, "true") || !strcmp(value, "false")) {
+			*out = value[0] == 't';
+			return true;
+		}
+	} else {
+		/* Absent, or present but malformed or too long: the integer reader tells which. */
+		long long ignored = 0;
+		*present = false;
+		(void)!query_get_int64(req->head.query, key, 0, 0, &ignored, present);
+		if (!*present)
+			return true;
+	}
+	http_respond_errorf(req, 422, "invalid_query", "%s: must be true or false", key);
+	return false;
+}
+
 void api_respond_commit_failure(struct http_request *req, const struct commit_outcome *out,
 				const struct commit_op_result *res, const char *client_op_id)
 {
@@ -178,7 +199,8 @@ void api_operations_list(struct http_request *req)
 		  "  (SELECT * FROM operations WHERE canvas_id = $1 AND version > $3 "
 		  "   ORDER BY version LIMIT $4) o), '[]')::text "
 		  "FROM canvases c JOIN workspace_members m "
-		  "  ON m.workspace_id = c.workspace_id AND m.user_id = $2 WHERE c.id = $1",
+		  "  ON m.workspace_id = c.workspace_id AND m.user_id = $2 "
+		  "WHERE c.id = $1 AND c.deleted_at IS NULL",
 		  4, params, api_canvas_rows_ready, req);
 }
 
@@ -266,6 +288,7 @@ void api_snapshots_list(struct http_request *req)
 		  "  (SELECT count(*) FROM jsonb_object_keys(s.state))) ORDER BY s.version) "
 		  "  FROM snapshots s WHERE s.canvas_id = $1), '[]')::text "
 		  "FROM canvases c JOIN workspace_members m "
-		  "  ON m.workspace_id = c.workspace_id AND m.user_id = $2 WHERE c.id = $1",
+		  "  ON m.workspace_id = c.workspace_id AND m.user_id = $2 "
+		  "WHERE c.id = $1 AND c.deleted_at IS NULL",
 		  2, params, api_canvas_rows_ready, req);
 }

@@ -120,7 +120,7 @@ void api_ws_upgrade(struct http_request *req)
 	if (!api_query(req,
 		       "SELECT m.role, c.version, u.display_name FROM canvases c "
 		       "JOIN workspace_members m ON m.workspace_id = c.workspace_id AND m.user_id = $2 "
-		       "JOIN users u ON u.id = $2 WHERE c.id = $1",
+		       "JOIN users u ON u.id = $2 WHERE c.id = $1 AND c.deleted_at IS NULL",
 		       2, params, ws_member_loaded, c))
 		free(c);
 }

@@ -468,7 +468,8 @@ static void undo_start(struct undo_ctx *c)
 		"  coalesce((SELECT json_object_agg(s.stack || ':' || s.version, true) "
 		"   FROM undo_skips s WHERE s.canvas_id = $1 AND s.user_id = $2), '{}')::text "
 		"FROM canvases c LEFT JOIN workspace_members m "
-		"  ON m.workspace_id = c.workspace_id AND m.user_id = $2 WHERE c.id = $1",
+		"  ON m.workspace_id = c.workspace_id AND m.user_id = $2 "
+		"WHERE c.id = $1 AND c.deleted_at IS NULL",
 		3, params, history_loaded, c);
 	if (!queued)
 		undo_fail(c, 503, "overloaded", "too many queued database requests");
