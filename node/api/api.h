@@ -85,6 +85,7 @@ static inline enum role api_role(const char *text)
 void api_healthz(struct http_request *req);
 void api_readyz(struct http_request *req);
 void api_metrics(struct http_request *req);
+void api_openapi(struct http_request *req);
 
 void api_auth_register(struct http_request *req);
 void api_auth_login(struct http_request *req);

@@ -14,6 +14,7 @@ static const struct route routes[] = {
 	{ HTTP_GET, "/readyz", api_readyz, false, "GET /readyz" },
 	{ HTTP_GET, "/metrics", api_metrics, false, "GET /metrics" },
 	{ HTTP_GET, "/api/v1/healthz", api_healthz, false, "GET /api/v1/healthz" },
+	{ HTTP_GET, "/api/v1/openapi.json", api_openapi, false, "GET /openapi.json" },
 
 	{ HTTP_POST, "/api/v1/auth/register", api_auth_register, false, "POST /auth/register" },
 	{ HTTP_POST, "/api/v1/auth/login", api_auth_login, false, "POST /auth/login" },

@@ -1,7 +1,9 @@
-/* Liveness, readiness and metrics endpoints (for load balancers and Prometheus). */
+/* Liveness, readiness and metrics endpoints (for load balancers and Prometheus), and the
+ * API's own OpenAPI document. */
 #include <stdlib.h>
 
 #include "api/api.h"
+#include "api/openapi_doc.h"
 #include "fanout/bus.h"
 #include "store/db.h"
 #include "core/metrics.h"
@@ -52,4 +54,10 @@ void api_metrics(struct http_request *req)
 	char *text = metrics_render(&len);
 	http_respond(req, 200, "text/plain; version=0.0.4", text, len);
 	free(text);
+}
+
+/* The document is served byte for byte as built, so the repository's file is what clients get. */
+void api_openapi(struct http_request *req)
+{
+	http_respond(req, 200, "application/json", openapi_document, openapi_document_len);
 }
