@@ -15,6 +15,7 @@ PORT=${FLOWSTATE_UPSTREAM_PORT:-8081}
 LISTEN=${FLOWSTATE_GATEWAY_LISTEN:-8080}
 INTERVAL=${FLOWSTATE_RESOLVE_INTERVAL:-5}
 WWW=${FLOWSTATE_WWW_ROOT:-/usr/share/flowstate/www}
+DOCS=${FLOWSTATE_DOCS_ROOT:-/usr/share/flowstate/docs}
 WORKER_USER=${FLOWSTATE_GATEWAY_USER:-nginx}
 RUN=${FLOWSTATE_GATEWAY_RUN_DIR:-/var/run/flowstate}
 CONF=$RUN/nginx.conf
@@ -59,6 +60,7 @@ sed -e "s|{{user_directive}}|user $WORKER_USER;|" \
     -e "s|{{listen}}|$LISTEN|" \
     -e "s|{{upstream_servers_file}}|$UPSTREAMS|" \
     -e "s|{{www_root}}|$WWW|" \
+    -e "s|{{docs_root}}|$DOCS|" \
     "$TEMPLATE" >"$CONF"
 if grep -n '{{' "$CONF" >&2; then
 	log "unrendered placeholders in $TEMPLATE"

@@ -51,6 +51,7 @@ NGINX_BIN = shutil.which("nginx") or "/usr/sbin/nginx"
 REDIS_BIN = shutil.which("redis-server") or "/usr/bin/redis-server"
 GATEWAY_TEMPLATE = REPO / "gateway" / "nginx.conf.tmpl"
 WWW_ROOT = REPO / "gateway" / "www"
+DOCS_ROOT = REPO / "gateway" / "docs"
 
 DB_NAME = "flowstate"
 DB_USER = "flowstate"
@@ -891,6 +892,7 @@ class Cluster:
 			uid, _, gids = _user_ids(user[0])
 			_check_reachable_by(self.nginx_dir, uid, gids, self.root)
 			_check_reachable_by(WWW_ROOT, uid, gids, self.root)
+			_check_reachable_by(DOCS_ROOT, uid, gids, self.root)
 		nofile = min(getattr(self, "_fd_limit", 4096), 1048576)
 		temp_dir = self.nginx_dir / "tmp"
 		temp_dir.mkdir(parents=True, exist_ok=True)
@@ -905,6 +907,7 @@ class Cluster:
 			"listen": "%s:%d" % (LOOPBACK, self.gateway_port),
 			"upstream_servers_file": self._write_upstreams(),
 			"www_root": WWW_ROOT,
+			"docs_root": DOCS_ROOT,
 		}
 		conf = self.nginx_dir / "nginx.conf"
 		conf.write_text(render_template(GATEWAY_TEMPLATE.read_text(), values))

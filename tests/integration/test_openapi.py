@@ -1,9 +1,14 @@
 """The API reference (docs/api/openapi.json) against the server: every route the node has is
-documented and nothing else is, and the node serves the document byte for byte as built."""
+documented and nothing else is, the node serves the document byte for byte as built, and the
+gateway serves the interactive documentation (/docs) over it."""
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from conftest import request
 
@@ -58,3 +63,43 @@ def test_the_gateway_serves_the_document(gateway):
 	assert "/api/v1/canvases/{canvas_id}/operations" in doc["paths"]
 	r = request("HEAD", gateway + "/api/v1/openapi.json")
 	assert r.status == 200 and r.body == b"", r
+
+
+def test_the_gateway_serves_interactive_docs_over_the_nodes_document(gateway):
+	page = request("GET", gateway + "/docs")
+	assert page.status == 200, page
+	assert page.headers["content-type"].startswith("text/html"), page.headers
+	assert "script-src 'self'" in page.headers["content-security-policy"], page.headers
+	for asset in ("/docs/swagger-ui-bundle.js", "/docs/docs.js", "/docs/swagger-ui.css"):
+		assert asset in page.text, asset
+	script = request("GET", gateway + "/docs/docs.js")
+	assert script.status == 200 and "'/api/v1/openapi.json'" in script.text, script
+	for asset, media in (("/docs/swagger-ui-bundle.js", "application/javascript"),
+			     ("/docs/swagger-ui.css", "text/css")):
+		r = request("GET", gateway + asset)
+		assert r.status == 200 and r.headers["content-type"].startswith(media), (asset, r)
+		assert len(r.body) > 10000, (asset, len(r.body))
+	# Only the files the page loads: not the npm package's other files, nor its manifest.
+	for other in ("/docs/package.json", "/docs/node_modules/swagger-ui-dist/package.json",
+		      "/docs/index.html"):
+		assert request("GET", gateway + other).status == 404, other
+
+
+def test_the_docs_page_shows_every_documented_operation_in_a_browser(gateway):
+	"""Swagger UI, run by headless Chromium, renders one block per operation of the document
+	the nodes serve (nothing fails to load under the page's Content-Security-Policy)."""
+	chromium = shutil.which("chromium")
+	if not chromium:
+		pytest.skip("no chromium (Debian package chromium; tests/web/run installs it)")
+	doc = json.loads(OPENAPI.read_text())
+	operations = {"operations-%s-%s" % (op["tags"][0], op["operationId"])
+		      for item in doc["paths"].values() for method, op in item.items()
+		      if method in ("get", "put", "post", "delete", "patch")}
+	p = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+			    "--virtual-time-budget=15000", "--dump-dom", gateway + "/docs"],
+			   capture_output=True, text=True, timeout=120)
+	assert p.returncode == 0, p.stderr[-2000:]
+	shown = set(re.findall(r'id="(operations-[^"]+-[^"]+)"', p.stdout)) - {
+		"operations-tag-" + t["name"] for t in doc["tags"]}
+	assert shown == operations, ("missing: %s; unexpected: %s"
+				     % (sorted(operations - shown), sorted(shown - operations)))
