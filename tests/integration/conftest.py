@@ -11,21 +11,16 @@ Environment knobs:
     FLOWSTATE_TEST_KEEP=1   keep the cluster directory (logs, data) after a passing run
 """
 
-import http.client
-import json
 import os
 import shutil
 import sys
 import tempfile
-import urllib.parse
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
-
-import cluster as cluster_lib  # noqa: E402  (scripts/ is not a package)
+from flowstate.api import request
+from flowstate.cluster import Cluster, ClusterError
 
 # Make a sanitizer finding loud and final: abort at the first report, check leaks at exit.
 SANITIZER_ENV = {
@@ -44,51 +39,7 @@ NODE_ENV = {
 
 
 # ---------------------------------------------------------------------------------------------
-# HTTP helpers (stdlib only).
-
-class Response:
-	"""headers: lower-cased name -> value (the last one wins); header_list: every header as
-	sent, in order, for tests about duplicates."""
-
-	def __init__(self, status, headers, body, header_list=None):
-		self.status = status
-		self.headers = headers
-		self.body = body
-		self.header_list = header_list or list(headers.items())
-
-	@property
-	def text(self):
-		return self.body.decode("utf-8", "replace")
-
-	def json(self):
-		return json.loads(self.body) if self.body else None
-
-	def __repr__(self):
-		return "<Response %d %r>" % (self.status, self.body[:200])
-
-
-def request(method, url, body=None, headers=None, timeout=10.0):
-	"""One HTTP request on a fresh connection. body: bytes, str, or a JSON-able object."""
-	u = urllib.parse.urlsplit(url)
-	headers = dict(headers or {})
-	if body is not None and not isinstance(body, (bytes, str)):
-		body = json.dumps(body)
-		headers.setdefault("Content-Type", "application/json")
-	if isinstance(body, str):
-		body = body.encode()
-	conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
-	try:
-		path = u.path or "/"
-		if u.query:
-			path += "?" + u.query
-		conn.request(method, path, body=body, headers=headers)
-		resp = conn.getresponse()
-		header_list = resp.getheaders()
-		return Response(resp.status, {k.lower(): v for k, v in header_list}, resp.read(),
-				header_list)
-	finally:
-		conn.close()
-
+# HTTP helpers.
 
 _default_base = None
 
@@ -124,7 +75,7 @@ def _new_cluster_dir():
 def cluster():
 	global _default_base
 	root = _new_cluster_dir()
-	c = cluster_lib.Cluster(root, nodes=3, sanitized_build=True, env_overrides=NODE_ENV)
+	c = Cluster(root, nodes=3, sanitized_build=True, env_overrides=NODE_ENV)
 	failed = True
 	try:
 		c.start()
@@ -136,7 +87,7 @@ def cluster():
 		stop_error = None
 		try:
 			c.stop()
-		except cluster_lib.ClusterError as e:
+		except ClusterError as e:
 			stop_error = e
 		reports = c.sanitizer_reports()
 		unclean = {name: code for name, code in c.node_exit_codes.items() if code not in (0, None)}

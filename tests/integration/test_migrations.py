@@ -12,8 +12,10 @@ import uuid
 
 import pytest
 
-import cluster as cluster_lib
 from conftest import SANITIZER_ENV
+from flowstate.cluster import ClusterError
+from flowstate.cluster.postgres import DB_USER, database_url
+from flowstate.procs import SANITIZER_MARKERS
 
 MIGRATE_TIMEOUT = 120
 
@@ -22,10 +24,8 @@ MIGRATE_TIMEOUT = 120
 def fresh_db(cluster):
 	"""A new, empty database owned by the application role: (name, url)."""
 	name = "fs_migrate_%s" % uuid.uuid4().hex[:12]
-	cluster.psql("CREATE DATABASE %s OWNER %s" % (name, cluster_lib.DB_USER),
-		     user="postgres", db="postgres")
-	url = "postgresql://%s@%s:%d/%s" % (cluster_lib.DB_USER, cluster_lib.LOOPBACK,
-					    cluster.pg_port, name)
+	cluster.psql("CREATE DATABASE %s OWNER %s" % (name, DB_USER), user="postgres", db="postgres")
+	url = database_url(cluster.postgres.address, db=name)
 	yield name, url
 	cluster.psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name, user="postgres",
 		     db="postgres", check=False)
@@ -58,7 +58,7 @@ def finish(proc):
 
 def assert_clean_exit(code, out):
 	assert code == 0, "flowstate-node migrate exited %s:\n%s" % (code, out)
-	for marker in cluster_lib.SANITIZER_MARKERS:
+	for marker in SANITIZER_MARKERS:
 		assert marker not in out, out
 
 
@@ -70,7 +70,7 @@ def migrate_done_counts(out):
 
 
 def psql_db(cluster, db, sql, check=True):
-	return cluster.psql(sql, user=cluster_lib.DB_USER, db=db, check=check)
+	return cluster.psql(sql, user=DB_USER, db=db, check=check)
 
 
 def applied_migrations(cluster, db):
@@ -179,7 +179,7 @@ def test_operations_table_rejects_changes(cluster, migrated_db_with_one_op, stat
 	db, canvas_id, op_id = migrated_db_with_one_op
 	before = op_row(cluster, db, op_id)
 	assert before, "the operation row was not inserted"
-	with pytest.raises(cluster_lib.ClusterError, match="immutable"):
+	with pytest.raises(ClusterError, match="immutable"):
 		psql_db(cluster, db, statement.replace("{op}", op_id))
 	assert op_row(cluster, db, op_id) == before
 
@@ -187,7 +187,7 @@ def test_operations_table_rejects_changes(cluster, migrated_db_with_one_op, stat
 def test_operations_table_rejects_changes_from_the_superuser_too(cluster, migrated_db_with_one_op):
 	"""The trigger is the database's own rule, not a privilege the application role lacks."""
 	db, canvas_id, op_id = migrated_db_with_one_op
-	with pytest.raises(cluster_lib.ClusterError, match="immutable"):
+	with pytest.raises(ClusterError, match="immutable"):
 		cluster.psql("DELETE FROM operations WHERE id = '%s'" % op_id, user="postgres", db=db)
 	assert op_row(cluster, db, op_id)
 
@@ -207,11 +207,11 @@ def test_operations_table_rejects_a_duplicate_version_or_client_op_id(cluster,
 	db, canvas_id, op_id = migrated_db_with_one_op
 	user_id, client_op_id = psql_db(cluster, db, "SELECT user_id, client_op_id FROM operations "
 					"WHERE id = '%s'" % op_id).split("|")
-	with pytest.raises(cluster_lib.ClusterError, match="duplicate key"):
+	with pytest.raises(ClusterError, match="duplicate key"):
 		psql_db(cluster, db, "INSERT INTO operations (canvas_id, version, client_op_id, "
 			"user_id, type, payload) VALUES ('%s', 1, gen_random_uuid(), '%s', "
 			"'delete_shape', '{}')" % (canvas_id, user_id))
-	with pytest.raises(cluster_lib.ClusterError, match="duplicate key"):
+	with pytest.raises(ClusterError, match="duplicate key"):
 		psql_db(cluster, db, "INSERT INTO operations (canvas_id, version, client_op_id, "
 			"user_id, type, payload) VALUES ('%s', 2, '%s', '%s', 'delete_shape', '{}')"
 			% (canvas_id, client_op_id, user_id))

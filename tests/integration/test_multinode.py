@@ -33,7 +33,10 @@ import websockets
 import websockets.exceptions
 
 import conftest
-from conftest import api, cluster_lib
+from conftest import api
+from flowstate.api import probe
+from flowstate.cluster import Cluster, ClusterError
+from flowstate.procs import log_tail
 from test_oplog import floats, random_op, reduce_op
 
 PASSWORD = "correct horse battery"
@@ -70,8 +73,7 @@ def make_cluster(request):
 
 	def make(**overrides):
 		root = conftest._new_cluster_dir()
-		c = cluster_lib.Cluster(root, nodes=3, sanitized_build=True,
-					env_overrides={**FAST_ENV, **overrides})
+		c = Cluster(root, nodes=3, sanitized_build=True, env_overrides={**FAST_ENV, **overrides})
 		started.append(c)
 		c.start()
 		c.wait_ready(timeout=30)
@@ -82,7 +84,7 @@ def make_cluster(request):
 	for c in started:
 		try:
 			c.stop()
-		except cluster_lib.ClusterError as e:
+		except ClusterError as e:
 			problems.append("cluster in %s did not stop cleanly: %s" % (c.root, e))
 		for path, excerpt in c.sanitizer_reports():
 			problems.append("sanitizer report in %s:\n%s" % (path, excerpt))
@@ -150,7 +152,7 @@ class Team:
 
 def metric(url, name):
 	"""Sum of a Prometheus metric's samples on one node (None when absent)."""
-	status, body = cluster_lib.http_get(url + "/metrics", timeout=5)
+	status, body = probe(url + "/metrics", timeout=5)
 	assert status == 200, (url, status, body)
 	total, found = 0.0, False
 	for line in body.decode().splitlines():
@@ -164,7 +166,7 @@ def metric(url, name):
 
 
 def readyz(url):
-	status, body = cluster_lib.http_get(url + "/readyz", timeout=3)
+	status, body = probe(url + "/readyz", timeout=3)
 	try:
 		data = json.loads(body) if status else None
 	except ValueError:
@@ -1104,7 +1106,7 @@ def test_sigterm_drain_closes_websockets_with_1001_reports_not_ready_exits_0_and
 	verify_delivery(c, team.canvas, s.peers, head, team.viewer, live_nodes=live)
 	log = c.node_log(s.gw_node).read_text(errors="replace")
 	assert "drain_complete" in log and "drain_deadline" not in log, \
-		cluster_lib.log_tail(c.node_log(s.gw_node))
+		log_tail(c.node_log(s.gw_node))
 
 
 def read_http_response(sock):

@@ -30,6 +30,7 @@ import websockets
 import websockets.exceptions
 
 import wsclient
+from flowstate.procs import log_tail
 from test_oplog import floats, random_op, reduce_op
 from wsclient import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, ExtraNode, RawWs,
 		      RestWriter, build_frame, close_all, connect, rect, run)
@@ -90,7 +91,7 @@ def _stop_checked(extra):
 	reports = extra.sanitizer_reports()
 	assert not reports, "sanitizer report in %s:\n%s" % (extra.log, reports[0][1])
 	assert code == 0, "%s exited %s after SIGTERM; log tail:\n%s" % (
-		extra.name, code, wsclient.cluster_lib.log_tail(extra.log))
+		extra.name, code, log_tail(extra.log))
 
 
 @pytest.fixture(scope="module")

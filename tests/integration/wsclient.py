@@ -21,8 +21,6 @@ import hashlib
 import http.client
 import json
 import os
-import re
-import signal
 import socket
 import struct
 import time
@@ -32,7 +30,6 @@ import uuid
 import websockets
 import websockets.exceptions
 
-import cluster as cluster_lib
 from conftest import SANITIZER_ENV, api
 
 PASSWORD = "correct horse battery"
@@ -504,81 +501,29 @@ class RawWs:
 
 class ExtraNode:
 	"""A flowstate-node sharing the session cluster's Postgres, Redis and JWT secret, with env
-	overrides. Its pid file sits in the cluster's run/ directory (as node-<name>.pid), so the
-	cluster's guardian and `cluster.py down` stop it too if this process dies."""
+	overrides and the sanitizer settings (Cluster.extra_node: the guardian and `cluster.py down`
+	stop it too if this process dies)."""
 
 	def __init__(self, cluster, name, overrides):
 		self.cluster = cluster
-		self.name = "node-" + name
-		self.port = cluster_lib.free_port()
-		self.url = "http://%s:%d" % (cluster_lib.LOOPBACK, self.port)
-		self.log = cluster.logs_dir / (self.name + ".log")
-		env = cluster.node_env(0)
-		env.update(SANITIZER_ENV)
-		env["FLOWSTATE_PORT"] = str(self.port)
-		env["FLOWSTATE_NODE_ID"] = name
-		env.update({k: str(v) for k, v in overrides.items()})
-		self.env = env
-		self.proc = None
+		self.node = cluster.extra_node(name, {**SANITIZER_ENV, **overrides})
+		self.name = self.node.name
+		self.url = self.node.url
+		self.log = self.node.log
 		self.exit_code = None
 
 	def start(self, timeout=90.0):
-		self.proc = cluster_lib.Proc.spawn(self.name, [str(self.cluster.node_bin)], self.log,
-						   env=self.env, cwd=self.cluster.root)
-		cluster_lib._write_pidfile(self.cluster.run_dir, self.proc)
-		deadline = time.monotonic() + timeout
-		while True:
-			status, _ = cluster_lib.http_get(self.url + "/healthz", timeout=1)
-			if status == 200:
-				return self
-			if not self.proc.alive():
-				raise AssertionError("%s exited with %s:\n%s" % (self.name, self.proc.returncode(),
-										  cluster_lib.log_tail(self.log)))
-			if time.monotonic() > deadline:
-				raise AssertionError("%s not healthy within %.0fs:\n%s"
-						     % (self.name, timeout, cluster_lib.log_tail(self.log)))
-			time.sleep(0.1)
+		self.cluster.start_extra_node(self.node, timeout)
+		return self
 
 	def stop(self):
-		if self.proc is not None:
-			self.exit_code = self.proc.stop(signal.SIGTERM, 20)
-			cluster_lib._remove_pidfile(self.cluster.run_dir, self.name)
-			self.proc = None
+		"""SIGTERM and wait; the exit code of the last stop (None if it never started)."""
+		if self.node.proc() is not None:
+			self.exit_code = self.node.stop(20)
 		return self.exit_code
 
 	def log_text(self):
-		try:
-			return self.log.read_text(errors="replace")
-		except OSError:
-			return ""
-
-	async def wait_log_async(self, pattern, timeout=20.0, start=0):
-		"""wait_log without blocking the event loop."""
-		rx = re.compile(pattern)
-		deadline = time.monotonic() + timeout
-		while True:
-			m = rx.search(self.log_text()[start:])
-			if m:
-				return m
-			if time.monotonic() > deadline:
-				raise AssertionError("%s: no log line matching %r within %.0fs:\n%s"
-						     % (self.name, pattern, timeout,
-							cluster_lib.log_tail(self.log)))
-			await asyncio.sleep(0.02)
+		return self.node.log_text()
 
 	def sanitizer_reports(self):
-		return cluster_lib.sanitizer_reports([self.log])
-
-	def wait_log(self, pattern, timeout=20.0, start=0):
-		"""Waits until the log (from byte offset start) matches the regex; returns the match."""
-		rx = re.compile(pattern)
-		deadline = time.monotonic() + timeout
-		while True:
-			m = rx.search(self.log_text()[start:])
-			if m:
-				return m
-			if time.monotonic() > deadline:
-				raise AssertionError("%s: no log line matching %r within %.0fs:\n%s"
-						     % (self.name, pattern, timeout,
-							cluster_lib.log_tail(self.log)))
-			time.sleep(0.05)
+		return self.node.sanitizer_reports()

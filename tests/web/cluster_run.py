@@ -31,9 +31,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
-import cluster as fscluster  # noqa: E402
+from flowstate import procs
+from flowstate.cluster import Cluster, ClusterError
 
 
 def ws_connections(url):
@@ -51,7 +50,7 @@ def control_server(c):
 
 	class Handler(http.server.BaseHTTPRequestHandler):
 		def log_message(self, fmt, *args):
-			fscluster.log("control: " + fmt % args)
+			procs.log("control: " + fmt % args)
 
 		def answer(self, status, body):
 			data = json.dumps(body).encode()
@@ -103,7 +102,7 @@ def main():
 	root = Path(tempfile.mkdtemp(prefix="flowstate-webtest-")) if own_dir else Path(args.dir)
 	os.chmod(root, 0o755)  # Postgres and the nginx workers run as other users
 	# A cheap KDF: the test registers users through the UI.
-	c = fscluster.Cluster(root, nodes=args.nodes, env_overrides={"FLOWSTATE_SCRYPT_LOG2N": "10"})
+	c = Cluster(root, nodes=args.nodes, env_overrides={"FLOWSTATE_SCRYPT_LOG2N": "10"})
 	code = 1
 	srv = None
 	try:
@@ -113,7 +112,7 @@ def main():
 		env["FLOWSTATE_TEST_GATEWAY_URL"] = c.gateway_url
 		env["FLOWSTATE_TEST_NODE_URLS"] = ",".join(c.node_urls)
 		env["FLOWSTATE_WEB_CONTROL_URL"] = "http://127.0.0.1:%d" % srv.server_address[1]
-		fscluster.log("running %s (gateway %s)" % (" ".join(cmd), c.gateway_url))
+		procs.log("running %s (gateway %s)" % (" ".join(cmd), c.gateway_url))
 		child = subprocess.Popen(cmd, env=env)
 		try:
 			code = child.wait()
@@ -121,7 +120,7 @@ def main():
 			child.terminate()
 			child.wait()
 			raise
-	except fscluster.ClusterError as e:
+	except ClusterError as e:
 		print("cluster_run: %s" % e, file=sys.stderr)
 		code = 1
 	finally:
@@ -129,7 +128,7 @@ def main():
 			srv.shutdown()
 		try:
 			c.stop()
-		except fscluster.ClusterError as e:
+		except ClusterError as e:
 			print("cluster_run: stopping: %s" % e, file=sys.stderr)
 			code = code or 1
 		reports = c.sanitizer_reports()
