@@ -16,22 +16,17 @@ import uuid
 
 import pytest
 
-from conftest import api
+from helpers import PASSWORD, api, assert_error, unique_email
 
-PASSWORD = "correct horse battery"
 RFC3339_MS_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
 
 
 # ---------------------------------------------------------------------------------------------
-# Helpers (local to this file: conftest provides only the transport).
-
-def unique_email(tag="auth"):
-	return "%s-%s@example.com" % (tag, uuid.uuid4().hex[:16])
-
+# Helpers of the auth endpoints (accounts for other suites: helpers.new_user).
 
 def register(email=None, password=PASSWORD, base=None, **extra):
 	"""Registers an account and returns (email, user JSON); fails the test on anything but 201."""
-	email = email or unique_email()
+	email = email or unique_email("auth")
 	body = {"email": email, "password": password}
 	body.update(extra)
 	status, data = api("POST", "/api/v1/auth/register", body, base=base)
@@ -52,18 +47,6 @@ def refresh(token, base=None):
 
 def me(token, base=None):
 	return api("GET", "/api/v1/auth/me", token=token, base=base)
-
-
-def assert_error(status, body, expected_status, code=None, field=None):
-	"""The error contract of docs/protocol.md: a JSON object with string detail and code."""
-	assert status == expected_status, (status, body)
-	assert isinstance(body, dict), body
-	assert isinstance(body.get("detail"), str) and body["detail"], body
-	assert isinstance(body.get("code"), str) and body["code"], body
-	if code is not None:
-		assert body["code"] == code, body
-	if field is not None:
-		assert field in body["detail"], body
 
 
 def b64url(data):

@@ -6,7 +6,8 @@ import re
 import time
 import uuid
 
-from conftest import api, request
+from flowstate.api import request
+from helpers import api
 
 PROMETHEUS_SAMPLE = re.compile(
 	r"^[a-zA-Z_:][a-zA-Z0-9_:]*"            # metric name

@@ -13,83 +13,20 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import api, request
+from flowstate.api import request
+from helpers import (add_member, api, assert_error, commit, create_canvas, create_workspace,
+		     get_state, list_ops, new_user, rect)
 
-PASSWORD = "correct horse battery"
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
 
 # ---------------------------------------------------------------------------------------------
-# Helpers (local to this file: conftest provides only the transport).
-
-class User:
-	def __init__(self, tag="hist"):
-		self.email = "%s-%s@example.com" % (tag, uuid.uuid4().hex[:16])
-		status, data = api("POST", "/api/v1/auth/register",
-				   {"email": self.email, "password": PASSWORD})
-		assert status == 201, (status, data)
-		self.id = data["id"]
-		status, data = api("POST", "/api/v1/auth/login",
-				   {"email": self.email, "password": PASSWORD})
-		assert status == 200, (status, data)
-		self.token = data["access_token"]
-
-	def call(self, method, path, body=None, base=None):
-		return api(method, "/api/v1" + path, body, token=self.token, base=base)
-
-
-def workspace(owner):
-	status, ws = owner.call("POST", "/workspaces", {"name": "history"})
-	assert status == 201, (status, ws)
-	return ws["id"]
-
-
-def add_member(owner, ws, user, role):
-	status, data = owner.call("POST", "/workspaces/%s/members" % ws,
-				  {"email": user.email, "role": role})
-	assert status == 201, (status, data)
-
+# Helpers.
 
 def canvas(owner, ws=None):
-	ws = ws or workspace(owner)
-	status, c = owner.call("POST", "/workspaces/%s/canvases" % ws, {"name": "board"})
-	assert status == 201, (status, c)
-	return c["id"]
-
-
-def commit(user, cid, op_type, payload, base=None):
-	status, op = user.call("POST", "/canvases/%s/operations" % cid,
-			       {"type": op_type, "payload": payload,
-				"client_op_id": str(uuid.uuid4())}, base=base)
-	assert status == 201, (status, op)
-	return op
-
-
-def state(user, cid, at=None):
-	path = "/canvases/%s/state" % cid + ("" if at is None else "?at=%d" % at)
-	status, data = user.call("GET", path)
-	assert status == 200, (status, data)
-	return data
-
-
-def all_ops(user, cid):
-	ops, since = [], 0
-	while True:
-		status, page = user.call("GET", "/canvases/%s/operations?since=%d&limit=100"
-					 % (cid, since))
-		assert status == 200, (status, page)
-		if not page:
-			return ops
-		ops.extend(page)
-		since = page[-1]["version"]
-
-
-def assert_error(status, body, expected_status, code=None):
-	assert status == expected_status, (status, body)
-	assert isinstance(body, dict) and isinstance(body.get("detail"), str), body
-	assert isinstance(body.get("code"), str) and body["code"], body
-	if code is not None:
-		assert body["code"] == code, body
+	"""A new canvas of owner's, in ws or in a new workspace of its own; its id."""
+	ws = ws or create_workspace(owner, "history")["id"]
+	return create_canvas(owner, ws, "board")["id"]
 
 
 def replay(ops):
@@ -119,20 +56,16 @@ def replay(ops):
 	return shapes
 
 
-def rect(sid, x, y, **extra):
-	return dict({"shape_id": sid, "kind": "rect", "x": x, "y": y, "w": 10, "h": 10}, **extra)
-
-
 @pytest.fixture
 def design_scenario(cluster):
 	"""DESIGN.md's scenario: create A (v1), create B (v2), move A (v3), delete B (v4)."""
-	owner = User()
+	owner = new_user("hist")
 	cid = canvas(owner)
-	commit(owner, cid, "create_shape", rect("A", 0, 0))
-	commit(owner, cid, "create_shape", {"shape_id": "B", "kind": "ellipse", "x": 100, "y": 0,
+	commit(cid, owner, "create_shape", rect("A", 0, 0))
+	commit(cid, owner, "create_shape", {"shape_id": "B", "kind": "ellipse", "x": 100, "y": 0,
 					    "w": 20, "h": 20})
-	commit(owner, cid, "move_shape", {"shape_id": "A", "x": 50, "y": 60})
-	commit(owner, cid, "delete_shape", {"shape_id": "B"})
+	commit(cid, owner, "move_shape", {"shape_id": "A", "x": 50, "y": 60})
+	commit(cid, owner, "delete_shape", {"shape_id": "B"})
 	return owner, cid
 
 
@@ -141,7 +74,7 @@ def design_scenario(cluster):
 
 def test_restore_reaches_exactly_the_old_state_with_minimal_forward_ops(design_scenario):
 	owner, cid = design_scenario
-	at2 = state(owner, cid, at=2)
+	at2 = get_state(cid, owner, at=2)
 	status, body = owner.call("POST", "/canvases/%s/restore" % cid, {"version": 2})
 	assert status == 200, (status, body)
 	assert body["canvas_id"] == cid and body["restored_to"] == 2
@@ -154,11 +87,11 @@ def test_restore_reaches_exactly_the_old_state_with_minimal_forward_ops(design_s
 		assert o["kind"] == "restore" and o["created_by"] == owner.id
 		assert o["canvas_id"] == cid
 		uuid.UUID(o["client_op_id"])
-	now = state(owner, cid)
+	now = get_state(cid, owner)
 	assert now["version"] == 6
 	assert now["shapes"] == at2["shapes"]
 	# the log is what the response said: append-only, gap-free
-	log = all_ops(owner, cid)
+	log = list_ops(cid, owner, page=100)
 	assert [o["version"] for o in log] == [1, 2, 3, 4, 5, 6]
 	assert log[4:] == ops
 	assert replay(log) == now["shapes"]
@@ -169,7 +102,7 @@ def test_restore_to_the_current_state_commits_nothing(design_scenario):
 	status, body = owner.call("POST", "/canvases/%s/restore" % cid, {"version": 4})
 	assert status == 200, (status, body)
 	assert body == {"canvas_id": cid, "restored_to": 4, "version": 4, "operations": []}
-	assert state(owner, cid)["version"] == 4
+	assert get_state(cid, owner)["version"] == 4
 
 
 def test_restore_to_version_zero_empties_the_canvas(design_scenario):
@@ -178,12 +111,12 @@ def test_restore_to_version_zero_empties_the_canvas(design_scenario):
 	assert status == 200, (status, body)
 	assert [(o["type"], o["payload"]["shape_id"]) for o in body["operations"]] == [
 		("delete_shape", "A")]
-	assert state(owner, cid)["shapes"] == {}
+	assert get_state(cid, owner)["shapes"] == {}
 
 
 def test_restore_errors(design_scenario):
 	owner, cid = design_scenario
-	viewer, stranger = User(), User()
+	viewer, stranger = new_user("hist"), new_user("hist")
 	status, c = owner.call("GET", "/canvases/%s" % cid)
 	add_member(owner, c["workspace_id"], viewer, "viewer")
 	path = "/canvases/%s/restore" % cid
@@ -200,7 +133,7 @@ def test_restore_errors(design_scenario):
 	assert_error(*owner.call("POST", path, {"version": 2, "force": True}), 422, "unknown_field")
 	assert_error(*owner.call("POST", path, "[1"), 400, "malformed_json")
 	# nothing was committed by any of these
-	assert state(owner, cid)["version"] == 4
+	assert get_state(cid, owner)["version"] == 4
 
 
 def test_restore_stays_atomic_and_versions_gap_free_under_concurrent_writers(cluster):
@@ -208,12 +141,12 @@ def test_restore_stays_atomic_and_versions_gap_free_under_concurrent_writers(clu
 	the others) commit while restores run. Every restore either lands as one block of ops right
 	on the head it was computed from, or gives up with 409 after its retries; the log stays
 	gap-free and GET /state equals an independent replay of it."""
-	owner = User()
+	owner = new_user("hist")
 	cid = canvas(owner)
 	for i in range(4):
-		commit(owner, cid, "create_shape", rect("s%d" % i, i * 20, 0))
+		commit(cid, owner, "create_shape", rect("s%d" % i, i * 20, 0))
 	target = 4
-	target_shapes = state(owner, cid, at=target)["shapes"]
+	target_shapes = get_state(cid, owner, at=target)["shapes"]
 	restore_url = cluster.node_urls[0]
 	stop = threading.Event()
 	started = threading.Barrier(4)
@@ -226,12 +159,12 @@ def test_restore_stays_atomic_and_versions_gap_free_under_concurrent_writers(clu
 			while not stop.is_set() and i < 300:
 				sid = "w%d-%d" % (n, i % 5)
 				if i % 3 == 0:
-					commit(owner, cid, "create_shape", rect(sid, i, n * 30), base=base)
+					commit(cid, owner, "create_shape", rect(sid, i, n * 30), base=base)
 				elif i % 3 == 1:
-					commit(owner, cid, "move_shape", {"shape_id": "s%d" % (i % 4),
+					commit(cid, owner, "move_shape", {"shape_id": "s%d" % (i % 4),
 									  "x": i, "y": n}, base=base)
 				else:
-					commit(owner, cid, "delete_shape", {"shape_id": sid}, base=base)
+					commit(cid, owner, "delete_shape", {"shape_id": sid}, base=base)
 				if i == 0:
 					started.wait(10)
 				i += 1
@@ -266,8 +199,8 @@ def test_restore_stays_atomic_and_versions_gap_free_under_concurrent_writers(clu
 	restored = [body for status, body in results if status == 200]
 	assert restored, results
 
-	log = all_ops(owner, cid)
-	head = state(owner, cid)
+	log = list_ops(cid, owner, page=100)
+	head = get_state(cid, owner)
 	assert [o["version"] for o in log] == list(range(1, head["version"] + 1))
 	assert head["shapes"] == replay(log)
 	by_version = {o["version"]: o for o in log}
@@ -281,7 +214,7 @@ def test_restore_stays_atomic_and_versions_gap_free_under_concurrent_writers(clu
 			assert versions[-1] == body["version"]
 			assert all(by_version[o["version"]] == o for o in ops)
 			assert all(o["kind"] == "restore" for o in ops)
-		assert state(owner, cid, at=body["version"])["shapes"] == target_shapes
+		assert get_state(cid, owner, at=body["version"])["shapes"] == target_shapes
 		assert replay(log[:body["version"]]) == target_shapes
 	# the writers really interleaved with the restores
 	first, last = restored[0]["version"], restored[-1]["version"]
@@ -316,7 +249,7 @@ def test_diff_lists_added_removed_and_modified_with_before_and_after(design_scen
 
 def test_diff_errors(design_scenario):
 	owner, cid = design_scenario
-	viewer, stranger = User(), User()
+	viewer, stranger = new_user("hist"), new_user("hist")
 	status, c = owner.call("GET", "/canvases/%s" % cid)
 	add_member(owner, c["workspace_id"], viewer, "viewer")
 	assert viewer.call("GET", "/canvases/%s/diff?from=0&to=4" % cid)[0] == 200
@@ -337,7 +270,7 @@ def test_diff_errors(design_scenario):
 
 def test_checkpoints_create_list_duplicate_and_roles(design_scenario):
 	owner, cid = design_scenario
-	editor, viewer, stranger = User(), User(), User()
+	editor, viewer, stranger = new_user("hist"), new_user("hist"), new_user("hist")
 	status, c = owner.call("GET", "/canvases/%s" % cid)
 	add_member(owner, c["workspace_id"], editor, "editor")
 	add_member(owner, c["workspace_id"], viewer, "viewer")
@@ -403,10 +336,10 @@ def today_utc():
 
 
 def test_activity_counts_todays_ops_and_a_streak_of_one(cluster):
-	user = User()
+	user = new_user("hist")
 	cid = canvas(user)
 	for i in range(3):
-		commit(user, cid, "create_shape", rect("r%d" % i, i, i))
+		commit(cid, user, "create_shape", rect("r%d" % i, i, i))
 	status, act = user.call("GET", "/me/activity")
 	assert status == 200, (status, act)
 	today = today_utc()
@@ -443,7 +376,7 @@ def backdate_ops(cluster, user, cid, days):
 
 
 def test_activity_streaks_span_years_and_end_today_or_yesterday(cluster):
-	user = User()
+	user = new_user("hist")
 	cid = canvas(user)
 	today = "(now() AT TIME ZONE 'UTC')::date"
 	backdate_ops(cluster, user, cid, [
@@ -466,7 +399,7 @@ def test_activity_streaks_span_years_and_end_today_or_yesterday(cluster):
 	assert y2020["total"] == 4
 
 	# one more op today extends the current streak to 3
-	commit(user, cid, "create_shape", rect("r", 0, 0))
+	commit(cid, user, "create_shape", rect("r", 0, 0))
 	status, now = user.call("GET", "/me/activity")
 	assert status == 200
 	if now["days"][-1]["date"] != today_utc().isoformat():
@@ -475,7 +408,7 @@ def test_activity_streaks_span_years_and_end_today_or_yesterday(cluster):
 
 
 def test_activity_current_streak_is_zero_after_a_day_without_ops(cluster):
-	user = User()
+	user = new_user("hist")
 	cid = canvas(user)
 	today = "(now() AT TIME ZONE 'UTC')::date"
 	backdate_ops(cluster, user, cid, [today + " - 4", today + " - 3", today + " - 2"])
@@ -485,7 +418,7 @@ def test_activity_current_streak_is_zero_after_a_day_without_ops(cluster):
 
 
 def test_activity_of_a_new_user_is_empty(cluster):
-	user = User()
+	user = new_user("hist")
 	status, act = user.call("GET", "/me/activity?year=2001")
 	assert status == 200, (status, act)
 	assert act == {"user_id": user.id, "year": 2001, "total": 0, "days": [],
@@ -495,7 +428,7 @@ def test_activity_of_a_new_user_is_empty(cluster):
 
 
 def test_activity_query_is_validated(cluster):
-	user = User()
+	user = new_user("hist")
 	for q in ("year=1969", "year=10000", "year=abc", "year=", "year=2024.0"):
 		assert_error(*user.call("GET", "/me/activity?" + q), 422, "invalid_query")
 	assert user.call("GET", "/me/activity?year=1970")[0] == 200
@@ -503,14 +436,14 @@ def test_activity_query_is_validated(cluster):
 
 
 def test_user_activity_is_visible_only_through_a_shared_workspace(cluster):
-	author, colleague, outsider, elsewhere = User(), User(), User(), User()
-	ws = workspace(author)
+	author, colleague, outsider, elsewhere = new_user("hist"), new_user("hist"), new_user("hist"), new_user("hist")
+	ws = create_workspace(author, "history")["id"]
 	add_member(author, ws, colleague, "viewer")
 	cid = canvas(author, ws)
 	for i in range(2):
-		commit(author, cid, "create_shape", rect("r%d" % i, 0, 0))
+		commit(cid, author, "create_shape", rect("r%d" % i, 0, 0))
 	# elsewhere shares a different workspace with the author, where the author did nothing
-	other_ws = workspace(author)
+	other_ws = create_workspace(author, "history")["id"]
 	add_member(author, other_ws, elsewhere, "editor")
 
 	path = "/users/%s/activity" % author.id
@@ -545,23 +478,23 @@ def groups(root):
 
 
 def test_export_svg_is_well_formed_and_draws_every_shape(cluster):
-	owner = User()
+	owner = new_user("hist")
 	cid = canvas(owner)
 	nasty = "<b>&amp; \"quoted\" 'single'</b> ]]> <script>alert(1)</script>"
-	commit(owner, cid, "create_shape", rect("r", 0, 0, style={"fill": "#ff000080"}))
-	commit(owner, cid, "create_shape", {"shape_id": "e", "kind": "ellipse", "x": 40, "y": 0,
+	commit(cid, owner, "create_shape", rect("r", 0, 0, style={"fill": "#ff000080"}))
+	commit(cid, owner, "create_shape", {"shape_id": "e", "kind": "ellipse", "x": 40, "y": 0,
 					    "w": 20, "h": 10, "rotation": 30})
-	commit(owner, cid, "create_shape", {"shape_id": "t", "kind": "text", "x": 0, "y": 50,
+	commit(cid, owner, "create_shape", {"shape_id": "t", "kind": "text", "x": 0, "y": 50,
 					    "text": nasty})
-	commit(owner, cid, "create_shape", {"shape_id": "s", "kind": "sticky", "x": 100,
+	commit(cid, owner, "create_shape", {"shape_id": "s", "kind": "sticky", "x": 100,
 					    "y": 100, "w": 80, "h": 80, "text": "line 1\nline 2"})
-	commit(owner, cid, "create_shape", {"shape_id": "a", "kind": "arrow", "x": 0, "y": 0,
+	commit(cid, owner, "create_shape", {"shape_id": "a", "kind": "arrow", "x": 0, "y": 0,
 					    "w": 30, "h": 30, "z": 5})
-	commit(owner, cid, "create_shape", {"shape_id": "l", "kind": "line", "x": 0, "y": 0,
+	commit(cid, owner, "create_shape", {"shape_id": "l", "kind": "line", "x": 0, "y": 0,
 					    "points": [[0, 0], [10, 20], [30, 5]]})
-	commit(owner, cid, "create_shape", {"shape_id": "p", "kind": "path", "x": 200, "y": 200,
+	commit(cid, owner, "create_shape", {"shape_id": "p", "kind": "path", "x": 200, "y": 200,
 					    "points": [[0, 0], [5, 5], [10, 0]]})
-	commit(owner, cid, "create_shape", {"shape_id": "c", "kind": "connector", "x": 0, "y": 0,
+	commit(cid, owner, "create_shape", {"shape_id": "c", "kind": "connector", "x": 0, "y": 0,
 					    "from": "r", "to": "s"})
 
 	r = export(cluster, owner, cid)
@@ -598,7 +531,7 @@ def test_export_svg_is_well_formed_and_draws_every_shape(cluster):
 
 
 def test_export_svg_of_an_empty_canvas_and_errors(cluster):
-	owner, stranger = User(), User()
+	owner, stranger = new_user("hist"), new_user("hist")
 	cid = canvas(owner)
 	r = export(cluster, owner, cid)
 	assert r.status == 200, r

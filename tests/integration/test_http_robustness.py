@@ -12,7 +12,8 @@ import uuid
 
 import pytest
 
-from conftest import api, request
+from flowstate.api import request
+from helpers import api, assert_error
 
 MAX_BODY = 1024 * 1024       # FLOWSTATE_MAX_BODY_BYTES default
 MAX_HEAD = 16 * 1024         # FLOWSTATE_MAX_HEADER_BYTES default
@@ -129,11 +130,7 @@ def assert_json_error(resp, status, code=None):
 	assert resp.status == status, resp
 	assert resp.headers.get("content-type", "").startswith("application/json"), resp
 	body = resp.json()
-	assert isinstance(body, dict), body
-	assert isinstance(body.get("detail"), str) and body["detail"], body
-	assert isinstance(body.get("code"), str) and body["code"], body
-	if code is not None:
-		assert body["code"] == code, body
+	assert_error(resp.status, body, status, code)
 	return body
 
 

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from conftest import SANITIZER_ENV
+from harness import SANITIZER_ENV
 from flowstate.cluster import ClusterError
 from flowstate.cluster.postgres import DB_USER, database_url
 from flowstate.procs import SANITIZER_MARKERS

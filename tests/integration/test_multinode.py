@@ -16,36 +16,32 @@ reports or an unclean SIGTERM exit at its teardown.
 """
 
 import asyncio
-import http.client
 import json
-import os
 import random
-import shutil
 import signal
 import socket
 import sys
 import time
-import urllib.parse
 import uuid
 
 import pytest
 import websockets
 import websockets.exceptions
 
-import conftest
-from conftest import api
-from flowstate.api import probe
-from flowstate.cluster import Cluster, ClusterError
+import harness
+from flowstate.api import Client, metric_total, metrics, probe
+from flowstate.cluster import Cluster
 from flowstate.procs import log_tail
+from helpers import api, create_canvas, db_head, db_rows, list_ops, make_team, post_op
 from test_oplog import floats, random_op, reduce_op
+from wsclient import ws_url
 
-PASSWORD = "correct horse battery"
 PRESENCE_TTL = 3           # seconds
 SHUTDOWN_TIMEOUT = 5       # seconds
 HEAD_CHECK_MS = 300
 
 FAST_ENV = {
-	**conftest.NODE_ENV,
+	**harness.NODE_ENV,
 	"FLOWSTATE_PRESENCE_TTL": str(PRESENCE_TTL),
 	"FLOWSTATE_HEAD_CHECK_MS": str(HEAD_CHECK_MS),
 	"FLOWSTATE_GAP_TIMEOUT_MS": "50",
@@ -72,33 +68,18 @@ def make_cluster(request):
 	failed_before = request.session.testsfailed
 
 	def make(**overrides):
-		root = conftest._new_cluster_dir()
-		c = Cluster(root, nodes=3, sanitized_build=True, env_overrides={**FAST_ENV, **overrides})
+		c = Cluster(harness.new_cluster_dir(), nodes=3, sanitized_build=True,
+			    env_overrides={**FAST_ENV, **overrides})
 		started.append(c)
 		c.start()
 		c.wait_ready(timeout=30)
 		return c
 
 	yield make
-	problems = []
+	problems = [p for c in started for p in harness.stop_and_check(c)]
 	for c in started:
-		try:
-			c.stop()
-		except ClusterError as e:
-			problems.append("cluster in %s did not stop cleanly: %s" % (c.root, e))
-		for path, excerpt in c.sanitizer_reports():
-			problems.append("sanitizer report in %s:\n%s" % (path, excerpt))
-		unclean = {n: code for n, code in c.node_exit_codes.items() if code not in (0, None)}
-		if unclean:
-			problems.append("nodes did not exit 0 after SIGTERM: %s (logs in %s/logs)"
-					% (unclean, c.root))
-	keep = (problems or request.session.testsfailed > failed_before
-		or os.environ.get("FLOWSTATE_TEST_KEEP") == "1")
-	for c in started:
-		if keep:
-			print("\nmulti-node cluster directory kept: %s" % c.root, file=sys.stderr)
-		else:
-			shutil.rmtree(c.root, ignore_errors=True)
+		harness.dispose(c.root, problems or request.session.testsfailed > failed_before,
+				"multi-node cluster directory")
 	if problems:
 		pytest.fail("\n\n".join(problems), pytrace=False)
 
@@ -106,63 +87,22 @@ def make_cluster(request):
 # ---------------------------------------------------------------------------------------------
 # REST set-up and probes.
 
-class User:
-	def __init__(self, email, id, token):
-		self.email = email
-		self.id = id
-		self.token = token
-
-	def __repr__(self):
-		return "<User %s>" % self.email
-
-
-def register(base, tag):
-	email = "%s-%s@example.com" % (tag, uuid.uuid4().hex[:12])
-	status, body = api("POST", "/api/v1/auth/register",
-			   {"email": email, "password": PASSWORD, "display_name": tag}, base=base)
-	assert status == 201, (status, body)
-	user_id = body["id"]
-	status, body = api("POST", "/api/v1/auth/login", {"email": email, "password": PASSWORD},
-			   base=base)
-	assert status == 200, (status, body)
-	return User(email, user_id, body["access_token"])
-
-
-class Team:
-	"""An owner, four editors (the writers) and a viewer (the readers) on one fresh canvas."""
-
-	def __init__(self, c):
-		base = c.gateway_url
-		self.owner = register(base, "owner")
-		self.editors = [register(base, "editor%d" % i) for i in range(4)]
-		self.viewer = register(base, "viewer")
-		status, ws = api("POST", "/api/v1/workspaces", {"name": "multinode"},
-				 token=self.owner.token, base=base)
-		assert status == 201, (status, ws)
-		for user, role in [(e, "editor") for e in self.editors] + [(self.viewer, "viewer")]:
-			status, body = api("POST", "/api/v1/workspaces/%s/members" % ws["id"],
-					   {"email": user.email, "role": role}, token=self.owner.token,
-					   base=base)
-			assert status == 201, (status, body)
-		status, canvas = api("POST", "/api/v1/workspaces/%s/canvases" % ws["id"],
-				     {"name": "multinode canvas"}, token=self.owner.token, base=base)
-		assert status == 201, (status, canvas)
-		self.canvas = canvas["id"]
+def canvas_team(c):
+	"""An owner, four editors (the writers) and a viewer (the readers) on one fresh canvas of
+	cluster c: .editors, .viewer, .canvas (its id)."""
+	members = {"editor%d" % i: "editor" for i in range(4)}
+	members["viewer"] = "viewer"
+	t = make_team(members, base=c.gateway_url, name="multinode")
+	t.editors = [getattr(t, "editor%d" % i) for i in range(4)]
+	t.canvas = create_canvas(t.owner, t.workspace_id, "multinode canvas", base=c.gateway_url)["id"]
+	return t
 
 
 def metric(url, name):
 	"""Sum of a Prometheus metric's samples on one node (None when absent)."""
-	status, body = probe(url + "/metrics", timeout=5)
-	assert status == 200, (url, status, body)
-	total, found = 0.0, False
-	for line in body.decode().splitlines():
-		if not line or line.startswith("#"):
-			continue
-		parts = line.split()
-		if parts[0].split("{")[0] == name:
-			total += float(parts[-1])
-			found = True
-	return total if found else None
+	samples = metrics(url)
+	assert samples, "%s/metrics did not answer" % url
+	return metric_total(samples, name)
 
 
 def readyz(url):
@@ -187,29 +127,6 @@ async def poll_readyz(urls, pred, timeout, what):
 		await asyncio.sleep(0.05)
 
 
-def db_rows(c, canvas_id):
-	"""[(version, client_op_id)] straight from Postgres."""
-	out = c.psql("SELECT version, client_op_id FROM operations WHERE canvas_id = '%s' "
-		     "ORDER BY version" % canvas_id)
-	return [(int(v), cid) for v, cid in (line.split("|") for line in out.splitlines())]
-
-
-def db_head(c, canvas_id):
-	return int(c.psql("SELECT version FROM canvases WHERE id = '%s'" % canvas_id))
-
-
-def list_ops(base, canvas_id, token):
-	ops, since = [], 0
-	while True:
-		status, batch = api("GET", "/api/v1/canvases/%s/operations?since=%d&limit=1000"
-				    % (canvas_id, since), token=token, base=base)
-		assert status == 200, (status, batch)
-		if not batch:
-			return ops
-		ops.extend(batch)
-		since = batch[-1]["version"]
-
-
 def gateway_node(c, expected_connections):
 	"""The index of the node the gateway sent this canvas's WebSockets to: the only node
 	holding connections before any direct client connects."""
@@ -219,12 +136,11 @@ def gateway_node(c, expected_connections):
 	return holders[0]
 
 
-class RestWriter:
+class RestPlanWriter:
 	"""Commits ops over one keep-alive HTTP connection, in a thread; acks = {cid: version}."""
 
 	def __init__(self, base, token, canvas_id, plan, pace=0.01):
-		u = urllib.parse.urlsplit(base)
-		self.host, self.port = u.hostname, u.port
+		self.base = base
 		self.token = token
 		self.canvas_id = canvas_id
 		self.plan = plan
@@ -233,25 +149,22 @@ class RestWriter:
 		self.error = None
 
 	def run(self):
-		conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+		client = Client(self.base, self.token, timeout=30, keep_alive=True)
 		try:
 			for op_type, payload in self.plan:
 				cid = str(uuid.uuid4())
-				body = json.dumps({"type": op_type, "payload": payload, "client_op_id": cid})
-				conn.request("POST", "/api/v1/canvases/%s/operations" % self.canvas_id,
-					     body=body, headers={"Authorization": "Bearer " + self.token,
-								 "Content-Type": "application/json"})
-				resp = conn.getresponse()
-				data = json.loads(resp.read())
-				if resp.status != 201:
-					self.error = "REST commit answered %d: %r" % (resp.status, data)
+				r = client.request("POST", "/api/v1/canvases/%s/operations" % self.canvas_id,
+						   {"type": op_type, "payload": payload, "client_op_id": cid})
+				data = r.json()
+				if r.status != 201:
+					self.error = "REST commit answered %d: %r" % (r.status, data)
 					return
 				self.acks[cid] = data["version"]
 				time.sleep(self.pace)
 		except Exception as e:  # reported by the test
 			self.error = "%s: %s" % (type(e).__name__, e)
 		finally:
-			conn.close()
+			client.close()
 
 
 def timed(fn, *args):
@@ -260,23 +173,8 @@ def timed(fn, *args):
 	return time.monotonic() - t0, result
 
 
-def post_op(base, token, canvas_id, cid, op_type, payload, timeout=30.0):
-	return api("POST", "/api/v1/canvases/%s/operations" % canvas_id,
-		   {"type": op_type, "payload": payload, "client_op_id": cid}, token=token, base=base,
-		   timeout=timeout)
-
-
 # ---------------------------------------------------------------------------------------------
 # A WebSocket client that survives reconnects.
-
-def ws_url(base, canvas_id, token, since=None):
-	u = urllib.parse.urlsplit(base)
-	query = {"token": token}
-	if since is not None:
-		query["since"] = str(since)
-	return "ws://%s:%d/api/v1/canvases/%s/ws?%s" % (u.hostname, u.port, canvas_id,
-							 urllib.parse.urlencode(query))
-
 
 class Conn:
 	"""One WebSocket connection of a Peer."""
@@ -686,7 +584,7 @@ def verify_delivery(c, canvas_id, peers, head, reader, rest_acks=None, live_node
 	assert not extra, "Postgres holds %d ops nobody got acknowledged: %s" % (len(extra),
 										    sorted(extra)[:5])
 
-	log = list_ops(c.gateway_url, canvas_id, reader.token)
+	log = list_ops(canvas_id, reader, base=c.gateway_url)
 	keys = ("id", "version", "type", "payload", "client_op_id", "created_by")
 	log_view = [{k: op[k] for k in keys} for op in log]
 	assert [o["version"] for o in log] == list(range(1, head + 1))
@@ -797,10 +695,10 @@ async def gather_checked(tasks, peers, timeout):
 def test_clients_on_three_nodes_and_the_gateway_receive_every_version_exactly_once_in_order(
 		make_cluster):
 	c = make_cluster()
-	team = Team(c)
+	team = canvas_team(c)
 	s = Scenario(c, team, seed="baseline", messages_per_writer=40)
 	rng = random.Random("rest")
-	rest = RestWriter(c.node_urls[1], team.owner.token, team.canvas,
+	rest = RestPlanWriter(c.node_urls[1], team.owner.token, team.canvas,
 			  [random_op(rng) for _ in range(30)])
 
 	async def body():
@@ -842,7 +740,7 @@ def test_clients_on_three_nodes_and_the_gateway_receive_every_version_exactly_on
 def test_killed_node_clients_reconnect_through_the_gateway_with_since_and_miss_nothing_and_its_sessions_leave_presence(  # noqa: E501
 		make_cluster):
 	c = make_cluster()
-	team = Team(c)
+	team = canvas_team(c)
 	s = Scenario(c, team, seed="kill", messages_per_writer=45, reconnect_gateway_node=True)
 
 	async def body():
@@ -920,7 +818,7 @@ def test_killed_node_clients_reconnect_through_the_gateway_with_since_and_miss_n
 def test_redis_restart_mid_stream_keeps_commits_and_same_node_delivery_and_converges_without_loss_or_duplicates(  # noqa: E501
 		make_cluster):
 	c = make_cluster()
-	team = Team(c)
+	team = canvas_team(c)
 	s = Scenario(c, team, seed="redis", messages_per_writer=400)
 
 	async def body():
@@ -983,7 +881,7 @@ def test_redis_restart_mid_stream_keeps_commits_and_same_node_delivery_and_conve
 def test_lost_pubsub_batches_are_repaired_from_postgres_with_delivery_still_exactly_once_in_order(
 		make_cluster):
 	c = make_cluster(FLOWSTATE_FAULT_BUS_DROP_EVERY="3")
-	team = Team(c)
+	team = canvas_team(c)
 	s = Scenario(c, team, seed="drop3", messages_per_writer=45)
 
 	async def body():
@@ -1011,7 +909,7 @@ def test_lost_pubsub_batches_are_repaired_from_postgres_with_delivery_still_exac
 
 def test_lost_last_message_reaches_the_other_nodes_through_the_head_check(make_cluster):
 	c = make_cluster(FLOWSTATE_FAULT_BUS_DROP_EVERY="1")  # every op batch from Redis is lost
-	team = Team(c)
+	team = canvas_team(c)
 
 	async def body():
 		a = Peer("writer@node1", team.editors[0], team.canvas, c.node_urls[0], node=0)
@@ -1055,7 +953,7 @@ def test_lost_last_message_reaches_the_other_nodes_through_the_head_check(make_c
 def test_sigterm_drain_closes_websockets_with_1001_reports_not_ready_exits_0_and_its_clients_resume_through_the_gateway(  # noqa: E501
 		make_cluster):
 	c = make_cluster()
-	team = Team(c)
+	team = canvas_team(c)
 	s = Scenario(c, team, seed="drain", messages_per_writer=45, reconnect_gateway_node=True)
 
 	async def body():
@@ -1139,7 +1037,7 @@ def read_http_response(sock):
 def test_postgres_outage_fails_commits_as_retryable_and_retries_with_the_same_client_op_id_commit_exactly_once(  # noqa: E501
 		make_cluster):
 	c = make_cluster()
-	team = Team(c)
+	team = canvas_team(c)
 	s = Scenario(c, team, seed="pg", messages_per_writer=20)
 	rest_acks = {}
 
@@ -1167,8 +1065,8 @@ def test_postgres_outage_fails_commits_as_retryable_and_retries_with_the_same_cl
 			probes = await prober.send_ops([[random_op(random.Random("probe%d" % k))]
 							for k in range(3)])
 			answers = await asyncio.gather(*(
-				loop.run_in_executor(None, timed, post_op, base, team.owner.token,
-						     team.canvas, cid, op[0], op[1])
+				loop.run_in_executor(None, timed, post_op, team.canvas, team.owner, op[0],
+						     op[1], cid, base, 30.0)
 				for cid, (base, op) in rest_ops.items()))
 			note("postgres: REST answers while down after %s s",
 			     [round(t, 2) for t, _ in answers])
@@ -1193,8 +1091,8 @@ def test_postgres_outage_fails_commits_as_retryable_and_retries_with_the_same_cl
 				deadline = time.monotonic() + 20
 				while True:
 					status, answer = await loop.run_in_executor(
-						None, post_op, base, team.owner.token, team.canvas, cid,
-						op_type, payload)
+						None, post_op, team.canvas, team.owner, op_type, payload, cid,
+						base, 30.0)
 					if status in (200, 201) or time.monotonic() > deadline:
 						break
 					assert status == 503 and answer["retryable"] is True, (status, answer)
@@ -1203,7 +1101,8 @@ def test_postgres_outage_fails_commits_as_retryable_and_retries_with_the_same_cl
 				assert answer["client_op_id"] == cid
 				rest_acks[cid] = answer["version"]
 				status, again = await loop.run_in_executor(
-					None, post_op, base, team.owner.token, team.canvas, cid, op_type, payload)
+					None, post_op, team.canvas, team.owner, op_type, payload, cid, base,
+					30.0)
 				assert status == 200 and again["version"] == answer["version"], (status, again)
 			await prober.drain(30)
 			await gather_checked(tasks, s.peers, 60)
@@ -1237,7 +1136,7 @@ def test_postgres_outage_fails_commits_as_retryable_and_retries_with_the_same_cl
 
 def test_clients_closing_while_ops_stream_all_receive_the_close_echo(make_cluster):
 	c = make_cluster()
-	team = Team(c)
+	team = canvas_team(c)
 	rounds, group_size = 10, 10
 
 	async def body():

@@ -7,161 +7,33 @@ automatic snapshots), and state that survives node restarts.
 Users, workspaces and canvases are made per module or per test; nothing depends on test order.
 """
 
-import http.client
 import json
 import random
 import re
 import threading
 import time
-import urllib.parse
+import types
 import uuid
 
 import pytest
 
-import conftest
-from conftest import api
-import helpers
+from flowstate.api import Client, request
+from helpers import (api, assert_error, canvas_version, commit, create_canvas, db_head, db_rows,
+		     get_state_raw, list_ops, make_team)
 
-PASSWORD = "correct horse battery"
 SNAPSHOT_EVERY = 50  # FLOWSTATE_SNAPSHOT_EVERY default: the fixture does not override it
 
 
 # ---------------------------------------------------------------------------------------------
-# Helpers (local to this file: conftest provides only the transport).
-
-def new_user(tag='oplog'):
-	return helpers.new_user(tag)
-
-
-def create_workspace(user):
-	status, body = api("POST", "/api/v1/workspaces", {"name": "oplog " + uuid.uuid4().hex[:8]},
-			   token=user.token)
-	assert status == 201, (status, body)
-	return body["id"]
-
-
-def add_member(owner, workspace_id, user, role):
-	status, body = api("POST", "/api/v1/workspaces/%s/members" % workspace_id,
-			   {"email": user.email, "role": role}, token=owner.token)
-	assert status == 201, (status, body)
-
-
-def create_canvas(user, workspace_id):
-	status, body = api("POST", "/api/v1/workspaces/%s/canvases" % workspace_id,
-			   {"name": "canvas " + uuid.uuid4().hex[:8]}, token=user.token)
-	assert status == 201, (status, body)
-	assert body["version"] == 0, body
-	return body["id"]
-
+# Posting a request body as given (the endpoint's contract is what these tests check).
 
 def op_body(type_, payload, client_op_id=None):
 	return {"type": type_, "payload": payload, "client_op_id": client_op_id or str(uuid.uuid4())}
 
 
-def post_op(canvas_id, user, body, base=None):
+def post_body(canvas_id, user, body, base=None):
 	return api("POST", "/api/v1/canvases/%s/operations" % canvas_id, body, token=user.token,
 		   base=base)
-
-
-def commit(canvas_id, user, type_, payload, base=None):
-	"""Commits one op; asserts 201 and returns the operation."""
-	status, op = post_op(canvas_id, user, op_body(type_, payload), base=base)
-	assert status == 201, (status, op)
-	return op
-
-
-def canvas_version(canvas_id, user):
-	status, body = api("GET", "/api/v1/canvases/%s" % canvas_id, token=user.token)
-	assert status == 200, (status, body)
-	return body["version"]
-
-
-def db_rows(cluster, canvas_id):
-	"""[(version, client_op_id)] of the canvas's operation rows, straight from Postgres."""
-	out = cluster.psql("SELECT version, client_op_id FROM operations WHERE canvas_id = '%s' "
-			   "ORDER BY version" % canvas_id)
-	rows = []
-	for line in out.splitlines():
-		version, client_op_id = line.split("|")
-		rows.append((int(version), client_op_id))
-	return rows
-
-
-def db_canvas_version(cluster, canvas_id):
-	return int(cluster.psql("SELECT version FROM canvases WHERE id = '%s'" % canvas_id))
-
-
-def list_all_ops(canvas_id, user, page=1000, base=None):
-	"""Every operation of the canvas, paging with since/limit."""
-	ops, since = [], 0
-	while True:
-		status, batch = api("GET", "/api/v1/canvases/%s/operations?since=%d&limit=%d"
-				    % (canvas_id, since, page), token=user.token, base=base)
-		assert status == 200, (status, batch)
-		if not batch:
-			return ops
-		assert len(batch) <= page
-		ops.extend(batch)
-		since = batch[-1]["version"]
-
-
-def get_state_raw(canvas_id, user, at=None, base=None):
-	"""(parsed body, raw shapes text) of GET /state."""
-	path = "/api/v1/canvases/%s/state" % canvas_id
-	if at is not None:
-		path += "?at=%d" % at
-	resp = conftest.request("GET", (base or conftest._default_base) + path,
-		       headers={"Authorization": "Bearer " + user.token})
-	assert resp.status == 200, resp
-	text = resp.text
-	body = json.loads(text)
-	m = re.match(r'^\{"canvas_id":"[0-9a-f-]{36}","version":-?\d+,"shapes":(.*)\}$', text, re.S)
-	assert m, "state body is not in canonical layout: %r" % text[:200]
-	return body, m.group(1)
-
-
-class KeepAliveClient:
-	"""One persistent HTTP/1.1 connection to one node (http.client reuses it while the server
-	answers keep-alive)."""
-
-	def __init__(self, base, token, timeout=120.0):
-		u = urllib.parse.urlsplit(base)
-		self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
-		self.token = token
-
-	def connect(self):
-		self.conn.connect()
-
-	def call(self, method, path, body=None):
-		headers = {"Authorization": "Bearer " + self.token}
-		data = None
-		if body is not None:
-			data = json.dumps(body).encode()
-			headers["Content-Type"] = "application/json"
-		self.conn.request(method, path, body=data, headers=headers)
-		resp = self.conn.getresponse()
-		raw = resp.read()
-		try:
-			parsed = json.loads(raw) if raw else None
-		except ValueError:
-			parsed = raw
-		return resp.status, parsed, resp.getheader("Connection")
-
-	def close(self):
-		self.conn.close()
-
-
-def assert_error(status, body, expected_status, code=None, field=None):
-	"""The error contract of docs/protocol.md: a JSON object with string detail and code."""
-	assert status == expected_status, (status, body)
-	assert isinstance(body, dict), body
-	assert isinstance(body.get("detail"), str) and body["detail"], body
-	assert isinstance(body.get("code"), str) and body["code"], body
-	if code is not None:
-		codes = code if isinstance(code, tuple) else (code,)
-		assert body["code"] in codes, body
-	if field is not None:
-		assert field in body["detail"], body
 
 
 # ---------------------------------------------------------------------------------------------
@@ -341,29 +213,17 @@ def random_op(rng):
 # ---------------------------------------------------------------------------------------------
 # Fixtures.
 
-class Team:
-	pass
-
-
 @pytest.fixture(scope="module")
 def team(cluster):
 	"""A workspace with an owner (who writes), an editor, a viewer, and an outsider."""
-	t = Team()
-	t.owner = new_user("owner")
-	t.editor = new_user("editor")
-	t.viewer = new_user("viewer")
-	t.outsider = new_user("outsider")
-	t.workspace = create_workspace(t.owner)
-	add_member(t.owner, t.workspace, t.editor, "editor")
-	add_member(t.owner, t.workspace, t.viewer, "viewer")
-	return t
+	return make_team({"editor": "editor", "viewer": "viewer", "outsider": None})
 
 
 @pytest.fixture(scope="module")
 def replayed(cluster, team):
 	"""A canvas with 150 random ops committed one by one, round-robin over the three nodes."""
 	rng = random.Random(20261122)
-	canvas_id = create_canvas(team.owner, team.workspace)
+	canvas_id = create_canvas(team.owner, team.workspace_id)["id"]
 	nodes = cluster.node_urls
 	sent = []
 	for i in range(150):
@@ -372,11 +232,7 @@ def replayed(cluster, team):
 			    base=nodes[i % len(nodes)])
 		assert op["version"] == i + 1, op
 		sent.append((type_, payload))
-	r = Team()
-	r.canvas_id = canvas_id
-	r.sent = sent
-	r.head = 150
-	return r
+	return types.SimpleNamespace(canvas_id=canvas_id, sent=sent, head=150)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,7 +241,7 @@ def replayed(cluster, team):
 def test_versions_stay_gap_free_under_64_parallel_writers_on_three_nodes(cluster, team):
 	threads_n, per_thread = 64, 50
 	total = threads_n * per_thread
-	canvas_id = create_canvas(team.owner, team.workspace)
+	canvas_id = create_canvas(team.owner, team.workspace_id)["id"]
 	path = "/api/v1/canvases/%s/operations" % canvas_id
 	barrier = threading.Barrier(threads_n)
 	results = [None] * threads_n   # per thread: [(client_op_id, status, body)]
@@ -393,7 +249,8 @@ def test_versions_stay_gap_free_under_64_parallel_writers_on_three_nodes(cluster
 
 	def writer(t):
 		user = team.owner if t % 2 else team.editor
-		client = KeepAliveClient(cluster.node_urls[t % len(cluster.node_urls)], user.token)
+		client = Client(cluster.node_urls[t % len(cluster.node_urls)], user.token, timeout=120,
+				keep_alive=True)
 		out = []
 		try:
 			client.connect()
@@ -407,8 +264,8 @@ def test_versions_stay_gap_free_under_64_parallel_writers_on_three_nodes(cluster
 					payload = {"shape_id": sid, "x": i, "y": t}
 					type_ = "move_shape"
 				cid = str(uuid.uuid4())
-				status, body, _ = client.call("POST", path, op_body(type_, payload, cid))
-				out.append((cid, status, body))
+				r = client.request("POST", path, op_body(type_, payload, cid))
+				out.append((cid, r.status, r.json_or_none()))
 		except Exception as e:  # reported below with the thread number
 			errors.append((t, repr(e)))
 		finally:
@@ -441,10 +298,10 @@ def test_versions_stay_gap_free_under_64_parallel_writers_on_three_nodes(cluster
 	rows = db_rows(cluster, canvas_id)
 	assert [v for v, _ in rows] == list(range(1, total + 1)), "versions in Postgres have gaps"
 	assert {cid: v for v, cid in rows} == acked, "a 201's version is not its row's version"
-	assert db_canvas_version(cluster, canvas_id) == total
+	assert db_head(cluster, canvas_id) == total
 	assert canvas_version(canvas_id, team.owner) == total
 
-	ops = list_all_ops(canvas_id, team.viewer)
+	ops = list_ops(canvas_id, team.viewer)
 	assert [o["version"] for o in ops] == list(range(1, total + 1))
 	assert {o["client_op_id"]: o["version"] for o in ops} == acked
 
@@ -453,7 +310,7 @@ def test_versions_stay_gap_free_under_64_parallel_writers_on_three_nodes(cluster
 # Idempotent commit.
 
 def test_duplicate_client_op_id_submitted_concurrently_commits_once(cluster, team):
-	canvas_id = create_canvas(team.owner, team.workspace)
+	canvas_id = create_canvas(team.owner, team.workspace_id)["id"]
 	path = "/api/v1/canvases/%s/operations" % canvas_id
 	n = 16
 	rounds = 5
@@ -466,12 +323,13 @@ def test_duplicate_client_op_id_submitted_concurrently_commits_once(cluster, tea
 		errors = []
 
 		def submit(i):
-			client = KeepAliveClient(cluster.node_urls[i % len(cluster.node_urls)],
-						 team.owner.token, timeout=60)
+			client = Client(cluster.node_urls[i % len(cluster.node_urls)], team.owner.token,
+					timeout=60, keep_alive=True)
 			try:
 				client.connect()
 				barrier.wait(timeout=30)
-				answers[i] = client.call("POST", path, body)[:2]
+				r = client.request("POST", path, body)
+				answers[i] = (r.status, r.json_or_none())
 			except Exception as e:
 				errors.append((i, repr(e)))
 			finally:
@@ -491,15 +349,15 @@ def test_duplicate_client_op_id_submitted_concurrently_commits_once(cluster, tea
 		rows = db_rows(cluster, canvas_id)
 		assert [cid2 for _, cid2 in rows].count(cid) == 1, rows
 		assert [v for v, _ in rows] == list(range(1, r + 2)), rows
-	assert db_canvas_version(cluster, canvas_id) == rounds
+	assert db_head(cluster, canvas_id) == rounds
 
 
 def test_retry_of_committed_op_returns_200_with_original_version_and_op(cluster, team):
-	canvas_id = create_canvas(team.owner, team.workspace)
+	canvas_id = create_canvas(team.owner, team.workspace_id)["id"]
 	nodes = cluster.node_urls
 	body = op_body("create_shape", {"shape_id": "r1", "kind": "rect", "x": 1, "y": 2, "w": 3,
 					"h": 4})
-	status, original = post_op(canvas_id, team.editor, body, base=nodes[0])
+	status, original = post_body(canvas_id, team.editor, body, base=nodes[0])
 	assert status == 201, original
 	assert set(original) == {"id", "canvas_id", "version", "type", "payload", "created_by",
 				 "client_op_id", "created_at", "kind", "undo_of"}, original
@@ -515,16 +373,16 @@ def test_retry_of_committed_op_returns_200_with_original_version_and_op(cluster,
 		       base=nodes[1])
 	time.sleep(0.05)
 	for node in nodes + [None]:  # every node, and the gateway
-		status, again = post_op(canvas_id, team.editor, body, base=node)
+		status, again = post_body(canvas_id, team.editor, body, base=node)
 		assert status == 200, (node, status, again)
 		assert again == original, (node, again)
 	# Same client op id, different payload: nothing new is committed either.
 	other = dict(body, payload={"shape_id": "r1", "x": 99, "y": 99}, type="move_shape")
-	status, answer = post_op(canvas_id, team.editor, other)
+	status, answer = post_body(canvas_id, team.editor, other)
 	assert status != 201 and status < 500, (status, answer)
 	if status == 200:
 		assert answer == original, answer
-	assert db_canvas_version(cluster, canvas_id) == 4
+	assert db_head(cluster, canvas_id) == 4
 	assert len(db_rows(cluster, canvas_id)) == 4
 	_, raw = get_state_raw(canvas_id, team.editor)
 	assert json.loads(raw)["r1"]["x"] == 2.0
@@ -532,11 +390,11 @@ def test_retry_of_committed_op_returns_200_with_original_version_and_op(cluster,
 
 def test_same_client_op_id_on_another_canvas_is_a_different_op(cluster, team):
 	"""Dedupe is per canvas (UNIQUE (canvas_id, client_op_id))."""
-	a = create_canvas(team.owner, team.workspace)
-	b = create_canvas(team.owner, team.workspace)
+	a = create_canvas(team.owner, team.workspace_id)["id"]
+	b = create_canvas(team.owner, team.workspace_id)["id"]
 	body = op_body("create_shape", {"shape_id": "q", "kind": "rect", "x": 0, "y": 0})
-	assert post_op(a, team.owner, body)[0] == 201
-	status, op = post_op(b, team.owner, body)
+	assert post_body(a, team.owner, body)[0] == 201
+	status, op = post_body(b, team.owner, body)
 	assert status == 201 and op["canvas_id"] == b and op["version"] == 1, op
 
 
@@ -624,7 +482,7 @@ INVALID_OPS = [
 @pytest.fixture(scope="module")
 def untouched_canvas(cluster, team):
 	"""A canvas that only ever receives rejected ops."""
-	return create_canvas(team.owner, team.workspace)
+	return create_canvas(team.owner, team.workspace_id)["id"]
 
 
 @pytest.mark.parametrize("overrides,code,field", [c[1:] for c in INVALID_OPS],
@@ -634,7 +492,7 @@ def test_invalid_op_is_rejected_with_422_naming_the_field_and_commits_nothing(
 	body = op_body("create_shape", _create())
 	body.update(overrides)
 	body = {k: v for k, v in body.items() if v is not None}  # None: leave the field out
-	status, answer = post_op(untouched_canvas, team.editor, body)
+	status, answer = post_body(untouched_canvas, team.editor, body)
 	assert_error(status, answer, 422, code, field)
 	assert canvas_version(untouched_canvas, team.owner) == 0
 	assert db_rows(cluster, untouched_canvas) == []
@@ -643,7 +501,7 @@ def test_invalid_op_is_rejected_with_422_naming_the_field_and_commits_nothing(
 def test_malformed_json_is_rejected_and_commits_nothing(cluster, team, untouched_canvas):
 	nul_text = json.dumps(op_body("create_shape", _create(text="a\u0000b"))).encode()
 	for raw in (b"{", b'{"type": "create_shape", "type": "move_shape"}', b"[]", nul_text):
-		resp = conftest.request("POST", cluster.gateway_url + "/api/v1/canvases/%s/operations"
+		resp = request("POST", cluster.gateway_url + "/api/v1/canvases/%s/operations"
 			       % untouched_canvas, body=raw,
 			       headers={"Authorization": "Bearer " + team.editor.token})
 		assert resp.status in (400, 422), (raw, resp)
@@ -652,26 +510,26 @@ def test_malformed_json_is_rejected_and_commits_nothing(cluster, team, untouched
 
 
 def test_op_by_viewer_is_403_and_does_not_burn_the_client_op_id(cluster, team):
-	canvas_id = create_canvas(team.owner, team.workspace)
+	canvas_id = create_canvas(team.owner, team.workspace_id)["id"]
 	body = op_body("create_shape", _create())
 	for node in cluster.node_urls:
-		status, answer = post_op(canvas_id, team.viewer, body, base=node)
+		status, answer = post_body(canvas_id, team.viewer, body, base=node)
 		assert_error(status, answer, 403, "forbidden")
 	assert canvas_version(canvas_id, team.owner) == 0
 	assert db_rows(cluster, canvas_id) == []
 	# The rejected attempt reserved nothing: an editor may commit that client op id now.
-	status, op = post_op(canvas_id, team.editor, body)
+	status, op = post_body(canvas_id, team.editor, body)
 	assert status == 201 and op["version"] == 1, op
 
 
 def test_op_by_non_member_or_on_unknown_canvas_is_404_and_commits_nothing(cluster, team):
-	canvas_id = create_canvas(team.owner, team.workspace)
+	canvas_id = create_canvas(team.owner, team.workspace_id)["id"]
 	body = op_body("create_shape", _create())
-	status, answer = post_op(canvas_id, team.outsider, body)
+	status, answer = post_body(canvas_id, team.outsider, body)
 	assert_error(status, answer, 404, "not_found")
-	status, answer = post_op(str(uuid.uuid4()), team.owner, body)
+	status, answer = post_body(str(uuid.uuid4()), team.owner, body)
 	assert_error(status, answer, 404, "not_found")
-	status, answer = post_op("not-a-uuid", team.owner, body)
+	status, answer = post_body("not-a-uuid", team.owner, body)
 	assert_error(status, answer, 404, "not_found")
 	status, answer = api("POST", "/api/v1/canvases/%s/operations" % canvas_id, body)
 	assert_error(status, answer, 401)
@@ -708,7 +566,7 @@ def test_state_at_every_version_equals_full_replay(cluster, team, replayed):
 		assert set(s) == {"canvas_id", "version", "created_at", "shape_count"}, s
 		assert s["canvas_id"] == canvas_id
 
-	ops = list_all_ops(canvas_id, team.viewer, page=1000)
+	ops = list_ops(canvas_id, team.viewer, page=1000)
 	assert [o["version"] for o in ops] == list(range(1, replayed.head + 1))
 	assert [o["type"] for o in ops] == [t for t, _ in replayed.sent]
 
@@ -755,7 +613,7 @@ def test_state_at_invalid_version_is_422(cluster, team, replayed):
 
 
 def test_manual_snapshot_is_for_editors_and_lists_in_version_order(cluster, team):
-	canvas_id = create_canvas(team.owner, team.workspace)
+	canvas_id = create_canvas(team.owner, team.workspace_id)["id"]
 	for i in range(3):
 		commit(canvas_id, team.editor, "create_shape", _create(shape_id="m%d" % i))
 	status, snap = api("POST", "/api/v1/canvases/%s/snapshots" % canvas_id,
@@ -790,7 +648,7 @@ def test_paging_with_since_and_limit_returns_everything_in_order(cluster, team, 
 	assert status == 200 and len(everything) == replayed.head
 	assert [o["version"] for o in everything] == list(range(1, replayed.head + 1))
 	for page in (1, 7, 50, 149, 150, 151):
-		assert list_all_ops(canvas_id, team.viewer, page=page) == everything, page
+		assert list_ops(canvas_id, team.viewer, page=page) == everything, page
 	# Default page: 100.
 	status, first = api("GET", "/api/v1/canvases/%s/operations" % canvas_id,
 			    token=team.viewer.token)
@@ -803,9 +661,9 @@ def test_paging_with_since_and_limit_returns_everything_in_order(cluster, team, 
 	assert status == 200 and none == []
 	# Every node pages the same log.
 	for node in cluster.node_urls:
-		assert list_all_ops(canvas_id, team.viewer, page=60, base=node) == everything
+		assert list_ops(canvas_id, team.viewer, page=60, base=node) == everything
 	# An empty canvas has an empty log.
-	empty = create_canvas(team.owner, team.workspace)
+	empty = create_canvas(team.owner, team.workspace_id)["id"]
 	status, ops = api("GET", "/api/v1/canvases/%s/operations" % empty, token=team.viewer.token)
 	assert status == 200 and ops == []
 
@@ -823,14 +681,14 @@ def test_paging_rejects_out_of_range_parameters_with_422(cluster, team, replayed
 
 def test_state_and_log_are_unchanged_after_node_restarts(cluster, team):
 	rng = random.Random(7)
-	canvas_id = create_canvas(team.owner, team.workspace)
+	canvas_id = create_canvas(team.owner, team.workspace_id)["id"]
 	nodes = cluster.node_urls
 	for i in range(SNAPSHOT_EVERY + 13):  # past a snapshot boundary
 		type_, payload = random_op(rng)
 		commit(canvas_id, team.owner, type_, payload, base=nodes[i % len(nodes)])
 	head = SNAPSHOT_EVERY + 13
 	wait_for_snapshots(canvas_id, team.owner, [SNAPSHOT_EVERY])
-	before_ops = list_all_ops(canvas_id, team.owner)
+	before_ops = list_ops(canvas_id, team.owner)
 	before = [get_state_raw(canvas_id, team.owner, at=v)[1] for v in (0, 20, 50, head)]
 
 	code = cluster.restart_node(0)  # graceful: SIGTERM, drain
@@ -840,7 +698,7 @@ def test_state_and_log_are_unchanged_after_node_restarts(cluster, team):
 	cluster.wait_ready(timeout=60)
 
 	for node in nodes:
-		assert list_all_ops(canvas_id, team.owner, base=node) == before_ops, node
+		assert list_ops(canvas_id, team.owner, base=node) == before_ops, node
 		after = [get_state_raw(canvas_id, team.owner, at=v, base=node)[1]
 			 for v in (0, 20, 50, head)]
 		assert after == before, node

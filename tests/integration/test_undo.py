@@ -9,71 +9,34 @@ outsider complete the team.
 """
 
 import json
-import re
 import threading
 import time
 import uuid
 
 import pytest
 
-import conftest
-from conftest import api
-import helpers
+from helpers import (api, canvas_version, commit, create_canvas, get_state_raw, make_team,
+		     rect)
 
-PASSWORD = "correct horse battery"
 ANSWER_FIELDS = {"applied", "status", "operation", "operations", "kept", "skipped", "version"}
 
 
 # ---------------------------------------------------------------------------------------------
-# Helpers (local to this file: conftest provides only the transport).
-
-def new_user(tag='undo'):
-	return helpers.new_user(tag)
-
-
-class Team:
-	pass
-
+# Helpers.
 
 @pytest.fixture(scope="module")
 def team(cluster):
-	t = Team()
-	t.owner = new_user("owner")
-	t.a = new_user("alice")
-	t.b = new_user("bob")
-	t.viewer = new_user("viewer")
-	t.outsider = new_user("outsider")
-	status, ws = api("POST", "/api/v1/workspaces", {"name": "undo " + uuid.uuid4().hex[:8]},
-			 token=t.owner.token)
-	assert status == 201, ws
-	t.workspace = ws["id"]
-	for user, role in ((t.a, "editor"), (t.b, "editor"), (t.viewer, "viewer")):
-		status, body = api("POST", "/api/v1/workspaces/%s/members" % t.workspace,
-				   {"email": user.email, "role": role}, token=t.owner.token)
-		assert status == 201, body
-	return t
+	"""Editors a and b, who undo; an owner, a viewer and an outsider."""
+	return make_team({"a": "editor", "b": "editor", "viewer": "viewer", "outsider": None})
 
 
 @pytest.fixture
 def canvas(team):
-	status, body = api("POST", "/api/v1/workspaces/%s/canvases" % team.workspace,
-			   {"name": "undo " + uuid.uuid4().hex[:8]}, token=team.owner.token)
-	assert status == 201, body
-	return body["id"]
-
-
-def commit(canvas_id, user, type_, payload, base=None):
-	status, op = api("POST", "/api/v1/canvases/%s/operations" % canvas_id,
-			 {"type": type_, "payload": payload, "client_op_id": str(uuid.uuid4())},
-			 token=user.token, base=base)
-	assert status == 201, (status, op)
-	return op
+	return create_canvas(team.owner, team.workspace_id, "undo")["id"]
 
 
 def create(canvas_id, user, shape_id, base=None, **fields):
-	payload = {"shape_id": shape_id, "kind": "rect", "x": 0, "y": 0, "w": 10, "h": 10}
-	payload.update(fields)
-	return commit(canvas_id, user, "create_shape", payload, base=base)
+	return commit(canvas_id, user, "create_shape", rect(shape_id, **fields), base=base)
 
 
 def move(canvas_id, user, shape_id, x, y, base=None):
@@ -100,24 +63,13 @@ def redo(canvas_id, user, base=None):
 
 
 def state_raw(canvas_id, user, base=None, at=None):
-	path = "/api/v1/canvases/%s/state" % canvas_id + ("?at=%d" % at if at is not None else "")
-	resp = conftest.request("GET", (base or conftest._default_base) + path,
-				headers={"Authorization": "Bearer " + user.token})
-	assert resp.status == 200, resp
-	m = re.match(r'^\{"canvas_id":"[0-9a-f-]{36}","version":(\d+),"shapes":(.*)\}$', resp.text,
-		     re.S)
-	assert m, resp.text[:200]
-	return int(m.group(1)), m.group(2)
+	"""(version, the shapes exactly as sent) of GET /state."""
+	body, raw = get_state_raw(canvas_id, user, at=at, base=base)
+	return body["version"], raw
 
 
 def shapes(canvas_id, user, base=None):
 	return json.loads(state_raw(canvas_id, user, base=base)[1])
-
-
-def head(canvas_id, user):
-	status, body = api("GET", "/api/v1/canvases/%s" % canvas_id, token=user.token)
-	assert status == 200, body
-	return body["version"]
 
 
 def assert_applied(answer, user, undo_of, kind="undo", status="applied"):
@@ -165,7 +117,7 @@ def test_undo_of_move_restores_previous_position_and_redo_reapplies_it(team, can
 		[("move_shape", 100, 200)], ops
 	s = shapes(canvas, a)["s"]
 	assert (s["x"], s["y"]) == (100, 200)
-	assert head(canvas, a) == 4
+	assert canvas_version(canvas, a) == 4
 
 
 def test_undo_of_create_deletes_and_redo_recreates_the_same_shape(team, canvas):
@@ -200,7 +152,7 @@ def test_undo_redo_chain_walks_back_and_forth_through_the_users_steps(team, canv
 	assert_applied(redo(canvas, a), a, 5, kind="redo")     # v8: moved again
 	assert shapes(canvas, a)["s"]["x"] == 50
 	assert_nothing_done(redo(canvas, a), "empty", 8)
-	assert head(canvas, a) == 8
+	assert canvas_version(canvas, a) == 8
 
 
 def test_undo_passes_over_a_step_that_changed_nothing(team, canvas):
@@ -226,7 +178,7 @@ def test_undo_never_overwrites_a_later_move_by_another_user(team, canvas):
 	assert answer["status"] == "conflict", answer
 	assert answer["operations"] == [] and answer["version"] == 3, answer
 	assert answer["skipped"] == [2], answer
-	assert head(canvas, a) == 3
+	assert canvas_version(canvas, a) == 3
 	s = shapes(canvas, a)["s"]
 	assert (s["x"], s["y"]) == (200, 200)
 
@@ -276,12 +228,12 @@ def test_undo_of_a_step_on_a_shape_another_user_deleted_does_not_resurrect_it(te
 	assert done["operation"]["payload"] == {"shape_id": "t"}, done
 	assert 3 in [v for ans in answers for v in ans["skipped"]], answers
 	assert shapes(canvas, a) == {}
-	version = head(canvas, a)
+	version = canvas_version(canvas, a)
 	# Nothing left that can be undone: an answer, never a resurrection or an error.
 	answer = undo(canvas, a)
 	assert answer["applied"] is False and answer["operations"] == [], answer
 	assert answer["version"] == version
-	assert head(canvas, a) == version and shapes(canvas, a) == {}
+	assert canvas_version(canvas, a) == version and shapes(canvas, a) == {}
 
 
 def test_undo_is_not_stuck_behind_many_steps_that_cannot_be_undone(team, canvas):
@@ -355,7 +307,7 @@ def test_a_new_op_clears_the_redo_stack(team, canvas):
 	answer = redo(canvas, a)
 	assert_nothing_done(answer, "empty", 4)
 	assert answer["skipped"] == []
-	assert head(canvas, a) == 4 and shapes(canvas, a)["s"]["x"] == 20
+	assert canvas_version(canvas, a) == 4 and shapes(canvas, a)["s"]["x"] == 20
 
 
 def test_another_users_op_does_not_clear_my_redo_stack(team, canvas):
@@ -398,12 +350,7 @@ def _history_script(canvas_id, team, nodes):
 
 
 def test_undo_and_redo_via_different_nodes_give_the_same_result(cluster, team):
-	canvases = []
-	for _ in range(2):
-		status, body = api("POST", "/api/v1/workspaces/%s/canvases" % team.workspace,
-				   {"name": "nodes"}, token=team.owner.token)
-		assert status == 201
-		canvases.append(body["id"])
+	canvases = [create_canvas(team.owner, team.workspace_id, "nodes")["id"] for _ in range(2)]
 	spread = _history_script(canvases[0], team, cluster.node_urls)
 	single = _history_script(canvases[1], team, cluster.node_urls[:1])
 	assert spread == single
@@ -493,7 +440,7 @@ def test_undo_and_redo_by_viewer_are_403_and_by_non_member_404(team, canvas):
 		assert status == 401, body
 		status, body = history(canvas, team.a, what, body={"steps": 2})
 		assert status == 422 and body["code"] == "unknown_field", body
-	assert head(canvas, team.a) == 1
+	assert canvas_version(canvas, team.a) == 1
 
 
 def test_empty_stack_answers_200_applied_false_status_empty(team, canvas):
@@ -507,7 +454,7 @@ def test_empty_stack_answers_200_applied_false_status_empty(team, canvas):
 	assert_nothing_done(redo(canvas, team.b), "empty", 1)
 	status, answer = history(canvas, team.a, "undo", body={})  # an empty object is fine
 	assert status == 200 and answer["status"] == "empty", answer
-	assert head(canvas, team.a) == 1
+	assert canvas_version(canvas, team.a) == 1
 
 
 def test_every_undo_answer_has_the_same_fields(team, canvas):

@@ -10,69 +10,20 @@ import uuid
 
 import pytest
 
-from conftest import api
-import helpers
+from helpers import (add_member, api, assert_error, create_canvas, create_workspace, make_team,
+		     new_user)
 
-PASSWORD = "correct horse battery"
 RFC3339_MS_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 
 # ---------------------------------------------------------------------------------------------
-# Helpers (local to this file: conftest provides only the transport).
-
-def new_user(tag='ws'):
-	return helpers.new_user(tag)
-
-
-def create_workspace(user, name=None):
-	status, body = api("POST", "/api/v1/workspaces", {"name": name or "ws " + uuid.uuid4().hex[:8]},
-			   token=user.token)
-	assert status == 201, (status, body)
-	return body
-
-
-def add_member(owner, workspace_id, user, role):
-	status, body = api("POST", "/api/v1/workspaces/%s/members" % workspace_id,
-			   {"email": user.email, "role": role}, token=owner.token)
-	assert status == 201, (status, body)
-	return body
-
-
-def create_canvas(user, workspace_id, name=None):
-	status, body = api("POST", "/api/v1/workspaces/%s/canvases" % workspace_id,
-			   {"name": name or "canvas " + uuid.uuid4().hex[:8]}, token=user.token)
-	assert status == 201, (status, body)
-	return body
-
-
-def assert_error(status, body, expected_status, code=None, field=None):
-	"""The error contract of docs/protocol.md: a JSON object with string detail and code."""
-	assert status == expected_status, (status, body)
-	assert isinstance(body, dict), body
-	assert isinstance(body.get("detail"), str) and body["detail"], body
-	assert isinstance(body.get("code"), str) and body["code"], body
-	if code is not None:
-		assert body["code"] == code, body
-	if field is not None:
-		assert field in body["detail"], body
-
-
-class Team:
-	pass
-
+# Fixtures.
 
 @pytest.fixture(scope="module")
 def team(cluster):
 	"""One workspace with an owner, an editor and a viewer, one canvas, and an outsider."""
-	t = Team()
-	t.owner = new_user("owner")
-	t.editor = new_user("editor")
-	t.viewer = new_user("viewer")
-	t.outsider = new_user("outsider")
-	t.workspace = create_workspace(t.owner, "Team space")
-	add_member(t.owner, t.workspace["id"], t.editor, "editor")
-	add_member(t.owner, t.workspace["id"], t.viewer, "viewer")
-	t.canvas = create_canvas(t.owner, t.workspace["id"], "Team board")
+	t = make_team({"editor": "editor", "viewer": "viewer", "outsider": None}, name="Team space")
+	t.canvas = create_canvas(t.owner, t.workspace_id, "Team board")
 	return t
 
 

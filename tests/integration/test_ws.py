@@ -31,9 +31,10 @@ import websockets.exceptions
 
 import wsclient
 from flowstate.procs import log_tail
+from helpers import RestWriter, canvas_version, create_canvas, get_state, list_ops, make_team, rect
 from test_oplog import floats, random_op, reduce_op
 from wsclient import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, ExtraNode, RawWs,
-		      RestWriter, build_frame, close_all, connect, rect, run)
+		      build_frame, close_all, connect, run)
 
 SYNC_MAX_OPS = 1000        # FLOWSTATE_SYNC_MAX_OPS default
 MAX_OPS_PER_MESSAGE = 64   # FLOWSTATE_WS_MAX_OPS_PER_MESSAGE default
@@ -54,30 +55,16 @@ TUNED_ENV = {
 # ---------------------------------------------------------------------------------------------
 # Fixtures.
 
-class Team:
-	pass
-
-
 @pytest.fixture(scope="module")
 def team(cluster):
-	"""A workspace with an owner, three editors, a viewer, and an outsider."""
-	t = Team()
-	t.owner = wsclient.new_user("owner")
-	t.a = wsclient.new_user("alice")
-	t.b = wsclient.new_user("bob")
-	t.c = wsclient.new_user("carol")
-	t.viewer = wsclient.new_user("viewer")
-	t.outsider = wsclient.new_user("outsider")
-	t.workspace = wsclient.create_workspace(t.owner)
-	for user in (t.a, t.b, t.c):
-		wsclient.add_member(t.owner, t.workspace, user, "editor")
-	wsclient.add_member(t.owner, t.workspace, t.viewer, "viewer")
-	return t
+	"""A workspace with an owner, three editors (a, b, c), a viewer, and an outsider."""
+	return make_team({"a": "editor", "b": "editor", "c": "editor", "viewer": "viewer",
+			  "outsider": None})
 
 
 @pytest.fixture
 def canvas(team):
-	return wsclient.create_canvas(team.owner, team.workspace)
+	return create_canvas(team.owner, team.workspace_id)["id"]
 
 
 @pytest.fixture
@@ -286,7 +273,7 @@ def test_ops_are_acked_and_delivered_to_every_client_in_version_order_exactly_on
 			await asyncio.sleep(0.3)
 			for c in (a, b):
 				assert c.versions() == list(range(1, 32)), (c.label, c.versions())
-			assert wsclient.canvas_version(canvas, team.a) == 31
+			assert canvas_version(canvas, team.a) == 31
 		finally:
 			await close_all(a, b)
 	run(body())
@@ -358,13 +345,13 @@ def test_three_writers_on_three_nodes_all_receive_every_version_once_in_order_an
 
 	received = run(body(), timeout=180)
 	# The stream equals the log, and replaying it gives the state the server computes.
-	log = wsclient.list_ops(canvas, team.a)
+	log = list_ops(canvas, team.a)
 	keys = ("id", "version", "type", "payload", "client_op_id", "created_by")
 	assert [{k: o[k] for k in keys} for o in received] == [{k: o[k] for k in keys} for o in log]
 	state = {}
 	for op in received:
 		reduce_op(state, op["type"], op["payload"])
-	server = wsclient.get_state(canvas, team.a)
+	server = get_state(canvas, team.a)
 	assert server["version"] == total
 	assert floats(server["shapes"]) == floats(state)
 	assert len(state) > 0
@@ -394,7 +381,7 @@ def test_sync_with_since_sends_exactly_the_missing_ops_and_without_since_the_sta
 				assert [o["id"] for o in s["operations"]] == [o["id"] for o in committed[since:]]
 			finally:
 				await c.close()
-		state = wsclient.get_state(canvas, team.b)
+		state = get_state(canvas, team.b)
 		for since in (None, head + 5):  # no since, or a since from the future
 			c = await connect(node, canvas, team.b, since=since)
 			try:
@@ -430,11 +417,11 @@ def test_sync_switches_to_state_beyond_sync_max_ops_and_live_ops_follow(cluster,
 	for t in threads:
 		t.join(300)
 	assert not errors, errors
-	assert wsclient.canvas_version(canvas, team.a) == head
+	assert canvas_version(canvas, team.a) == head
 	node = cluster.node_urls[1]
 
 	async def body():
-		state = wsclient.get_state(canvas, team.b)
+		state = get_state(canvas, team.b)
 		# The boundary: missing exactly SYNC_MAX_OPS ops is still sent as operations.
 		c = await connect(node, canvas, team.b, since=head - SYNC_MAX_OPS)
 		try:
@@ -499,7 +486,7 @@ def test_op_sent_right_after_sync_is_accepted(cluster, team):
 	async def body():
 		refused = []
 		for i in range(24):
-			canvas = wsclient.create_canvas(team.owner, team.workspace)
+			canvas = create_canvas(team.owner, team.workspace_id)["id"]
 			if i % 2:
 				w = RestWriter(cluster.node_urls[0], team.a.token)
 				w.commit(canvas, "create_shape", rect("pre"))
@@ -722,7 +709,7 @@ def test_strokes_are_relayed_to_others_validated_and_never_stored(cluster, team,
 			assert not a.of_type("stroke"), "strokes are not echoed to their sender"
 		finally:
 			await close_all(a, b)
-		assert wsclient.canvas_version(canvas, team.a) == 0
+		assert canvas_version(canvas, team.a) == 0
 		assert cluster.psql("SELECT count(*) FROM operations WHERE canvas_id = '%s'"
 				    % canvas).strip() == "0"
 	run(body())
@@ -779,7 +766,7 @@ def test_bad_messages_get_errors_and_the_socket_stays_open(cluster, team, canvas
 				if expect_cid:
 					assert m.get("client_op_id") == expect_cid, m
 				await roundtrip(a)
-			assert wsclient.canvas_version(canvas, team.a) == 0, "an invalid message committed"
+			assert canvas_version(canvas, team.a) == 0, "an invalid message committed"
 
 			# A batch commits its valid ops and names the invalid ones.
 			good1, bad1, good2 = cid(), cid(), cid()
@@ -807,7 +794,7 @@ def test_bad_messages_get_errors_and_the_socket_stays_open(cluster, team, canvas
 			assert ack["version"] == head
 			await a.wait_version(head)
 			assert a.versions() == list(range(1, head + 1))
-			assert wsclient.canvas_version(canvas, team.a) == head
+			assert canvas_version(canvas, team.a) == head
 			assert not a.finished
 		finally:
 			await a.close()
@@ -837,8 +824,8 @@ def test_viewer_receives_ops_but_cannot_write(cluster, team, canvas, node):
 			await roundtrip(v)
 		finally:
 			await close_all(v, a)
-		assert wsclient.canvas_version(canvas, team.a) == 1
-		ops = wsclient.list_ops(canvas, team.a)
+		assert canvas_version(canvas, team.a) == 1
+		ops = list_ops(canvas, team.a)
 		assert [o["created_by"] for o in ops] == [team.a.id]
 	run(body())
 
@@ -869,7 +856,7 @@ def test_undo_and_redo_over_the_socket_commit_forward_ops_delivered_to_all(
 				await c.wait_version(2)
 				assert c.versions() == [1, 2]
 				assert c.ops()[1]["id"] == undo["operation"]["id"]
-			assert "u1" not in wsclient.get_state(canvas, team.a)["shapes"]
+			assert "u1" not in get_state(canvas, team.a)["shapes"]
 
 			start = len(a.messages)
 			await a.send({"type": "redo"})
@@ -879,7 +866,7 @@ def test_undo_and_redo_over_the_socket_commit_forward_ops_delivered_to_all(
 			for c in (a, b):
 				await c.wait_version(3)
 				assert c.versions() == [1, 2, 3]
-			shapes = wsclient.get_state(canvas, team.a)["shapes"]
+			shapes = get_state(canvas, team.a)["shapes"]
 			assert floats(shapes["u1"]["x"]) == 5.0, shapes
 
 			# B has nothing to undo: answered, nothing committed.
@@ -888,7 +875,7 @@ def test_undo_and_redo_over_the_socket_commit_forward_ops_delivered_to_all(
 			nothing = await b.wait_type("undo", start=start)
 			assert nothing["applied"] is False, nothing
 			await roundtrip(a)
-			assert wsclient.canvas_version(canvas, team.a) == 3
+			assert canvas_version(canvas, team.a) == 3
 			assert a.versions() == [1, 2, 3]
 		finally:
 			await close_all(a, b)
@@ -915,8 +902,8 @@ def test_rate_limit_rejects_ops_over_the_token_bucket_and_refills(cluster, team,
 			assert len(acked) + len(limited) == 20
 			assert [r["version"] for r in acked] == list(range(1, len(acked) + 1))
 			await a.wait_version(len(acked))
-			assert wsclient.canvas_version(canvas, team.a) == len(acked)
-			logged = {o["client_op_id"] for o in wsclient.list_ops(canvas, team.a)}
+			assert canvas_version(canvas, team.a) == len(acked)
+			logged = {o["client_op_id"] for o in list_ops(canvas, team.a)}
 			assert logged == {r["client_op_id"] for r in acked}
 			# The bucket refills at 5/s.
 			await asyncio.sleep(1.2)

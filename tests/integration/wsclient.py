@@ -18,7 +18,6 @@ Every wait has a deadline; nothing here can hang a test.
 import asyncio
 import base64
 import hashlib
-import http.client
 import json
 import os
 import socket
@@ -30,114 +29,9 @@ import uuid
 import websockets
 import websockets.exceptions
 
-from conftest import SANITIZER_ENV, api
+from harness import SANITIZER_ENV
 
-PASSWORD = "correct horse battery"
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-# ---------------------------------------------------------------------------------------------
-# REST set-up (users, workspaces, canvases).
-
-class User:
-	def __init__(self, email, id, token, display_name):
-		self.email = email
-		self.id = id
-		self.token = token
-		self.display_name = display_name
-
-	def __repr__(self):
-		return "<User %s>" % self.email
-
-
-def new_user(tag="ws"):
-	email = "%s-%s@example.com" % (tag, uuid.uuid4().hex[:16])
-	display_name = "%s %s" % (tag.capitalize(), uuid.uuid4().hex[:4])
-	status, body = api("POST", "/api/v1/auth/register",
-			   {"email": email, "password": PASSWORD, "display_name": display_name})
-	assert status == 201, (status, body)
-	user_id = body["id"]
-	status, body = api("POST", "/api/v1/auth/login", {"email": email, "password": PASSWORD})
-	assert status == 200, (status, body)
-	return User(email, user_id, body["access_token"], display_name)
-
-
-def create_workspace(user):
-	status, body = api("POST", "/api/v1/workspaces", {"name": "ws " + uuid.uuid4().hex[:8]},
-			   token=user.token)
-	assert status == 201, (status, body)
-	return body["id"]
-
-
-def add_member(owner, workspace_id, user, role):
-	status, body = api("POST", "/api/v1/workspaces/%s/members" % workspace_id,
-			   {"email": user.email, "role": role}, token=owner.token)
-	assert status == 201, (status, body)
-
-
-def create_canvas(user, workspace_id):
-	status, body = api("POST", "/api/v1/workspaces/%s/canvases" % workspace_id,
-			   {"name": "ws canvas " + uuid.uuid4().hex[:8]}, token=user.token)
-	assert status == 201, (status, body)
-	return body["id"]
-
-
-def canvas_version(canvas_id, user, base=None):
-	status, body = api("GET", "/api/v1/canvases/%s" % canvas_id, token=user.token, base=base)
-	assert status == 200, (status, body)
-	return body["version"]
-
-
-def get_state(canvas_id, user, at=None, base=None):
-	path = "/api/v1/canvases/%s/state" % canvas_id
-	if at is not None:
-		path += "?at=%d" % at
-	status, body = api("GET", path, token=user.token, base=base)
-	assert status == 200, (status, body)
-	return body
-
-
-def list_ops(canvas_id, user, since=0, base=None):
-	"""Every operation after `since`, paging through GET /operations."""
-	ops = []
-	while True:
-		status, batch = api("GET", "/api/v1/canvases/%s/operations?since=%d&limit=1000"
-				    % (canvas_id, since), token=user.token, base=base)
-		assert status == 200, (status, batch)
-		if not batch:
-			return ops
-		ops.extend(batch)
-		since = batch[-1]["version"]
-
-
-class RestWriter:
-	"""Commits ops over one keep-alive HTTP connection to one node."""
-
-	def __init__(self, base, token, timeout=60.0):
-		u = urllib.parse.urlsplit(base)
-		self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
-		self.token = token
-
-	def commit(self, canvas_id, type_, payload, client_op_id=None):
-		body = json.dumps({"type": type_, "payload": payload,
-				   "client_op_id": client_op_id or str(uuid.uuid4())}).encode()
-		self.conn.request("POST", "/api/v1/canvases/%s/operations" % canvas_id, body=body,
-				  headers={"Authorization": "Bearer " + self.token,
-					   "Content-Type": "application/json"})
-		resp = self.conn.getresponse()
-		data = json.loads(resp.read())
-		assert resp.status == 201, (resp.status, data)
-		return data
-
-	def close(self):
-		self.conn.close()
-
-
-def rect(shape_id, x=0, y=0, text=None):
-	payload = {"shape_id": shape_id, "kind": "rect", "x": x, "y": y, "w": 10, "h": 10}
-	if text is not None:
-		payload["text"] = text
-	return payload
 
 
 # ---------------------------------------------------------------------------------------------
