@@ -16,6 +16,7 @@ import pytest
 from flowstate.api import request
 from helpers import (add_member, api, assert_error, commit, create_canvas, create_workspace,
 		     get_state, list_ops, new_user, rect)
+from model import replay
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
@@ -27,33 +28,6 @@ def canvas(owner, ws=None):
 	"""A new canvas of owner's, in ws or in a new workspace of its own; its id."""
 	ws = ws or create_workspace(owner, "history")["id"]
 	return create_canvas(owner, ws, "board")["id"]
-
-
-def replay(ops):
-	"""An independent reducer for the op shapes these tests commit (normalized payloads)."""
-	shapes = {}
-	for op in ops:
-		p = dict(op["payload"])
-		sid = p.pop("shape_id")
-		t = op["type"]
-		if t == "create_shape":
-			p["id"] = sid
-			shapes[sid] = p
-		elif sid not in shapes:
-			continue
-		elif t == "delete_shape":
-			del shapes[sid]
-		elif t == "update_shape":
-			shape = dict(shapes[sid])
-			for k, v in p.items():
-				if k == "style":
-					shape["style"] = dict(shape["style"], **v)
-				else:
-					shape[k] = v
-			shapes[sid] = shape
-		else:  # move_shape, resize_shape
-			shapes[sid] = dict(shapes[sid], **p)
-	return shapes
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from flowstate.api import Client, metric_total, metrics, probe
 from flowstate.cluster import Cluster
 from flowstate.procs import log_tail
 from helpers import api, create_canvas, db_head, db_rows, list_ops, make_team, post_op
-from test_oplog import floats, random_op, reduce_op
+from model import floats, random_op, replay
 from wsclient import ws_url
 
 PRESENCE_TTL = 3           # seconds
@@ -536,13 +536,6 @@ def first_difference(got, want):
 	return "lengths %d vs %d; tail got %r want %r" % (len(got), len(want), got[-3:], want[-3:])
 
 
-def replay(base_state, ops):
-	state = json.loads(json.dumps(floats(base_state)))
-	for op in ops:
-		reduce_op(state, op["type"], op["payload"])
-	return state
-
-
 def verify_delivery(c, canvas_id, peers, head, reader, rest_acks=None, live_nodes=None):
 	"""The invariants every test ends with (peers already closed):
 	- every peer applied exactly the versions sync_point+1 .. head, once each, in order, across
@@ -597,7 +590,7 @@ def verify_delivery(c, canvas_id, peers, head, reader, rest_acks=None, live_node
 		assert [{k: op[k] for k in keys} for op in p.stream] == log_view[p.sync_point:], \
 			"%s: received ops differ from the log" % p.name
 
-	states = {p.name: replay(p.base_state, p.stream) for p in peers}
+	states = {p.name: replay(p.stream, p.base_state) for p in peers}
 	bases = [c.node_urls[i] for i in live_nodes] + [c.gateway_url]
 	for base in bases:
 		status, server = api("GET", "/api/v1/canvases/%s/state" % canvas_id, token=reader.token,

@@ -32,7 +32,7 @@ import websockets.exceptions
 import wsclient
 from flowstate.procs import log_tail
 from helpers import RestWriter, canvas_version, create_canvas, get_state, list_ops, make_team, rect
-from test_oplog import floats, random_op, reduce_op
+from model import floats, random_op, replay
 from wsclient import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, ExtraNode, RawWs,
 		      build_frame, close_all, connect, run)
 
@@ -348,9 +348,7 @@ def test_three_writers_on_three_nodes_all_receive_every_version_once_in_order_an
 	log = list_ops(canvas, team.a)
 	keys = ("id", "version", "type", "payload", "client_op_id", "created_by")
 	assert [{k: o[k] for k in keys} for o in received] == [{k: o[k] for k in keys} for o in log]
-	state = {}
-	for op in received:
-		reduce_op(state, op["type"], op["payload"])
+	state = replay(received)
 	server = get_state(canvas, team.a)
 	assert server["version"] == total
 	assert floats(server["shapes"]) == floats(state)
