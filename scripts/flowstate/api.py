@@ -142,10 +142,6 @@ class Client:
 		self.reconnect = reconnect
 		self.conn = None
 
-	def with_token(self, token):
-		"""A client of the same base URL that sends another token (a fresh connection)."""
-		return Client(self.base, token, self.timeout, self.keep_alive, self.reconnect)
-
 	def connect(self):
 		"""Opens the keep-alive connection now (e.g. before a barrier), not on first use."""
 		self.connection().connect()

@@ -300,9 +300,6 @@ class RawWs:
 	def send_frame(self, opcode, payload, **kw):
 		self.sock.sendall(build_frame(opcode, payload, **kw))
 
-	def send_json(self, obj):
-		self.send_frame(OP_TEXT, json.dumps(obj).encode())
-
 	def _need(self, n):
 		while len(self.buf) < n:
 			chunk = self.sock.recv(65536)
