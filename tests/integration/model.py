@@ -1,11 +1,11 @@
 """The canvas model in Python, for the tests: the one reducer oracle, the canonical form, and
 random valid ops.
 
-The reducer is written from docs/canvas-model.md §1-§3 and checked against common/canvas.c's
-canvas_apply by the tests that compare it with the server (GET /state, snapshots, sync states),
-never derived from the C: a shared misreading would hide a bug. It takes committed ops, which are
-valid and normalized (a create_shape payload is a complete shape); numbers are compared as floats
-because jsonb may print 1.0 as 1.
+The reducer is written from docs/canvas-model.md §1-§3, not derived from the C (a shared
+misreading would hide a bug), and matches canvas_apply (common/model/canvas.c): the tests compare
+it with what the server computes (GET /state, snapshots, sync states). It takes committed ops,
+which are valid and normalized (a create_shape payload is a complete shape); numbers are compared
+as floats because jsonb may print 1.0 as 1.
 """
 
 import copy

@@ -235,7 +235,7 @@ def test_register_accepts_password_of_exactly_8_and_256_bytes(cluster):
 
 def test_register_display_name_is_stored_without_surrounding_whitespace(cluster):
 	"""validate_display_name() judges the trimmed name, so the trimmed name is what must be
-	stored (common/validate.h: "Store the trimmed form")."""
+	stored (common/base/validate.h: "Store the trimmed form")."""
 	status, body = api("POST", "/api/v1/auth/register",
 			   {"email": unique_email("trim"), "password": PASSWORD,
 			    "display_name": "  Ada  "})

@@ -1,5 +1,5 @@
 """Per-user undo and redo over real HTTP against three sanitized nodes (DESIGN §5,
-docs/canvas-model.md §6, node/api_undo.c): undo appends forward ops that revert only what the
+docs/canvas-model.md §6, node/app/undo.c): undo appends forward ops that revert only what the
 user's step changed and is still as the step left it, never another user's later edit; a step
 that cannot be undone is passed over, so the stack never gets stuck; stacks are per user and
 rebuilt from the log, so any node serves any request.

@@ -1,6 +1,6 @@
-"""The WebSocket protocol (DESIGN §2 invariants 5-7, §6, §7; node/ws.c) against sanitized nodes,
-spoken by an independent client: Debian's python3-websockets, plus a raw socket with hand-built
-frames for what a correct client never sends and for a client that stops reading.
+"""The WebSocket protocol (DESIGN §2 invariants 5-7, §6, §7; node/realtime/session.c) against
+sanitized nodes, spoken by an independent client: Debian's python3-websockets, plus a raw socket
+with hand-built frames for what a correct client never sends and for a client that stops reading.
 
 Covered: refusals before the upgrade; acks and exactly-once, in-order delivery to every client
 (also across three nodes, converging on the state Postgres replays); the two sync modes and
@@ -626,8 +626,8 @@ def test_cursors_reach_others_not_the_sender_coalesced_to_the_latest(cluster, te
 			assert last == {"type": "cursor", "user_id": team.a.id, "session_id": a_sid,
 					"x": 99.0, "y": 198.5}, last
 			got = b.of_type("cursor")
-			# At most the burst of 3 (node/ws.c WS_CURSOR_BURST), one relay per 1/30 s
-			# after it, and the trailing latest one.
+			# At most the burst of 3 (SESSION_CURSOR_BURST in node/realtime/session.c), one relay
+			# per 1/30 s after it, and the trailing latest one.
 			bound = 3 + int(burst * CURSOR_HZ) + 1
 			assert len(got) <= bound and len(got) < 100, (len(got), burst)
 			xs = [m["x"] for m in got]

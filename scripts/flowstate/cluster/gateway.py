@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 from flowstate import REPO, api, procs
-from flowstate.cluster.base import ClusterError, check_reachable_by, loopback, render_template, user_ids
+from flowstate.cluster.base import (ClusterError, check_reachable_by, loopback, render_template,
+				    user_ids)
 
 NGINX_BIN = shutil.which("nginx") or "/usr/sbin/nginx"
 GATEWAY_TEMPLATE = REPO / "gateway" / "nginx.conf.tmpl"
