@@ -128,12 +128,12 @@ class Team:
 	"""An owner, the members of its workspace and outsiders, as attributes (make_team)."""
 
 
-def make_team(members, base=None, name=None):
+def make_team(members, base=None, name=None, into=None):
 	"""A fresh owner and one fresh user per entry of members ({attribute: role}; role None: an
 	outsider, not added), the owner's workspace with the others added in their roles. Returns a
-	Team with .owner, one attribute per member, .workspace (as the API answered) and
-	.workspace_id."""
-	t = Team()
+	Team (or fills `into`, e.g. a subclass's self) with .owner, one attribute per member,
+	.workspace (as the API answered) and .workspace_id."""
+	t = Team() if into is None else into
 	t.owner = new_user("owner", base)
 	for attribute, role in members.items():
 		setattr(t, attribute, new_user(attribute, base))

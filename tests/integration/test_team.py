@@ -11,8 +11,10 @@ import uuid
 
 import pytest
 
-from conftest import api
+import helpers
 import wsclient
+from helpers import (RestWriter, add_member, api, assert_error, canvas_version, create_canvas,
+		     create_workspace, get_state, list_ops, make_team, new_user, rect)
 
 ROLES = ("viewer", "commenter", "editor", "owner")
 
@@ -20,26 +22,14 @@ ROLES = ("viewer", "commenter", "editor", "owner")
 # ---------------------------------------------------------------------------------------------
 # Helpers shared by the team suites (test_team_*.py import them).
 
-def new_user(tag="team"):
-	return wsclient.new_user(tag)
-
-
-class Team:
+class Team(helpers.Team):
 	"""An owner plus one member per role (viewer, commenter, editor, owner2) and an outsider,
 	in one fresh workspace with one canvas."""
 
 	def __init__(self):
-		self.owner = new_user("owner")
-		self.owner2 = new_user("owner2")
-		self.editor = new_user("editor")
-		self.commenter = new_user("commenter")
-		self.viewer = new_user("viewer")
-		self.outsider = new_user("outsider")
-		self.workspace_id = wsclient.create_workspace(self.owner)
-		for user, role in ((self.owner2, "owner"), (self.editor, "editor"),
-				   (self.commenter, "commenter"), (self.viewer, "viewer")):
-			wsclient.add_member(self.owner, self.workspace_id, user, role)
-		self.canvas_id = wsclient.create_canvas(self.owner, self.workspace_id)
+		make_team({"owner2": "owner", "editor": "editor", "commenter": "commenter",
+			   "viewer": "viewer", "outsider": None}, into=self)
+		self.canvas_id = create_canvas(self.owner, self.workspace_id)["id"]
 
 	def who(self, name):
 		"""The user playing a role in a matrix: viewer, commenter, editor, owner, outsider."""
@@ -49,13 +39,6 @@ class Team:
 
 def call(user, method, path, body=None, base=None):
 	return api(method, "/api/v1" + path, body, token=user.token if user else None, base=base)
-
-
-def assert_error(status, body, expected_status, code=None):
-	assert status == expected_status, (status, body)
-	assert isinstance(body, dict) and isinstance(body.get("detail"), str) and body["detail"], body
-	if code is not None:
-		assert body.get("code") == code, body
 
 
 def expect(status, body, expected):
@@ -104,12 +87,12 @@ def test_commenter_reads_and_connects_but_cannot_change_shapes_or_create_canvase
 		finally:
 			await c.close()
 	wsclient.run(scenario())
-	assert wsclient.canvas_version(t.canvas_id, t.owner) == 0
+	assert canvas_version(t.canvas_id, t.owner) == 0
 
 
 def test_members_can_be_added_as_commenters_and_unknown_roles_are_422(cluster):
 	owner, user = new_user("owner"), new_user("member")
-	ws = wsclient.create_workspace(owner)
+	ws = create_workspace(owner)["id"]
 	status, body = call(owner, "POST", "/workspaces/%s/members" % ws,
 			    {"email": user.email, "role": "commenter"})
 	assert status == 201 and body["role"] == "commenter", body
@@ -153,7 +136,7 @@ def test_role_matrix_of_changing_a_members_role(cluster, actor, expected):
 def test_role_matrix_of_removing_another_member(cluster, actor, expected):
 	t = Team()
 	victim = new_user("victim")
-	wsclient.add_member(t.owner, t.workspace_id, victim, "editor")
+	add_member(t.owner, t.workspace_id, victim, "editor")
 	status, body = call(t.who(actor), "DELETE", "/workspaces/%s/members/%s"
 			    % (t.workspace_id, victim.id))
 	expect(status, body, expected)
@@ -180,8 +163,8 @@ def test_any_member_may_leave_and_then_sees_nothing(cluster, role):
 
 def test_last_owner_can_be_neither_demoted_nor_removed_nor_leave(cluster):
 	owner, member = new_user("owner"), new_user("member")
-	ws = wsclient.create_workspace(owner)
-	wsclient.add_member(owner, ws, member, "editor")
+	ws = create_workspace(owner)["id"]
+	add_member(owner, ws, member, "editor")
 	path = "/workspaces/%s/members/%s" % (ws, owner.id)
 	for role in ("editor", "commenter", "viewer"):
 		assert_error(*call(owner, "PATCH", path, {"role": role}), 409, "last_owner")
@@ -207,8 +190,8 @@ def test_two_owners_demoting_each_other_at_once_on_different_nodes_leave_exactly
 	gets 409 last_owner. Repeated, so that the requests really overlap at least sometimes."""
 	for attempt in range(6):
 		a, b = new_user("a"), new_user("b")
-		ws = wsclient.create_workspace(a)
-		wsclient.add_member(a, ws, b, "owner")
+		ws = create_workspace(a)["id"]
+		add_member(a, ws, b, "owner")
 		results = {}
 		barrier = threading.Barrier(2)
 
@@ -339,9 +322,9 @@ def test_role_matrix_of_deleting_a_canvas(cluster, actor, expected):
 
 def test_a_deleted_canvas_answers_404_everywhere_on_every_node_and_leaves_the_listing(cluster):
 	t = Team()
-	writer = wsclient.RestWriter(cluster.gateway_url, t.editor.token)
+	writer = RestWriter(cluster.gateway_url, t.editor.token)
 	for i in range(3):
-		writer.commit(t.canvas_id, "create_shape", wsclient.rect("r%d" % i, x=i))
+		writer.commit(t.canvas_id, "create_shape", rect("r%d" % i, x=i))
 	writer.close()
 	status, _ = call(t.editor, "POST", "/canvases/%s/versions" % t.canvas_id, {"name": "v3"})
 	assert status == 201
@@ -371,13 +354,13 @@ def test_a_deleted_canvas_answers_404_everywhere_on_every_node_and_leaves_the_li
 
 def test_deleted_canvases_are_listed_for_owners_and_undeleted_with_their_log_intact(cluster):
 	t = Team()
-	writer = wsclient.RestWriter(cluster.gateway_url, t.editor.token)
+	writer = RestWriter(cluster.gateway_url, t.editor.token)
 	for i in range(4):
-		writer.commit(t.canvas_id, "create_shape", wsclient.rect("r%d" % i, x=i))
+		writer.commit(t.canvas_id, "create_shape", rect("r%d" % i, x=i))
 	writer.close()
-	before = wsclient.list_ops(t.canvas_id, t.owner)
-	state_before = wsclient.get_state(t.canvas_id, t.owner)
-	other = wsclient.create_canvas(t.owner, t.workspace_id)
+	before = list_ops(t.canvas_id, t.owner)
+	state_before = get_state(t.canvas_id, t.owner)
+	other = create_canvas(t.owner, t.workspace_id)["id"]
 	assert call(t.owner, "DELETE", "/canvases/%s" % t.canvas_id)[0] == 200
 	listing = "/workspaces/%s/canvases?deleted=true" % t.workspace_id
 	status, deleted = call(t.owner, "GET", listing)
@@ -402,8 +385,8 @@ def test_deleted_canvases_are_listed_for_owners_and_undeleted_with_their_log_int
 		     "not_deleted")
 	assert call(t.owner, "GET", listing)[1] == []
 	# Nothing was rewritten: the same log, the same state, and the canvas takes new ops.
-	assert wsclient.list_ops(t.canvas_id, t.owner) == before
-	assert wsclient.get_state(t.canvas_id, t.owner) == state_before
+	assert list_ops(t.canvas_id, t.owner) == before
+	assert get_state(t.canvas_id, t.owner) == state_before
 	status, body = call(t.editor, "POST", "/canvases/%s/operations" % t.canvas_id, op())
 	assert status == 201 and body["version"] == 5, body
 
@@ -439,10 +422,10 @@ def test_role_matrix_of_deleting_a_workspace(cluster, actor, expected):
 def test_a_deleted_workspace_hides_everything_in_it_and_undelete_brings_back_its_canvases(
 		cluster):
 	t = Team()
-	alone = wsclient.create_canvas(t.owner, t.workspace_id)
+	alone = create_canvas(t.owner, t.workspace_id)["id"]
 	assert call(t.owner, "DELETE", "/canvases/%s" % alone)[0] == 200  # deleted on its own first
-	writer = wsclient.RestWriter(cluster.gateway_url, t.editor.token)
-	writer.commit(t.canvas_id, "create_shape", wsclient.rect("kept"))
+	writer = RestWriter(cluster.gateway_url, t.editor.token)
+	writer.commit(t.canvas_id, "create_shape", rect("kept"))
 	writer.close()
 	status, body = call(t.owner, "DELETE", "/workspaces/%s" % t.workspace_id)
 	assert status == 200, body
@@ -475,7 +458,7 @@ def test_a_deleted_workspace_hides_everything_in_it_and_undelete_brings_back_its
 	assert_error(*call(t.owner, "POST", w + "/undelete"), 409, "not_deleted")
 	status, canvases = call(t.viewer, "GET", w + "/canvases")
 	assert [x["id"] for x in canvases] == [t.canvas_id], canvases
-	assert wsclient.canvas_version(t.canvas_id, t.viewer) == 1
+	assert canvas_version(t.canvas_id, t.viewer) == 1
 	# The canvas deleted on its own before stays deleted, and is listed as such.
 	status, deleted = call(t.owner, "GET", w + "/canvases?deleted=true")
 	assert [d["id"] for d in deleted] == [alone], deleted
