@@ -33,3 +33,9 @@ def cluster():
 		harness.dispose(c.root, failed or problems, "integration cluster directory")
 		if problems:
 			pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def gateway(cluster):
+	"""The session cluster's gateway URL."""
+	return cluster.gateway_url

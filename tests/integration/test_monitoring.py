@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import request
+from flowstate.api import request
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO / "infra" / "grafana" / "dashboards" / "flowstate.json"
