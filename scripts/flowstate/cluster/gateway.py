@@ -16,7 +16,7 @@ from flowstate.cluster.base import (ClusterError, check_reachable_by, loopback, 
 
 NGINX_BIN = shutil.which("nginx") or "/usr/sbin/nginx"
 GATEWAY_TEMPLATE = REPO / "gateway" / "nginx.conf.tmpl"
-WWW_ROOT = REPO / "gateway" / "www"
+WWW_ROOT = REPO / "gateway" / "web" / "dist"  # the web client, built by scripts/setup
 DOCS_ROOT = REPO / "gateway" / "docs"
 
 

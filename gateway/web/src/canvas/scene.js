@@ -1,0 +1,612 @@
+// The drawing surface: a Konva stage driven imperatively by the board store.
+//
+// Layers (each its own <canvas>, so redrawing one never repaints another):
+//   main     every shape at rest. Redrawn only when a shape in it changes (at most once a frame).
+//   active   the shapes a gesture is moving, resizing or rotating (and the connectors attached to
+//            them), and drafts being drawn: a drag at 1,000 shapes repaints a handful of nodes.
+//   overlay  selection boxes, handles, marquee, history diff marks, drawn in screen space.
+//   strokes  other users' in-progress pen strokes.
+// Other users' cursors are DOM elements moved with a CSS transform: they never touch a canvas.
+//
+// Shapes diff by object identity (the store never mutates a shape): a frame walks the displayed
+// shapes and updates only the nodes whose shape object changed (and connectors attached to them).
+//
+// Pan and zoom: when a repaint of the main layer costs more than a few milliseconds (thousands
+// of shapes), a viewport change first moves the last painted bitmap with a CSS transform and
+// repaints once the view has been still for SETTLE_MS, culling shapes outside the view. Small
+// boards repaint on every frame.
+
+import Konva from 'konva';
+import { attachable, compareZ, rectsIntersect, rotatePoint, shapeAABB } from './geometry.js';
+import { shapeNode } from './shapes.js';
+
+Konva.pixelRatio = Math.min(2, (typeof window !== 'undefined' && window.devicePixelRatio) || 1);
+
+export const SETTLE_MS = 140;
+const CHEAP_DRAW_MS = 6;
+const CULL_MARGIN = 200; // screen px drawn around the view, so short pans uncover drawn shapes
+export const HANDLE = 8;
+export const ROTATE_OFFSET = 26;
+
+export class Scene {
+	constructor(container, board) {
+		this.container = container;
+		this.board = board;
+		const { width, height } = container.getBoundingClientRect();
+		this.width = Math.max(1, width);
+		this.height = Math.max(1, height);
+		this.stageBox = document.createElement('div');
+		this.stageBox.className = 'stage-box';
+		container.append(this.stageBox);
+		this.stage = new Konva.Stage({ container: this.stageBox, width: this.width, height: this.height, listening: false });
+		this.main = new Konva.Layer({ listening: false });
+		this.active = new Konva.Layer({ listening: false });
+		this.strokesLayer = new Konva.Layer({ listening: false });
+		this.overlay = new Konva.Layer({ listening: false });
+		this.stage.add(this.main, this.active, this.strokesLayer, this.overlay);
+		this.cursorBox = document.createElement('div');
+		this.cursorBox.className = 'cursor-box';
+		container.append(this.cursorBox);
+
+		this.nodes = new Map(); // id -> {group, shape, aabb, layer}
+		this.byEnd = new Map(); // shape id -> Set of connector ids attached to it
+		this.activeIds = new Set();
+		this.forceIds = new Set(); // shapes to rebuild although their object did not change
+		this.drafts = new Map(); // key -> group on the active layer
+		this.strokeNodes = new Map();
+		this.cursorEls = new Map();
+		this.painted = { x: 0, y: 0, scale: 1 }; // the viewport the main layer was painted at
+		this.lastMainDrawMs = 0;
+		this.dirty = { shapes: true, overlay: true, viewport: true, cursors: true, strokes: true };
+		this.frameQueued = false;
+		this.settleTimer = null;
+		this.needSort = false;
+		this.overlayDraw = null; // extra overlay painter installed by the tools (marquee, ...)
+		this.stats = { frames: 0, mainDraws: 0, nodeUpdates: 0 };
+
+		this.unsub = board.subscribe((s, prev) => {
+			if (s.shapes !== prev.shapes || s.overrides !== prev.overrides || s.preview !== prev.preview)
+				this.dirty.shapes = true;
+			if (s.editing !== prev.editing) {
+				for (const e of [s.editing, prev.editing]) {
+					if (e && e.id)
+						this.forceIds.add(e.id);
+				}
+				this.dirty.shapes = true;
+			}
+			if (s.selection !== prev.selection || s.editing !== prev.editing || s.preview !== prev.preview || s.role !== prev.role)
+				this.dirty.overlay = true;
+			if (s.viewport !== prev.viewport)
+				this.dirty.viewport = true;
+			if (s.cursors !== prev.cursors || s.presence !== prev.presence)
+				this.dirty.cursors = true;
+			if (s.strokes !== prev.strokes)
+				this.dirty.strokes = true;
+			if (this.dirty.shapes || this.dirty.overlay || this.dirty.viewport || this.dirty.cursors || this.dirty.strokes)
+				this.requestFrame();
+		});
+		this.resizeObserver = new ResizeObserver(() => this.resize());
+		this.resizeObserver.observe(container);
+		this.requestFrame();
+	}
+
+	destroy() {
+		this.unsub();
+		this.resizeObserver.disconnect();
+		clearTimeout(this.settleTimer);
+		this.stage.destroy();
+		this.stageBox.remove();
+		this.cursorBox.remove();
+	}
+
+	resize() {
+		const { width, height } = this.container.getBoundingClientRect();
+		if (width < 1 || height < 1 || (width === this.width && height === this.height))
+			return;
+		this.width = width;
+		this.height = height;
+		this.stage.size({ width, height });
+		this.dirty.viewport = this.dirty.overlay = true;
+		this.settleNow();
+	}
+
+	requestFrame() {
+		if (this.frameQueued)
+			return;
+		this.frameQueued = true;
+		requestAnimationFrame(() => this.frame());
+		// rAF does not run in hidden tabs: a background tab still follows the canvas.
+		setTimeout(() => this.frame(), 250);
+	}
+
+	invalidateOverlay() {
+		this.dirty.overlay = true;
+		this.requestFrame();
+	}
+
+	frame() {
+		if (!this.frameQueued)
+			return;
+		this.frameQueued = false;
+		this.stats.frames++;
+		const d = this.dirty;
+		let mainChanged = false, activeChanged = false;
+		if (d.shapes) {
+			d.shapes = false;
+			[mainChanged, activeChanged] = this.syncShapes();
+			d.overlay = true;
+		}
+		const v = this.board.get().viewport;
+		if (d.viewport) {
+			d.viewport = false;
+			this.applyViewport(v, mainChanged);
+			activeChanged = true;
+			d.overlay = d.cursors = d.strokes = true;
+			this.container.style.backgroundPosition = `${v.x}px ${v.y}px`;
+			const grid = 24 * v.scale;
+			this.container.style.backgroundSize = grid >= 8 ? `${grid}px ${grid}px` : `${grid * 4}px ${grid * 4}px`;
+		} else if (mainChanged) {
+			this.paintMain();
+		}
+		if (activeChanged)
+			this.active.batchDraw();
+		if (d.strokes) {
+			d.strokes = false;
+			this.syncStrokes(v);
+		}
+		if (d.overlay) {
+			d.overlay = false;
+			this.drawOverlay(v);
+		}
+		if (d.cursors) {
+			d.cursors = false;
+			this.syncCursors(v);
+		}
+	}
+
+	// ---- shapes
+
+	shapeSource() {
+		const s = this.board.get();
+		if (s.preview)
+			return { list: [...s.preview.shapes.values()], get: (id) => s.preview.shapes.get(id) };
+		return { list: this.board.displayedShapes(), get: (id) => this.board.displayed(id) };
+	}
+
+	syncShapes() {
+		const { list, get } = this.shapeSource();
+		const seen = new Set();
+		const changed = [];
+		let mainChanged = false, activeChanged = false;
+		for (const shape of list) {
+			seen.add(shape.id);
+			const rec = this.nodes.get(shape.id);
+			if (!rec || rec.shape !== shape || this.forceIds.has(shape.id))
+				changed.push(shape);
+		}
+		for (const [id, rec] of this.nodes) {
+			if (!seen.has(id)) {
+				if (rec.layer === this.main) mainChanged = true; else activeChanged = true;
+				rec.group.destroy();
+				this.nodes.delete(id);
+				this.unindex(id, rec.shape);
+			}
+		}
+		// Connectors follow their ends: redo those attached to a changed shape.
+		const redo = new Map(changed.map((s) => [s.id, s]));
+		for (const s of changed) {
+			const conns = this.byEnd.get(s.id);
+			if (conns) {
+				for (const cid of conns) {
+					if (!redo.has(cid)) {
+						const c = get(cid);
+						if (c) redo.set(cid, c);
+					}
+				}
+			}
+		}
+		this.forceIds.clear();
+		const editing = this.board.get().editing;
+		const opts = { hideLabel: editing && editing.id };
+		const view = this.viewRect(this.painted);
+		for (const shape of redo.values()) {
+			let rec = this.nodes.get(shape.id);
+			const isNew = !rec;
+			if (isNew) {
+				rec = { group: shapeNode(shape, get, null, opts), shape, aabb: null, layer: null };
+				this.nodes.set(shape.id, rec);
+			} else {
+				if (rec.shape.z !== shape.z)
+					this.needSort = true;
+				this.unindex(shape.id, rec.shape);
+				shapeNode(shape, get, rec.group, opts);
+				rec.shape = shape;
+			}
+			this.stats.nodeUpdates++;
+			if (shape.kind === 'connector')
+				this.index(shape);
+			rec.aabb = shapeAABB(shape, get);
+			const want = this.activeIds.has(shape.id) ? this.active : this.main;
+			if (isNew) {
+				rec.layer = want;
+				want.add(rec.group);
+				if (want === this.main)
+					this.needSort = true;
+			} else if (rec.layer !== want) {
+				rec.group.moveTo(want);
+				rec.layer = want;
+				mainChanged = true;
+			}
+			rec.group.visible(want === this.active || rectsIntersect(rec.aabb, view));
+			if (rec.layer === this.main) mainChanged = true; else activeChanged = true;
+		}
+		if (this.needSort) {
+			this.sortMain();
+			mainChanged = true;
+		}
+		return [mainChanged, activeChanged];
+	}
+
+	index(c) {
+		for (const end of [c.from, c.to]) {
+			if (!end)
+				continue;
+			let set = this.byEnd.get(end);
+			if (!set)
+				this.byEnd.set(end, (set = new Set()));
+			set.add(c.id);
+		}
+	}
+
+	unindex(id, old) {
+		if (!old || old.kind !== 'connector')
+			return;
+		for (const end of [old.from, old.to]) {
+			const set = end && this.byEnd.get(end);
+			if (set) {
+				set.delete(id);
+				if (!set.size)
+					this.byEnd.delete(end);
+			}
+		}
+	}
+
+	sortMain() {
+		this.needSort = false;
+		const groups = this.main.getChildren().slice();
+		const shapeOf = (g) => this.nodes.get(g.getAttr('shapeId')).shape;
+		groups.sort((a, b) => compareZ(shapeOf(a), shapeOf(b)));
+		this.main.removeChildren();
+		if (groups.length)
+			this.main.add(...groups);
+	}
+
+	// Moves the shapes a gesture works on (and their connectors) to the active layer, or back.
+	setActive(ids) {
+		const next = new Set(ids);
+		for (const id of ids) {
+			const conns = this.byEnd.get(id);
+			if (conns)
+				for (const c of conns) next.add(c);
+		}
+		let moved = false;
+		for (const id of this.activeIds) {
+			if (!next.has(id)) {
+				const rec = this.nodes.get(id);
+				if (rec && rec.layer !== this.main) {
+					rec.group.moveTo(this.main);
+					rec.layer = this.main;
+					moved = true;
+				}
+			}
+		}
+		for (const id of next) {
+			const rec = this.nodes.get(id);
+			if (rec && rec.layer !== this.active) {
+				rec.group.moveTo(this.active);
+				rec.layer = this.active;
+				rec.group.visible(true);
+				moved = true;
+			}
+		}
+		this.activeIds = next;
+		if (moved) {
+			this.sortActive();
+			this.sortMain();
+			this.paintMain();
+			this.active.batchDraw();
+		}
+	}
+
+	sortActive() {
+		const groups = this.active.getChildren().filter((g) => g.getAttr('shapeId') && this.nodes.has(g.getAttr('shapeId')));
+		const shapeOf = (g) => this.nodes.get(g.getAttr('shapeId')).shape;
+		groups.sort((a, b) => compareZ(shapeOf(a), shapeOf(b)));
+		groups.forEach((g, i) => g.zIndex(i));
+	}
+
+	// A shape-like draft (being drawn, not committed) on the active layer; null removes it.
+	setDraft(key, shape) {
+		let g = this.drafts.get(key);
+		if (!shape) {
+			if (g) {
+				g.destroy();
+				this.drafts.delete(key);
+				this.active.batchDraw();
+			}
+			return;
+		}
+		const get = (id) => this.board.displayed(id);
+		if (!g) {
+			g = shapeNode(shape, get);
+			this.drafts.set(key, g);
+			this.active.add(g);
+		} else {
+			shapeNode(shape, get, g);
+		}
+		g.moveToTop();
+		this.active.batchDraw();
+	}
+
+	// ---- viewport
+
+	viewRect(v) {
+		const m = CULL_MARGIN / v.scale;
+		return { x: -v.x / v.scale - m, y: -v.y / v.scale - m, w: this.width / v.scale + 2 * m, h: this.height / v.scale + 2 * m };
+	}
+
+	applyViewport(v, mainChanged) {
+		for (const layer of [this.active, this.strokesLayer]) {
+			layer.position({ x: v.x, y: v.y });
+			layer.scale({ x: v.scale, y: v.scale });
+		}
+		if (mainChanged || this.lastMainDrawMs <= CHEAP_DRAW_MS) {
+			this.paintMain();
+			return;
+		}
+		// Expensive board: move the painted bitmap now, repaint when the view is still.
+		const p = this.painted;
+		const k = v.scale / p.scale;
+		const tx = v.x - p.x * k, ty = v.y - p.y * k;
+		const canvas = this.main.getCanvas()._canvas;
+		canvas.style.transformOrigin = '0 0';
+		canvas.style.transform = `translate(${tx}px, ${ty}px) scale(${k})`;
+		clearTimeout(this.settleTimer);
+		this.settleTimer = setTimeout(() => this.settleNow(), SETTLE_MS);
+	}
+
+	settleNow() {
+		clearTimeout(this.settleTimer);
+		this.settleTimer = null;
+		this.paintMain();
+		this.dirty.overlay = true;
+		this.requestFrame();
+	}
+
+	paintMain() {
+		clearTimeout(this.settleTimer);
+		this.settleTimer = null;
+		const v = this.board.get().viewport;
+		const t0 = performance.now();
+		if (v.scale !== this.painted.scale || v.x !== this.painted.x || v.y !== this.painted.y) {
+			const view = this.viewRect(v);
+			for (const rec of this.nodes.values()) {
+				if (rec.layer === this.main)
+					rec.group.visible(rectsIntersect(rec.aabb, view));
+			}
+		}
+		this.main.position({ x: v.x, y: v.y });
+		this.main.scale({ x: v.scale, y: v.scale });
+		this.main.draw();
+		const canvas = this.main.getCanvas()._canvas;
+		if (canvas.style.transform)
+			canvas.style.transform = '';
+		this.painted = { ...v };
+		this.lastMainDrawMs = performance.now() - t0;
+		this.stats.mainDraws++;
+	}
+
+	// ---- overlay (screen space)
+
+	toScreen(x, y) {
+		const v = this.board.get().viewport;
+		return [x * v.scale + v.x, y * v.scale + v.y];
+	}
+
+	// The selection frame: for one rotated shape its rotated box, otherwise the union of the
+	// selected shapes' bounds. {x, y, w, h, rotation, ids} in canvas units.
+	selectionFrame() {
+		const s = this.board.get();
+		if (!s.selection.size || s.preview)
+			return null;
+		const shapes = this.board.selectedShapes();
+		if (!shapes.length)
+			return null;
+		const get = (id) => this.board.displayed(id);
+		if (shapes.length === 1 && shapes[0].kind !== 'connector' && !(shapes[0].kind === 'path' && false)) {
+			const sh = shapes[0];
+			if (sh.kind === 'line' || sh.kind === 'arrow' || sh.kind === 'path') {
+				const b = shapeAABB({ ...sh, rotation: 0 }, get);
+				return { ...b, rotation: sh.rotation || 0, single: sh, cx: sh.x + sh.w / 2, cy: sh.y + sh.h / 2 };
+			}
+			return { x: sh.x, y: sh.y, w: sh.w, h: sh.h, rotation: sh.rotation || 0, single: sh, cx: sh.x + sh.w / 2, cy: sh.y + sh.h / 2 };
+		}
+		let b = null;
+		for (const sh of shapes) {
+			const r = shapeAABB(sh, get);
+			if (!b) b = { ...r };
+			else {
+				const x1 = Math.max(b.x + b.w, r.x + r.w), y1 = Math.max(b.y + b.h, r.y + r.h);
+				b.x = Math.min(b.x, r.x); b.y = Math.min(b.y, r.y); b.w = x1 - b.x; b.h = y1 - b.y;
+			}
+		}
+		const onlyConnectors = shapes.every((sh) => sh.kind === 'connector');
+		return { ...b, rotation: 0, single: null, onlyConnectors, cx: b.x + b.w / 2, cy: b.y + b.h / 2 };
+	}
+
+	// Handle positions of a frame, in screen coordinates: {name: [x, y]}.
+	handles(frame) {
+		const v = this.board.get().viewport;
+		const pad = 4 / v.scale;
+		const x0 = frame.x - pad, y0 = frame.y - pad, x1 = frame.x + frame.w + pad, y1 = frame.y + frame.h + pad;
+		const xm = (x0 + x1) / 2, ym = (y0 + y1) / 2;
+		const local = {
+			nw: [x0, y0], n: [xm, y0], ne: [x1, y0], e: [x1, ym], se: [x1, y1], s: [xm, y1], sw: [x0, y1], w: [x0, ym],
+		};
+		const out = {};
+		const rot = frame.rotation || 0;
+		for (const [k, [x, y]] of Object.entries(local)) {
+			const [rx, ry] = rotatePoint(x, y, frame.cx, frame.cy, rot);
+			out[k] = this.toScreen(rx, ry);
+		}
+		const [tx, ty] = rotatePoint(xm, y0, frame.cx, frame.cy, rot);
+		const [sx, sy] = this.toScreen(tx, ty);
+		const r = (rot * Math.PI) / 180;
+		out.rotate = [sx + Math.sin(r) * ROTATE_OFFSET, sy - Math.cos(r) * ROTATE_OFFSET];
+		return out;
+	}
+
+	drawOverlay() {
+		const o = this.overlay;
+		o.destroyChildren();
+		const s = this.board.get();
+		const accent = '#6965db';
+		const get = (id) => (s.preview ? s.preview.shapes.get(id) : this.board.displayed(id));
+		if (s.preview && s.preview.diff)
+			this.drawDiff(o, s.preview.diff, get);
+		const frame = this.selectionFrame();
+		if (frame) {
+			// An outline per selected shape when several are selected.
+			if (!frame.single) {
+				for (const sh of this.board.selectedShapes())
+					o.add(this.outline(sh, get, 'rgba(105,101,219,0.55)', 1));
+			}
+			const corners = [[frame.x, frame.y], [frame.x + frame.w, frame.y], [frame.x + frame.w, frame.y + frame.h], [frame.x, frame.y + frame.h]]
+				.map(([x, y]) => this.toScreen(...rotatePoint(x, y, frame.cx, frame.cy, frame.rotation)));
+			if (frame.single && frame.single.kind === 'connector') {
+				o.add(this.outline(frame.single, get, accent, 2));
+			} else {
+				o.add(new Konva.Line({ points: corners.flat(), closed: true, stroke: accent, strokeWidth: 1.5, listening: false, perfectDrawEnabled: false }));
+				if (this.board.canEdit() && !frame.onlyConnectors && !s.editing) {
+					const hs = this.handles(frame);
+					const [rx, ry] = hs.rotate;
+					o.add(new Konva.Circle({ x: rx, y: ry, radius: 5, fill: '#fff', stroke: accent, strokeWidth: 1.5, listening: false }));
+					for (const [k, [x, y]] of Object.entries(hs)) {
+						if (k === 'rotate')
+							continue;
+						o.add(new Konva.Rect({ x: x - HANDLE / 2, y: y - HANDLE / 2, width: HANDLE, height: HANDLE, fill: '#fff', stroke: accent, strokeWidth: 1.5, cornerRadius: 2, listening: false }));
+					}
+				}
+			}
+		}
+		if (this.overlayDraw)
+			this.overlayDraw(o, this);
+		o.batchDraw();
+	}
+
+	// An outline of a shape's drawn bounds in screen space (rotated box or connector path).
+	outline(sh, get, color, width, dash) {
+		if (sh.kind === 'connector' || sh.kind === 'line' || sh.kind === 'arrow' || sh.kind === 'path') {
+			const b = shapeAABB(sh, get);
+			const [x, y] = this.toScreen(b.x, b.y);
+			const v = this.board.get().viewport;
+			return new Konva.Rect({ x: x - 3, y: y - 3, width: b.w * v.scale + 6, height: b.h * v.scale + 6, stroke: color, strokeWidth: width, dash, listening: false });
+		}
+		const cx = sh.x + sh.w / 2, cy = sh.y + sh.h / 2;
+		const pts = [[sh.x, sh.y], [sh.x + sh.w, sh.y], [sh.x + sh.w, sh.y + sh.h], [sh.x, sh.y + sh.h]]
+			.map(([x, y]) => this.toScreen(...rotatePoint(x, y, cx, cy, sh.rotation || 0)));
+		return new Konva.Line({ points: pts.flat(), closed: true, stroke: color, strokeWidth: width, dash, listening: false });
+	}
+
+	// History preview: what a restore would change. Shapes deleted since the previewed version
+	// (they come back) in green, changed ones in amber, and shapes added since (they would go)
+	// as dashed red outlines of their current place.
+	drawDiff(o, diff, get) {
+		const now = (id) => this.board.displayed(id);
+		for (const id of Object.keys(diff.removed || {})) {
+			const sh = get(id);
+			if (sh) o.add(this.outline(sh, get, '#16a34a', 2.5));
+		}
+		for (const id of Object.keys(diff.modified || {})) {
+			const sh = get(id);
+			if (sh) o.add(this.outline(sh, get, '#d97706', 2.5));
+		}
+		for (const id of Object.keys(diff.added || {})) {
+			const sh = now(id);
+			if (sh) o.add(this.outline(sh, now, '#dc2626', 2, [6, 4]));
+		}
+	}
+
+	// ---- others' strokes and cursors
+
+	syncStrokes() {
+		const strokes = this.board.get().strokes;
+		for (const [key, node] of this.strokeNodes) {
+			if (!strokes.has(key)) {
+				node.destroy();
+				this.strokeNodes.delete(key);
+			}
+		}
+		for (const [key, st] of strokes) {
+			let node = this.strokeNodes.get(key);
+			if (!node) {
+				node = new Konva.Line({ stroke: st.color, strokeWidth: 2, lineCap: 'round', lineJoin: 'round', listening: false, opacity: 0.8 });
+				this.strokeNodes.set(key, node);
+				this.strokesLayer.add(node);
+			}
+			if (node.getAttr('count') !== st.points.length) {
+				node.points(st.points.flat());
+				node.setAttr('count', st.points.length);
+			}
+		}
+		this.strokesLayer.batchDraw();
+	}
+
+	syncCursors(v) {
+		const s = this.board.get();
+		const who = new Map(s.presence.map((p) => [p.session_id, p]));
+		for (const [sid, el] of this.cursorEls) {
+			if (!s.cursors.has(sid) || !who.has(sid)) {
+				el.remove();
+				this.cursorEls.delete(sid);
+			}
+		}
+		for (const [sid, pos] of s.cursors) {
+			const p = who.get(sid);
+			if (!p)
+				continue;
+			let el = this.cursorEls.get(sid);
+			if (!el) {
+				el = document.createElement('div');
+				el.className = 'remote-cursor';
+				el.dataset.sessionId = sid;
+				el.style.setProperty('--c', p.color);
+				el.innerHTML = '<svg width="16" height="20" viewBox="0 0 16 20"><path d="M0,0 L0,16 L4.5,12 L8,19 L10.5,18 L7,11 L13,11 Z" stroke="#fff" stroke-width="1"/></svg><span></span>';
+				el.querySelector('path').setAttribute('fill', p.color);
+				el.querySelector('span').textContent = p.display_name;
+				this.cursorBox.append(el);
+				this.cursorEls.set(sid, el);
+			}
+			el.style.transform = `translate(${pos.x * v.scale + v.x}px, ${pos.y * v.scale + v.y}px)`;
+		}
+	}
+
+	// ---- picking
+
+	// Shapes under a canvas point (committed + overlays), topmost first among non-connectors.
+	attachTarget(px, py, exclude) {
+		const v = this.board.get().viewport;
+		let best = null;
+		for (const sh of this.board.displayedShapes()) {
+			if (!attachable(sh) || sh.id === exclude)
+				continue;
+			const b = shapeAABB(sh, (id) => this.board.displayed(id));
+			const tol = 6 / v.scale;
+			if (px < b.x - tol || py < b.y - tol || px > b.x + b.w + tol || py > b.y + b.h + tol)
+				continue;
+			if (!best || compareZ(sh, best) > 0)
+				best = sh;
+		}
+		return best;
+	}
+}

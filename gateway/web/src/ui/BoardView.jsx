@@ -1,0 +1,293 @@
+// A canvas: the Konva scene and input (canvas/), wired to the session (store/connect.js), with
+// the chrome around it. React renders only the chrome; shapes, cursors and strokes are drawn
+// by the scene straight from the store, so no React render happens per shape or per cursor.
+//
+// Phase 2 slots: the side panel takes a Comments tab next to History (issue 11); the menu
+// takes PNG and Mermaid export and Mermaid import (issue 12); the top bar a Share button
+// (invites) beside the presence chips; others' selections are drawn by the scene's overlay.
+
+import { useEffect, useRef, useState } from 'react';
+import { plainError } from '../protocol/errors.js';
+import { Scene } from '../canvas/scene.js';
+import { Tools } from '../canvas/tools.js';
+import { connectBoard } from '../store/connect.js';
+import { useApp, useBoard } from './hooks.js';
+import { TopBar } from './TopBar.jsx';
+import { Toolbar } from './Toolbar.jsx';
+import { StylePanel } from './StylePanel.jsx';
+import { HistoryPanel } from './HistoryPanel.jsx';
+import { HelpDialog } from './HelpDialog.jsx';
+import { TextEditor } from './TextEditor.jsx';
+import { ActivityHeatmap } from './ActivityHeatmap.jsx';
+
+export function BoardView({ canvasId, me, onLogout }) {
+	const { api, board } = useApp();
+	const surface = useRef(null);
+	const [ctl, setCtl] = useState(null); // {scene, tools, conn}
+	const [meta, setMeta] = useState(null);
+	const [workspace, setWorkspace] = useState(null);
+	const [loadError, setLoadError] = useState('');
+
+	useEffect(() => {
+		board.reset();
+		let live = true;
+		api.canvas(canvasId).then((c) => {
+			if (!live)
+				return;
+			setMeta(c);
+			board.set({ canvas: c, role: c.role });
+			document.title = `${c.name} · FlowState`;
+			api.workspace(c.workspace_id).then((w) => live && setWorkspace(w)).catch(() => {});
+		}).catch((e) => live && setLoadError(plainError(e)));
+		const conn = connectBoard(api, board, canvasId);
+		const scene = new Scene(surface.current, board);
+		const tools = new Tools(surface.current, scene, board, {
+			session: () => conn.session,
+			onEditText: (req) => board.set({ editing: req }),
+		});
+		setCtl({ scene, tools, conn });
+		// For the end-to-end test and the benchmark: read-only views of the board.
+		window.flowstate = Object.freeze({
+			snapshot() {
+				const s = conn.session;
+				return {
+					canvas_id: canvasId, version: s.version, state: s.state, role: s.role,
+					shapes: Object.fromEntries([...s.shapes].map(([k, v]) => [k, structuredClone(v)])),
+					presence: [...s.presence.values()].map((p) => ({ ...p })),
+					outbox: s.outbox.size,
+				};
+			},
+			displayed: (id) => structuredClone(board.displayed(id) || null),
+			selection: () => [...board.get().selection],
+			viewport: () => ({ ...board.get().viewport }),
+			toScreen: (x, y) => {
+				const r = surface.current.getBoundingClientRect();
+				const [sx, sy] = scene.toScreen(x, y);
+				return { x: r.left + sx, y: r.top + sy };
+			},
+			handles: () => {
+				const f = scene.selectionFrame();
+				if (!f)
+					return null;
+				const r = surface.current.getBoundingClientRect();
+				return Object.fromEntries(Object.entries(scene.handles(f)).map(([k, [x, y]]) => [k, { x: r.left + x, y: r.top + y }]));
+			},
+			stats: () => ({ ...scene.stats, lastMainDrawMs: scene.lastMainDrawMs, nodes: scene.nodes.size }),
+			state: () => {
+				const s = board.get();
+				return { tool: s.tool, editing: s.editing, theme: s.theme, panel: s.panel, help: s.help, preview: s.preview && s.preview.version, conn: s.conn.state, outbox: s.outbox, notice: s.notice && s.notice.text };
+			},
+		});
+		return () => {
+			live = false;
+			tools.destroy();
+			scene.destroy();
+			conn.close();
+			board.reset();
+			delete window.flowstate;
+		};
+	}, [api, board, canvasId]);
+
+	const name = meta ? meta.name : '';
+	return (
+		<div className="board-page">
+			<TopBar me={me} onLogout={onLogout} crumbs={[
+				{ href: '#/', text: 'Workspaces' },
+				workspace && { href: `#/w/${workspace.id}`, text: workspace.name },
+				{ text: name || '…' },
+			]}>
+				<Presence />
+				<ConnBadge />
+			</TopBar>
+			<div className="board-area">
+				<div className="surface" ref={surface} tabIndex={0} aria-label="Canvas" id="board" />
+				{ctl && (
+					<>
+						<Toolbar tools={ctl.tools} />
+						<StylePanel />
+						<BottomBar tools={ctl.tools} session={ctl.conn.session} />
+						<BoardMenu canvasId={canvasId} name={name} tools={ctl.tools} />
+						<TextEditor scene={ctl.scene} />
+						<EmptyHint />
+						<PreviewBanner canvasId={canvasId} />
+						<HistoryPanel canvasId={canvasId} />
+						<ActivityDialog />
+						<HelpDialog />
+					</>
+				)}
+				<Notice extra={loadError} />
+			</div>
+		</div>
+	);
+}
+
+function Presence() {
+	const presence = useBoard((s) => s.presence);
+	const you = useBoard((s) => s.you);
+	const mine = you && you.session_id;
+	const list = [...presence].sort((a, b) => (a.session_id === mine ? -1 : b.session_id === mine ? 1 : a.display_name.localeCompare(b.display_name)));
+	const shown = list.slice(0, 4);
+	return (
+		<ul className="presence" id="presence" aria-label="Who is here">
+			{shown.map((p) => (
+				<li key={p.session_id} style={{ '--chip': p.color }} data-session-id={p.session_id} className={p.session_id === mine ? 'me' : ''}
+					title={p.session_id === mine ? `${p.display_name} (you)` : p.display_name}>
+					<span className="initial" aria-hidden="true">{(p.display_name || '?').slice(0, 1).toUpperCase()}</span>
+					<span className="name">{p.display_name}{p.session_id === mine ? ' (you)' : ''}</span>
+				</li>
+			))}
+			{list.length > shown.length && <li className="more" title={list.slice(4).map((p) => p.display_name).join(', ')}>+{list.length - shown.length}</li>}
+		</ul>
+	);
+}
+
+const CONN_TEXT = {
+	idle: 'Starting…', connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…',
+	offline: 'Offline', failed: 'Not connected', closed: 'Closed',
+};
+
+function ConnBadge() {
+	const conn = useBoard((s) => s.conn);
+	const outbox = useBoard((s) => s.outbox);
+	let text = CONN_TEXT[conn.state] || conn.state;
+	if ((conn.state === 'offline' || conn.state === 'reconnecting') && outbox)
+		text += ` · ${outbox} change${outbox === 1 ? '' : 's'} waiting`;
+	const title = conn.state === 'offline'
+		? 'Your device is offline. Keep working: changes are saved here and sent when you are back online.'
+		: conn.state === 'reconnecting' ? 'The connection dropped. Changes are kept and sent when it is back.' : text;
+	return <span className="conn" id="conn" data-state={conn.state} title={title} role="status">{text}</span>;
+}
+
+function BottomBar({ tools, session }) {
+	const scale = useBoard((s) => s.viewport.scale);
+	const canUndo = useBoard((s) => (s.role === 'editor' || s.role === 'owner') && !s.preview);
+	return (
+		<div className="bottombar">
+			<div className="group zoom" role="group" aria-label="Zoom">
+				<button type="button" id="zoom-out" title="Zoom out (Ctrl+-)" aria-label="Zoom out" onClick={() => tools.zoomBy(0.8)}>−</button>
+				<button type="button" id="zoom-reset" title="Reset to 100% (Ctrl+0)" onClick={() => { const r = tools.el.getBoundingClientRect(); tools.board.zoomAt(1 / scale, r.width / 2, r.height / 2); }}>{Math.round(scale * 100)}%</button>
+				<button type="button" id="zoom-in" title="Zoom in (Ctrl+=)" aria-label="Zoom in" onClick={() => tools.zoomBy(1.25)}>+</button>
+				<button type="button" id="zoom-fit" title="Zoom to fit everything (Shift+1)" onClick={() => tools.fit()}>Fit</button>
+			</div>
+			<div className="group" role="group" aria-label="Undo and redo">
+				<button type="button" id="undo" title="Undo (Ctrl+Z)" aria-label="Undo" disabled={!canUndo} onClick={() => session.undo()}>↶</button>
+				<button type="button" id="redo" title="Redo (Ctrl+Shift+Z)" aria-label="Redo" disabled={!canUndo} onClick={() => session.redo()}>↷</button>
+			</div>
+		</div>
+	);
+}
+
+function BoardMenu({ canvasId, name, tools }) {
+	const { api, board } = useApp();
+	const [open, setOpen] = useState(false);
+	const theme = useBoard((s) => s.theme);
+	const ref = useRef(null);
+	useEffect(() => {
+		if (!open)
+			return undefined;
+		const close = (e) => {
+			if (ref.current && !ref.current.contains(e.target))
+				setOpen(false);
+		};
+		window.addEventListener('pointerdown', close);
+		return () => window.removeEventListener('pointerdown', close);
+	}, [open]);
+	const act = (fn) => () => {
+		setOpen(false);
+		fn();
+	};
+	const exportSvg = async () => {
+		try {
+			const preview = board.get().preview;
+			const svg = await api.exportSvg(canvasId, preview ? preview.version : undefined);
+			const url = URL.createObjectURL(new Blob([svg], { type: 'image/svg+xml' }));
+			const a = document.createElement('a');
+			a.href = url;
+			a.download = `${(name || 'canvas').replace(/[\\/:*?"<>|]+/g, '_')}.svg`;
+			document.body.append(a);
+			a.click();
+			a.remove();
+			setTimeout(() => URL.revokeObjectURL(url), 10000);
+			board.notify('SVG downloaded.', 'ok');
+		} catch (e) {
+			board.notify(plainError(e), 'error');
+		}
+	};
+	return (
+		<div className="menu-wrap" ref={ref}>
+			<button type="button" className="menu-btn" id="menu" aria-haspopup="menu" aria-expanded={open} aria-label="Menu" onClick={() => setOpen(!open)}>☰</button>
+			{open && (
+				<div className="menu" role="menu">
+					<button type="button" role="menuitem" id="menu-history" onClick={act(() => board.set({ panel: 'history' }))}>History and versions</button>
+					<button type="button" role="menuitem" id="menu-export-svg" onClick={act(exportSvg)}>Export as SVG</button>
+					<button type="button" role="menuitem" id="menu-fit" onClick={act(() => tools.fit())}>Zoom to fit <kbd>Shift+1</kbd></button>
+					<button type="button" role="menuitem" id="menu-activity" onClick={act(() => board.set({ panel: 'activity' }))}>Your activity</button>
+					<button type="button" role="menuitem" id="menu-theme" onClick={act(() => board.setTheme(theme === 'dark' ? 'light' : 'dark'))}>{theme === 'dark' ? 'Light mode' : 'Dark mode'} <kbd>Alt+Shift+D</kbd></button>
+					<button type="button" role="menuitem" id="menu-help" onClick={act(() => board.set({ help: true }))}>Keyboard shortcuts <kbd>?</kbd></button>
+				</div>
+			)}
+		</div>
+	);
+}
+
+function EmptyHint() {
+	const empty = useBoard((s) => s.version !== null && s.shapes.size === 0 && s.overrides.size === 0 && !s.preview && !s.editing);
+	const canEdit = useBoard((s) => s.role === 'editor' || s.role === 'owner');
+	if (!empty)
+		return null;
+	return (
+		<div className="empty-hint" id="empty-hint">
+			<strong>This canvas is empty</strong>
+			{canEdit
+				? <span>Pick a tool in the toolbar — <kbd>R</kbd> rectangle, <kbd>S</kbd> sticky note, <kbd>P</kbd> pen, <kbd>C</kbd> connector — or double-click anywhere to write. Press <kbd>?</kbd> for every shortcut.</span>
+				: <span>Nothing here yet. You can watch others draw: your role is viewer.</span>}
+		</div>
+	);
+}
+
+function PreviewBanner() {
+	const preview = useBoard((s) => s.preview);
+	const { board } = useApp();
+	if (!preview)
+		return null;
+	return (
+		<div className="preview-banner" id="preview-banner" role="status">
+			Viewing version {preview.version} — read-only.
+			<button type="button" className="quiet" onClick={() => board.set({ preview: null })}>Back to now</button>
+		</div>
+	);
+}
+
+function ActivityDialog() {
+	const open = useBoard((s) => s.panel === 'activity');
+	const { board } = useApp();
+	if (!open)
+		return null;
+	return (
+		<div className="dialog-backdrop" onPointerDown={(e) => e.target === e.currentTarget && board.set({ panel: null })}>
+			<div className="dialog" role="dialog" aria-label="Your activity" id="activity-dialog">
+				<div className="dialog-head"><h2>Your activity</h2><button type="button" className="quiet" aria-label="Close" onClick={() => board.set({ panel: null })}>✕</button></div>
+				<ActivityHeatmap />
+			</div>
+		</div>
+	);
+}
+
+function Notice({ extra }) {
+	const notice = useBoard((s) => s.notice);
+	const { board } = useApp();
+	const [visible, setVisible] = useState(false);
+	useEffect(() => {
+		if (!notice)
+			return undefined;
+		setVisible(true);
+		const t = setTimeout(() => setVisible(false), notice.kind === 'error' ? 7000 : 3500);
+		return () => clearTimeout(t);
+	}, [notice]);
+	const text = extra || (visible && notice ? notice.text : '');
+	if (!text)
+		return null;
+	return (
+		<div className={`notice ${extra ? 'error' : notice.kind}`} id="notice" role="status" onClick={() => board.notify(null)}>{text}</div>
+	);
+}
