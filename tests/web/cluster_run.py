@@ -12,6 +12,11 @@ loopback (FLOWSTATE_WEB_CONTROL_URL):
   POST /stop-node?i=   SIGTERM node i
   POST /start-node?i=  start node i again
 
+Besides the cluster's gateway (consistent hash: every client of a canvas on one node), it starts
+one more nginx per node, rendered from the same template with that node as its only upstream
+(FLOWSTATE_TEST_NODE_GATEWAYS, comma-separated, in node order), so a test can put two users of
+one canvas on two different nodes and check what crosses between them.
+
 Usage: cluster_run.py [--nodes N] [--dir DIR] -- COMMAND...
 Exits with the command's status (1 if the cluster fails, or if a node log has a sanitizer
 report).
@@ -19,6 +24,7 @@ report).
 
 import argparse
 import http.server
+import signal
 import json
 import os
 import re
@@ -89,6 +95,62 @@ def control_server(c):
 	return srv
 
 
+def start_pinned_gateways(c, root):
+	"""One nginx per node, each with that node as its only upstream. Returns (urls, procs)."""
+	urls, procs = [], []
+	user = c._nginx_user()
+	for i, node_url in enumerate(c.node_urls):
+		d = root / ("pinned-gateway-%d" % (i + 1))
+		(d / "tmp").mkdir(parents=True, exist_ok=True)
+		port = fscluster.free_port()
+		host_port = node_url.split("//", 1)[1]
+		upstreams = d / "upstream_servers.conf"
+		upstreams.write_text("server %s max_fails=1 fail_timeout=2s;\n" % host_port)
+		values = {
+			"user_directive": "user %s %s;" % user if user else "# (not root: no user directive)",
+			"worker_rlimit_nofile": 4096,
+			"worker_connections": 1024,
+			"pid_path": d / "nginx.pid",
+			"error_log": c.logs_dir / ("nginx-pinned-%d-error.log" % (i + 1)),
+			"access_log": c.logs_dir / ("nginx-pinned-%d-access.log" % (i + 1)),
+			"temp_dir": d / "tmp",
+			"listen": "127.0.0.1:%d" % port,
+			"upstream_servers_file": upstreams,
+			"www_root": fscluster.WWW_ROOT,
+		}
+		conf = d / "nginx.conf"
+		conf.write_text(fscluster.render_template(fscluster.GATEWAY_TEMPLATE.read_text(), values))
+		log = open(c.logs_dir / ("nginx-pinned-%d-stderr.log" % (i + 1)), "ab")
+		proc = subprocess.Popen([fscluster.NGINX_BIN, "-p", str(d) + "/", "-c", str(conf)],
+					stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+		procs.append(proc)
+		url = "http://127.0.0.1:%d" % port
+		for _ in range(300):
+			try:
+				with urllib.request.urlopen(url + "/healthz", timeout=1) as res:
+					if res.status == 200:
+						break
+			except OSError:
+				pass
+			if proc.poll() is not None:
+				raise fscluster.ClusterError("pinned gateway %d exited: see %s" % (i + 1, log.name))
+			threading.Event().wait(0.05)
+		urls.append(url)
+	return urls, procs
+
+
+def stop_pinned_gateways(procs):
+	for proc in procs:
+		if proc.poll() is None:
+			proc.send_signal(signal.SIGQUIT)
+	for proc in procs:
+		try:
+			proc.wait(timeout=15)
+		except subprocess.TimeoutExpired:
+			proc.kill()
+			proc.wait()
+
+
 def main():
 	p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 	p.add_argument("--nodes", type=int, default=2)
@@ -105,12 +167,15 @@ def main():
 	c = Cluster(root, nodes=args.nodes, env_overrides={"FLOWSTATE_SCRYPT_LOG2N": "10"})
 	code = 1
 	srv = None
+	pinned = []
 	try:
 		c.start()
+		pinned_urls, pinned = start_pinned_gateways(c, root)
 		srv = control_server(c)
 		env = dict(os.environ)
 		env["FLOWSTATE_TEST_GATEWAY_URL"] = c.gateway_url
 		env["FLOWSTATE_TEST_NODE_URLS"] = ",".join(c.node_urls)
+		env["FLOWSTATE_TEST_NODE_GATEWAYS"] = ",".join(pinned_urls)
 		env["FLOWSTATE_WEB_CONTROL_URL"] = "http://127.0.0.1:%d" % srv.server_address[1]
 		procs.log("running %s (gateway %s)" % (" ".join(cmd), c.gateway_url))
 		child = subprocess.Popen(cmd, env=env)
@@ -126,6 +191,7 @@ def main():
 	finally:
 		if srv is not None:
 			srv.shutdown()
+		stop_pinned_gateways(pinned)
 		try:
 			c.stop()
 		except ClusterError as e:

@@ -491,12 +491,19 @@ export class Tools {
 		if (handle.name === 'rotate') {
 			this.gesture = { kind: 'rotate', orig, frame: f, startAngle: angleDeg(f.cx, f.cy, w.x, w.y) };
 		} else {
-			this.gesture = { kind: 'resize', orig, frame: f, handle: handle.name };
+			// Where the handle's side or corner really is (handles sit a few pixels outside the
+			// frame): the drag moves it by exactly the pointer's travel.
+			const n = handle.name;
+			const lx = n.includes('w') ? f.x : n.includes('e') ? f.x + f.w : f.x + f.w / 2;
+			const ly = n.includes('n') ? f.y : n.includes('s') ? f.y + f.h : f.y + f.h / 2;
+			const [hx, hy] = rotatePoint(lx, ly, f.cx, f.cy, f.rotation || 0);
+			this.gesture = { kind: 'resize', orig, frame: f, handle: n, grab: { dx: w.x - hx, dy: w.y - hy } };
 		}
 		this.scene.setActive(ids);
 	}
 
-	resizeSelection(g, w, shift) {
+	resizeSelection(g, pointer, shift) {
+		const w = { x: pointer.x - g.grab.dx, y: pointer.y - g.grab.dy };
 		const live = new Map();
 		const f = g.frame;
 		if (f.single && g.orig.size === 1) {

@@ -73,6 +73,19 @@ export function BoardView({ canvasId, me, onLogout }) {
 				return Object.fromEntries(Object.entries(scene.handles(f)).map(([k, [x, y]]) => [k, { x: r.left + x, y: r.top + y }]));
 			},
 			stats: () => ({ ...scene.stats, lastMainDrawMs: scene.lastMainDrawMs, nodes: scene.nodes.size }),
+			// How a shape's text is laid out as drawn: lines and the widest line (canvas units).
+			label: (id) => {
+				const rec = scene.nodes.get(id);
+				const t = rec && rec.group.findOne('.label');
+				if (!t)
+					return null;
+				return { lines: t.textArr.map((l) => l.text), widest: Math.max(0, ...t.textArr.map((l) => l.width)), width: t.width(), visible: t.visible() };
+			},
+			strokes: () => board.get().strokes.size,
+			layerOf: (id) => {
+				const rec = scene.nodes.get(id);
+				return rec ? (rec.layer === scene.main ? 'main' : 'active') : null;
+			},
 			state: () => {
 				const s = board.get();
 				return { tool: s.tool, editing: s.editing, theme: s.theme, panel: s.panel, help: s.help, preview: s.preview && s.preview.version, conn: s.conn.state, outbox: s.outbox, notice: s.notice && s.notice.text };

@@ -92,7 +92,7 @@ export function HistoryPanel({ canvasId }) {
 			board.set({ preview: null });
 			setSlider(null);
 			board.notify(res.operations && res.operations.length
-				? `Restored version ${v}. Undo brings the newer state back.`
+				? `Restored version ${v}. The newer versions stay in the history.`
 				: `Version ${v} already matches the canvas.`, 'ok');
 		} catch (e) {
 			setError(plainError(e));
