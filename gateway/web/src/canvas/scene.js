@@ -18,11 +18,12 @@
 
 import Konva from 'konva';
 import { attachable, compareZ, rectsIntersect, rotatePoint, shapeAABB } from './geometry.js';
-import { shapeNode } from './shapes.js';
+import { FONT_SIZE, hasLabelFor, shapeNode, updateLabel } from './shapes.js';
 
 Konva.pixelRatio = Math.min(2, (typeof window !== 'undefined' && window.devicePixelRatio) || 1);
 
 export const SETTLE_MS = 140;
+const LABEL_MIN_PX = 3.5; // text smaller than this on screen is not laid out or drawn
 const CHEAP_DRAW_MS = 6;
 const CULL_MARGIN = 200; // screen px drawn around the view, so short pans uncover drawn shapes
 export const HANDLE = 8;
@@ -44,6 +45,14 @@ export class Scene {
 		this.strokesLayer = new Konva.Layer({ listening: false });
 		this.overlay = new Konva.Layer({ listening: false });
 		this.stage.add(this.main, this.active, this.strokesLayer, this.overlay);
+		// The dot grid: a small bitmap tile repeated by CSS (a gradient would be re-evaluated for
+		// every dot on every pan frame in software rendering).
+		const tile = document.createElement('canvas');
+		tile.width = tile.height = 24;
+		const tc = tile.getContext('2d');
+		tc.fillStyle = 'rgba(128,128,128,0.38)';
+		tc.fillRect(0, 0, 1.5, 1.5);
+		container.style.backgroundImage = `url(${tile.toDataURL()})`;
 		this.cursorBox = document.createElement('div');
 		this.cursorBox.className = 'cursor-box';
 		container.append(this.cursorBox);
@@ -141,7 +150,9 @@ export class Scene {
 			d.viewport = false;
 			this.applyViewport(v, mainChanged);
 			activeChanged = true;
-			d.overlay = d.cursors = d.strokes = true;
+			d.overlay = d.cursors = true;
+			if (this.strokeNodes.size)
+				d.strokes = true;
 			this.container.style.backgroundPosition = `${v.x}px ${v.y}px`;
 			const grid = 24 * v.scale;
 			this.container.style.backgroundSize = grid >= 8 ? `${grid}px ${grid}px` : `${grid * 4}px ${grid * 4}px`;
@@ -149,7 +160,7 @@ export class Scene {
 			this.paintMain();
 		}
 		if (activeChanged)
-			this.active.batchDraw();
+			this.drawIfShown(this.active);
 		if (d.strokes) {
 			d.strokes = false;
 			this.syncStrokes(v);
@@ -164,6 +175,21 @@ export class Scene {
 		}
 	}
 
+	// An empty layer is hidden (display: none), so it costs neither a clear nor compositing:
+	// in software rendering every full-size canvas on screen is blended on every frame.
+	drawIfShown(layer) {
+		const has = layer.getChildren().length > 0;
+		if (layer.visible() !== has) {
+			layer.visible(has);
+			if (has) {
+				layer.draw(); // now: it must not show what it held last time for a frame
+				return;
+			}
+		}
+		if (has)
+			layer.batchDraw();
+	}
+
 	// ---- shapes
 
 	shapeSource() {
@@ -173,6 +199,9 @@ export class Scene {
 		return { list: this.board.displayedShapes(), get: (id) => this.board.displayed(id) };
 	}
 
+	// Brings the Konva nodes in line with the shapes. A shape outside the view gets no node
+	// (or keeps a stale hidden one) until it comes into view: opening a 5,000-shape canvas
+	// builds only what is on screen.
 	syncShapes() {
 		const { list, get } = this.shapeSource();
 		const seen = new Set();
@@ -186,8 +215,10 @@ export class Scene {
 		}
 		for (const [id, rec] of this.nodes) {
 			if (!seen.has(id)) {
-				if (rec.layer === this.main) mainChanged = true; else activeChanged = true;
-				rec.group.destroy();
+				if (rec.group) {
+					if (rec.layer === this.main) mainChanged = true; else activeChanged = true;
+					rec.group.destroy();
+				}
 				this.nodes.delete(id);
 				this.unindex(id, rec.shape);
 			}
@@ -205,46 +236,102 @@ export class Scene {
 				}
 			}
 		}
-		this.forceIds.clear();
-		const editing = this.board.get().editing;
-		const opts = { hideLabel: editing && editing.id };
+		const force = this.forceIds;
+		this.forceIds = new Set();
 		const view = this.viewRect(this.painted);
+		const created = [];
 		for (const shape of redo.values()) {
 			let rec = this.nodes.get(shape.id);
-			const isNew = !rec;
-			if (isNew) {
-				rec = { group: shapeNode(shape, get, null, opts), shape, aabb: null, layer: null };
+			if (!rec) {
+				rec = { group: null, shape, aabb: null, layer: this.main, stale: true };
 				this.nodes.set(shape.id, rec);
 			} else {
-				if (rec.shape.z !== shape.z)
+				if (rec.shape.z !== shape.z && rec.group && rec.layer === this.main)
 					this.needSort = true;
 				this.unindex(shape.id, rec.shape);
-				shapeNode(shape, get, rec.group, opts);
+				if (rec.shape !== shape || force.has(shape.id))
+					rec.stale = true;
 				rec.shape = shape;
 			}
-			this.stats.nodeUpdates++;
 			if (shape.kind === 'connector')
 				this.index(shape);
 			rec.aabb = shapeAABB(shape, get);
-			const want = this.activeIds.has(shape.id) ? this.active : this.main;
-			if (isNew) {
-				rec.layer = want;
-				want.add(rec.group);
-				if (want === this.main)
-					this.needSort = true;
-			} else if (rec.layer !== want) {
-				rec.group.moveTo(want);
-				rec.layer = want;
-				mainChanged = true;
+			const active = this.activeIds.has(shape.id);
+			const shown = active || rectsIntersect(rec.aabb, view);
+			if (shown) {
+				if (!rec.group)
+					created.push(rec);
+				this.refresh(rec, get);
+				if (active && rec.layer !== this.active) {
+					rec.group.moveTo(this.active);
+					rec.layer = this.active;
+					mainChanged = true;
+				}
+				if (rec.layer === this.main) mainChanged = true; else activeChanged = true;
+			} else if (rec.group && rec.group.visible()) {
+				rec.group.visible(false);
+				if (rec.layer === this.main) mainChanged = true; else activeChanged = true;
 			}
-			rec.group.visible(want === this.active || rectsIntersect(rec.aabb, view));
-			if (rec.layer === this.main) mainChanged = true; else activeChanged = true;
 		}
+		if (this.addToMain(created))
+			mainChanged = true;
 		if (this.needSort) {
 			this.sortMain();
 			mainChanged = true;
 		}
 		return [mainChanged, activeChanged];
+	}
+
+	// Makes or updates the node of a shape that is in view (its labels as the zoom allows).
+	refresh(rec, get = (id) => this.board.displayed(id)) {
+		const editing = this.board.get().editing;
+		const opts = { hideLabel: editing && editing.id, labels: this.labelsReadable(this.painted) };
+		if (!rec.group) {
+			rec.group = shapeNode(rec.shape, get, null, opts);
+			rec.layer = null;
+			this.stats.nodeUpdates++;
+		} else if (rec.stale) {
+			shapeNode(rec.shape, get, rec.group, opts);
+			this.stats.nodeUpdates++;
+		} else if (opts.labels && !hasLabelFor(rec.group, rec.shape)) {
+			updateLabel(rec.group, rec.shape, opts.hideLabel !== rec.shape.id);
+		} else if (!opts.labels) {
+			updateLabel(rec.group, rec.shape, false);
+		}
+		rec.stale = false;
+		if (!rec.group.visible())
+			rec.group.visible(true);
+	}
+
+	// New nodes into the main layer at their place in the painting order: appended when on top
+	// (the usual case), inserted otherwise; many at once are added together and sorted once.
+	addToMain(recs) {
+		if (!recs.length)
+			return false;
+		const fresh = recs.filter((r) => r.layer === null || r.layer === this.main && !r.group.getParent());
+		for (const r of recs) {
+			if (r.layer === null)
+				r.layer = this.activeIds.has(r.shape.id) ? this.active : this.main;
+		}
+		const toActive = fresh.filter((r) => r.layer === this.active);
+		for (const r of toActive)
+			this.active.add(r.group);
+		const toMain = fresh.filter((r) => r.layer === this.main);
+		if (toMain.length > 50) {
+			this.main.add(...toMain.map((r) => r.group));
+			this.needSort = true;
+			return true;
+		}
+		for (const rec of toMain) {
+			const kids = this.main.getChildren();
+			const last = kids[kids.length - 1];
+			const lastRec = last && this.nodes.get(last.getAttr('shapeId'));
+			if (!lastRec || compareZ(lastRec.shape, rec.shape) < 0)
+				this.main.add(rec.group);
+			else
+				this.insertMain(rec);
+		}
+		return toMain.length > 0;
 	}
 
 	index(c) {
@@ -293,15 +380,21 @@ export class Scene {
 		for (const id of this.activeIds) {
 			if (!next.has(id)) {
 				const rec = this.nodes.get(id);
-				if (rec && rec.layer !== this.main) {
-					rec.group.moveTo(this.main);
-					rec.layer = this.main;
+				if (rec && rec.group && rec.layer !== this.main) {
+					this.insertMain(rec);
 					moved = true;
 				}
 			}
 		}
 		for (const id of next) {
 			const rec = this.nodes.get(id);
+			if (rec && !rec.group) {
+				this.refresh(rec);
+				rec.layer = this.active;
+				this.active.add(rec.group);
+				moved = true;
+				continue;
+			}
 			if (rec && rec.layer !== this.active) {
 				rec.group.moveTo(this.active);
 				rec.layer = this.active;
@@ -312,13 +405,35 @@ export class Scene {
 		this.activeIds = next;
 		if (moved) {
 			this.sortActive();
-			this.sortMain();
 			this.paintMain();
-			this.active.batchDraw();
+			this.drawIfShown(this.active);
 		}
 	}
 
+	// Puts a node back into the main layer at its place in the painting order (binary search:
+	// the main layer is kept sorted, so no full re-sort).
+	insertMain(rec) {
+		const children = this.main.getChildren();
+		let lo = 0, hi = children.length;
+		while (lo < hi) {
+			const mid = (lo + hi) >> 1;
+			const other = this.nodes.get(children[mid].getAttr('shapeId'));
+			if (other && compareZ(other.shape, rec.shape) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		rec.group.moveTo(this.main);
+		rec.layer = this.main;
+		if (lo < this.main.getChildren().length - 1)
+			rec.group.zIndex(lo);
+		const view = this.viewRect(this.painted);
+		rec.group.visible(rectsIntersect(rec.aabb, view));
+	}
+
 	sortActive() {
+		if (this.active.getChildren().length < 2)
+			return;
 		const groups = this.active.getChildren().filter((g) => g.getAttr('shapeId') && this.nodes.has(g.getAttr('shapeId')));
 		const shapeOf = (g) => this.nodes.get(g.getAttr('shapeId')).shape;
 		groups.sort((a, b) => compareZ(shapeOf(a), shapeOf(b)));
@@ -332,7 +447,7 @@ export class Scene {
 			if (g) {
 				g.destroy();
 				this.drafts.delete(key);
-				this.active.batchDraw();
+				this.drawIfShown(this.active);
 			}
 			return;
 		}
@@ -345,7 +460,7 @@ export class Scene {
 			shapeNode(shape, get, g);
 		}
 		g.moveToTop();
-		this.active.batchDraw();
+		this.drawIfShown(this.active);
 	}
 
 	// ---- viewport
@@ -383,17 +498,38 @@ export class Scene {
 		this.requestFrame();
 	}
 
+	labelsReadable(v) {
+		return FONT_SIZE * v.scale >= LABEL_MIN_PX;
+	}
+
 	paintMain() {
 		clearTimeout(this.settleTimer);
 		this.settleTimer = null;
 		const v = this.board.get().viewport;
 		const t0 = performance.now();
 		if (v.scale !== this.painted.scale || v.x !== this.painted.x || v.y !== this.painted.y) {
+			// Cull; make, update and lay out what comes into view (only that).
 			const view = this.viewRect(v);
+			const lod = this.labelsReadable(v);
+			const lodChanged = lod !== this.labelsReadable(this.painted);
+			this.painted = { ...v }; // refresh() reads the level of detail from it
+			const created = [];
 			for (const rec of this.nodes.values()) {
-				if (rec.layer === this.main)
-					rec.group.visible(rectsIntersect(rec.aabb, view));
+				if (rec.layer === this.active)
+					continue;
+				const shown = rectsIntersect(rec.aabb, view);
+				if (shown) {
+					if (!rec.group)
+						created.push(rec);
+					if (!rec.group || rec.stale || lodChanged || !rec.group.visible() || (lod && !hasLabelFor(rec.group, rec.shape)))
+						this.refresh(rec);
+				} else if (rec.group && rec.group.visible()) {
+					rec.group.visible(false);
+				}
 			}
+			this.addToMain(created);
+			if (this.needSort)
+				this.sortMain();
 		}
 		this.main.position({ x: v.x, y: v.y });
 		this.main.scale({ x: v.scale, y: v.scale });
@@ -404,6 +540,9 @@ export class Scene {
 		this.painted = { ...v };
 		this.lastMainDrawMs = performance.now() - t0;
 		this.stats.mainDraws++;
+		if (this.stats.mainDraws === 1 || (this.nodes.size && !this.paintedShapes))
+			performance.mark('flowstate:main-paint');
+		this.paintedShapes = this.nodes.size > 0;
 	}
 
 	// ---- overlay (screen space)
@@ -501,7 +640,13 @@ export class Scene {
 		}
 		if (this.overlayDraw)
 			this.overlayDraw(o, this);
-		o.batchDraw();
+		const has = o.getChildren().length > 0;
+		if (has || this.overlayShown) {
+			if (o.visible() !== has)
+				o.visible(has);
+			o.batchDraw();
+		}
+		this.overlayShown = has;
 	}
 
 	// An outline of a shape's drawn bounds in screen space (rotated box or connector path).
@@ -559,7 +704,7 @@ export class Scene {
 				node.setAttr('count', st.points.length);
 			}
 		}
-		this.strokesLayer.batchDraw();
+		this.drawIfShown(this.strokesLayer);
 	}
 
 	syncCursors(v) {

@@ -62,6 +62,7 @@ function textNode(attrs) {
 // children are updated in place (updateShapeNode).
 function build(group, s, get) {
 	group.destroyChildren();
+	group.fsLabel = null;
 	const st = s.style;
 	const common = { stroke: paintColor(st.stroke), strokeWidth: st.width, perfectDrawEnabled: false, listening: false, strokeScaleEnabled: true };
 	switch (s.kind) {
@@ -88,9 +89,8 @@ function build(group, s, get) {
 			fill: s.kind === 'path' ? paintColor(st.fill) : undefined, closed: false, lineCap: 'round', lineJoin: 'round',
 			tension: 0 }));
 	}
-	if (s.kind === 'text' || s.kind === 'sticky' || s.kind === 'rect' || s.kind === 'ellipse')
-		group.add(textNode({ name: 'label' }));
 	group.setAttr('kind', s.kind);
+	group.setAttr('labelOf', null);
 }
 
 function place(group, s) {
@@ -104,7 +104,7 @@ function place(group, s) {
 }
 
 // Updates `group` (or makes one) so that it draws shape `s`.
-export function shapeNode(s, get, group = null, { hideLabel = null } = {}) {
+export function shapeNode(s, get, group = null, { hideLabel = null, labels = true } = {}) {
 	if (!group) {
 		group = new Konva.Group({ listening: false });
 		build(group, s, get);
@@ -136,21 +136,57 @@ export function shapeNode(s, get, group = null, { hideLabel = null } = {}) {
 		body.setAttrs({ points: flat(linePoints(s, get)), stroke: paintColor(st.stroke), strokeWidth: st.width,
 			fill: s.kind === 'path' ? paintColor(st.fill) : undefined });
 	}
-	const label = group.findOne('.label');
-	if (label && hideLabel === s.id) {
-		label.visible(false);
-	} else if (label) {
-		const color = paintColor(st.stroke) || '#1e1e1e';
-		if (s.kind === 'text') {
-			label.setAttrs({ x: s.x, y: s.y, text: s.text, fill: color, width: s.w > 0 ? s.w + 2 : undefined, height: undefined,
-				align: 'left', verticalAlign: 'top', padding: 0, wrap: s.w > 0 ? 'word' : 'none', visible: true });
-		} else if (s.kind === 'sticky') {
-			label.setAttrs({ x: s.x, y: s.y, width: Math.max(1, s.w), height: Math.max(1, s.h), text: s.text, fill: color,
-				padding: STICKY_PAD, align: 'left', verticalAlign: 'top', ellipsis: true, visible: !!s.text });
-		} else {
-			label.setAttrs({ x: s.x, y: s.y, width: Math.max(1, s.w), height: Math.max(1, s.h), text: s.text, fill: color,
-				padding: BOX_TEXT_PAD, align: 'center', verticalAlign: 'middle', ellipsis: true, visible: !!s.text });
-		}
-	}
+	updateLabel(group, s, labels && hideLabel !== s.id);
 	return group;
+}
+
+const LABEL_KINDS = new Set(['text', 'sticky', 'rect', 'ellipse']);
+
+function labelAttrs(s) {
+	const color = paintColor(s.style.stroke) || '#1e1e1e';
+	if (s.kind === 'text') {
+		return { x: s.x, y: s.y, text: s.text, fill: color, width: s.w > 0 ? s.w + 2 : undefined,
+			align: 'left', verticalAlign: 'top', padding: 0, wrap: s.w > 0 ? 'word' : 'none' };
+	}
+	if (s.kind === 'sticky') {
+		return { x: s.x, y: s.y, width: Math.max(1, s.w), height: Math.max(1, s.h), text: s.text, fill: color,
+			padding: STICKY_PAD, align: 'left', verticalAlign: 'top', ellipsis: true };
+	}
+	return { x: s.x, y: s.y, width: Math.max(1, s.w), height: Math.max(1, s.h), text: s.text, fill: color,
+		padding: BOX_TEXT_PAD, align: 'center', verticalAlign: 'middle', ellipsis: true };
+}
+
+// The text of a shape, laid out by Konva. Laying out text is the most expensive part of a
+// shape (every word is measured), so a label is made only when it will be seen (`show`: the
+// shape is in view and the text is large enough on screen to read), once, with all its
+// attributes at construction, and laid out again only when the shape changed.
+export function updateLabel(group, s, show) {
+	let label = group.fsLabel;
+	const wanted = show && LABEL_KINDS.has(s.kind) && !!s.text;
+	if (!wanted) {
+		if (label && label.visible())
+			label.visible(false);
+		return;
+	}
+	if (label && group.getAttr('labelOf') === s) {
+		if (!label.visible())
+			label.visible(true);
+		return;
+	}
+	if (!label) {
+		label = textNode({ name: 'label', ...labelAttrs(s) });
+		group.add(label);
+		group.fsLabel = label;
+	} else {
+		label.setAttrs({ ...labelAttrs(s), visible: true });
+	}
+	group.setAttr('labelOf', s);
+}
+
+// Whether the group shows the up-to-date text of `s` (or `s` has no text to show).
+export function hasLabelFor(group, s) {
+	if (!LABEL_KINDS.has(s.kind) || !s.text)
+		return true;
+	const label = group.fsLabel;
+	return !!label && label.visible() && group.getAttr('labelOf') === s;
 }

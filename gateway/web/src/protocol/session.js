@@ -169,6 +169,7 @@ export class CanvasSession {
 	async connect() {
 		if (this.closed)
 			return;
+		mark('flowstate:connect');
 		this.cancel('retry');
 		const token = (this.connectToken = {});
 		this.setState(this.attempt ? 'reconnecting' : 'connecting');
@@ -191,6 +192,7 @@ export class CanvasSession {
 		}
 		if (this.closed || token !== this.connectToken)
 			return;
+		mark('flowstate:ws-connect');
 		let ws;
 		try {
 			ws = new this.WebSocket(this.url());
@@ -284,6 +286,8 @@ export class CanvasSession {
 	// ---- incoming
 
 	onMessage(data) {
+		if (this.version === null && typeof data === 'string' && data.startsWith('{"type":"sync"'))
+			mark('flowstate:sync-received');
 		this.lastHeard = this.clock.now();
 		this.pingSentAt = 0;
 		let msg;
@@ -339,6 +343,7 @@ export class CanvasSession {
 	}
 
 	onSync(msg) {
+		mark('flowstate:sync');
 		if (msg.mode === 'state') {
 			this.shapes = stateFromShapes(msg.state && msg.state.shapes);
 			this.version = msg.current_version;
@@ -562,6 +567,12 @@ export class CanvasSession {
 			msg.done = true;
 		return this.send(msg);
 	}
+}
+
+// Timeline marks for the benchmark (performance.getEntriesByType('mark')); no-ops elsewhere.
+function mark(name) {
+	if (typeof performance !== 'undefined' && performance.mark)
+		performance.mark(name);
 }
 
 function defaultWsBase() {

@@ -457,17 +457,19 @@ export function createBoardStore({ theme } = {}) {
 			api.setViewport({ x: sx - (sx - v.x) * k, y: sy - (sy - v.y) * k, scale });
 		},
 
-		// Fits `bounds` (default: every shape) into a screen of size w × h.
-		fit(w, h, bounds) {
+		// Fits `bounds` (default: every shape) into a screen of size w × h, clear of the
+		// toolbar above and the zoom bar below.
+		fit(w, h, bounds, inset = { top: 72, bottom: 64, left: 32, right: 32 }) {
 			const get = (id) => api.displayed(id);
 			const b = bounds || unionBounds(api.displayedShapes().map((sh) => shapeAABB(sh, get)));
 			if (!b) {
 				api.setViewport({ x: 0, y: 0, scale: 1 });
 				return;
 			}
-			const margin = 48;
-			const scale = Math.max(MIN_SCALE, Math.min(2, Math.min((w - 2 * margin) / Math.max(b.w, 1), (h - 2 * margin) / Math.max(b.h, 1))));
-			api.setViewport({ x: w / 2 - (b.x + b.w / 2) * scale, y: h / 2 - (b.y + b.h / 2) * scale, scale });
+			const aw = Math.max(40, w - inset.left - inset.right), ah = Math.max(40, h - inset.top - inset.bottom);
+			const scale = Math.max(MIN_SCALE, Math.min(2, Math.min(aw / Math.max(b.w, 1), ah / Math.max(b.h, 1))));
+			const cx = inset.left + aw / 2, cy = inset.top + ah / 2;
+			api.setViewport({ x: cx - (b.x + b.w / 2) * scale, y: cy - (b.y + b.h / 2) * scale, scale });
 		},
 
 		toWorld(sx, sy) {

@@ -1,6 +1,6 @@
 // The user's contributions per day over a year (GET /me/activity), as a weeks × weekdays grid.
 
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { plainError } from '../protocol/errors.js';
 import { useApp } from './hooks.js';
 
@@ -20,6 +20,7 @@ export function ActivityHeatmap() {
 	const [year, setYear] = useState(thisYear);
 	const [data, setData] = useState(null);
 	const [error, setError] = useState('');
+	const scroller = useRef(null);
 
 	useEffect(() => {
 		let live = true;
@@ -47,6 +48,14 @@ export function ActivityHeatmap() {
 		return out;
 	}, [data, year]);
 
+	// On a narrow screen, show the most recent weeks first.
+	useEffect(() => {
+		const el = scroller.current;
+		const today = el && el.querySelector(`[data-date="${new Date().toISOString().slice(0, 10)}"]`);
+		if (today)
+			el.scrollLeft = Math.max(0, today.offsetLeft - el.clientWidth + 40);
+	}, [cells, year, thisYear]);
+
 	return (
 		<div className="heatmap" id="activity">
 			<div className="heatmap-head">
@@ -59,7 +68,7 @@ export function ActivityHeatmap() {
 					</span>
 				)}
 			</div>
-			<div className="heatmap-scroll">
+			<div className="heatmap-scroll" ref={scroller}>
 				<div className="heatmap-grid" role="img" aria-label={`Activity in ${year}`}>
 					{cells.map((c, i) => c
 						? <span key={i} className={`cell l${c.level}`} data-date={c.date} data-count={c.count} title={`${c.count} change${c.count === 1 ? '' : 's'} on ${c.date}`} />

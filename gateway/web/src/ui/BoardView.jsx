@@ -73,10 +73,11 @@ export function BoardView({ canvasId, me, onLogout }) {
 				return Object.fromEntries(Object.entries(scene.handles(f)).map(([k, [x, y]]) => [k, { x: r.left + x, y: r.top + y }]));
 			},
 			stats: () => ({ ...scene.stats, lastMainDrawMs: scene.lastMainDrawMs, nodes: scene.nodes.size }),
+			built: () => [...scene.nodes.values()].filter((r) => r.group).length,
 			// How a shape's text is laid out as drawn: lines and the widest line (canvas units).
 			label: (id) => {
 				const rec = scene.nodes.get(id);
-				const t = rec && rec.group.findOne('.label');
+				const t = rec && rec.group && rec.group.fsLabel;
 				if (!t)
 					return null;
 				return { lines: t.textArr.map((l) => l.text), widest: Math.max(0, ...t.textArr.map((l) => l.width)), width: t.width(), visible: t.visible() };
@@ -84,7 +85,7 @@ export function BoardView({ canvasId, me, onLogout }) {
 			strokes: () => board.get().strokes.size,
 			layerOf: (id) => {
 				const rec = scene.nodes.get(id);
-				return rec ? (rec.layer === scene.main ? 'main' : 'active') : null;
+				return rec && rec.group ? (rec.layer === scene.main ? 'main' : 'active') : null;
 			},
 			state: () => {
 				const s = board.get();

@@ -21,8 +21,15 @@ export function StylePanel() {
 	const tool = useBoard((s) => s.tool);
 	const current = useBoard((s) => s.style);
 	const canEdit = useBoard((s) => (s.role === 'editor' || s.role === 'owner') && !s.preview);
-	useBoard((s) => s.overrides); // re-read the selection's style when it changes
-	useBoard((s) => s.shapes);
+	// Re-render when the first selected shape's style changes, not on every drag frame.
+	useBoard((s) => {
+		const id = s.selection.values().next().value;
+		if (!id)
+			return '';
+		const o = s.overrides.get(id);
+		const sh = o ? o.shape : s.shapes.get(id);
+		return sh ? `${s.selection.size}:${sh.style.stroke}:${sh.style.fill}:${sh.style.width}:${sh.style.opacity}` : '';
+	});
 	const [open, setOpen] = useState(false);
 	const selected = board.selectedShapes();
 	const drawing = tool !== 'select' && tool !== 'hand';

@@ -49,7 +49,7 @@ export function commitText(board, editing, raw) {
 export function TextEditor() {
 	const { board } = useApp();
 	const editing = useBoard((s) => s.editing);
-	const viewport = useBoard((s) => s.viewport);
+	const viewport = useBoard((s) => (s.editing ? s.viewport : null));
 	const ref = useRef(null);
 	const done = useRef(false);
 	const [value, setValue] = useState('');
