@@ -83,10 +83,12 @@ async function openCanvas(page, id, count) {
 	return page.evaluate(() => performance.now());
 }
 
+// Zooms to fit everything and waits until every node is built and the view is painted.
 async function fit(page) {
 	await page.locator('#board').focus();
 	await page.keyboard.press('Shift+Digit1');
-	await sleep(400);
+	await page.waitForFunction(() => window.flowstate.built() === window.flowstate.stats().nodes, null, { timeout: 120000 });
+	await sleep(1500);
 }
 
 async function main() {

@@ -177,13 +177,21 @@ async function tool(page, name) {
 }
 
 // Touch input through the DevTools protocol: real touch events, which Chromium turns into
-// pointer events of type "touch" (Playwright's own touchscreen only taps).
+// pointer events of type "touch" (Playwright's own touchscreen only taps). Moves come at 60 Hz
+// and the fingers rest before lifting, as a person's do: a lift at full speed would start a
+// fling, and a fling swallows the next tap.
 async function touch(page, frames) {
 	const cdp = await page.context().newCDPSession(page);
+	const send = (type, frame) => cdp.send('Input.dispatchTouchEvent', {
+		type, touchPoints: frame.map(([x, y], id) => ({ x, y, id, radiusX: 4, radiusY: 4, force: 1 })),
+	});
 	for (let i = 0; i < frames.length; i++) {
-		const points = frames[i].map(([x, y], id) => ({ x, y, id, radiusX: 4, radiusY: 4, force: 1 }));
-		const type = i === 0 ? 'touchStart' : 'touchMove';
-		await cdp.send('Input.dispatchTouchEvent', { type, touchPoints: points });
+		await send(i === 0 ? 'touchStart' : 'touchMove', frames[i]);
+		await new Promise((r) => setTimeout(r, 16));
+	}
+	for (let i = 0; i < 6; i++) {
+		await send('touchMove', frames[frames.length - 1]);
+		await new Promise((r) => setTimeout(r, 16));
 	}
 	await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
 	await cdp.detach();

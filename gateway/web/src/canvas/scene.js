@@ -52,7 +52,13 @@ export class Scene {
 		const tc = tile.getContext('2d');
 		tc.fillStyle = 'rgba(128,128,128,0.38)';
 		tc.fillRect(0, 0, 1.5, 1.5);
-		container.style.backgroundImage = `url(${tile.toDataURL()})`;
+		// The grid is its own layer, moved by a CSS transform (compositing only, no repaint) and
+		// hidden when zoomed out far enough that it would be noise.
+		this.grid = document.createElement('div');
+		this.grid.className = 'grid';
+		this.grid.style.backgroundImage = `url(${tile.toDataURL()})`;
+		container.prepend(this.grid);
+		this.gridSize = 0;
 		this.cursorBox = document.createElement('div');
 		this.cursorBox.className = 'cursor-box';
 		container.append(this.cursorBox);
@@ -106,6 +112,7 @@ export class Scene {
 		this.stage.destroy();
 		this.stageBox.remove();
 		this.cursorBox.remove();
+		this.grid.remove();
 	}
 
 	resize() {
@@ -153,9 +160,7 @@ export class Scene {
 			d.overlay = d.cursors = true;
 			if (this.strokeNodes.size)
 				d.strokes = true;
-			this.container.style.backgroundPosition = `${v.x}px ${v.y}px`;
-			const grid = 24 * v.scale;
-			this.container.style.backgroundSize = grid >= 8 ? `${grid}px ${grid}px` : `${grid * 4}px ${grid * 4}px`;
+			this.moveGrid(v);
 		} else if (mainChanged) {
 			this.paintMain();
 		}
@@ -173,6 +178,27 @@ export class Scene {
 			d.cursors = false;
 			this.syncCursors(v);
 		}
+	}
+
+	moveGrid(v) {
+		const size = 24 * v.scale;
+		const show = size >= 12;
+		if (!show) {
+			if (this.gridSize) {
+				this.grid.style.display = 'none';
+				this.gridSize = 0;
+			}
+			return;
+		}
+		if (this.gridSize !== size) {
+			if (!this.gridSize)
+				this.grid.style.display = '';
+			this.grid.style.backgroundSize = `${size}px ${size}px`;
+			this.grid.style.inset = `${-size}px`;
+			this.gridSize = size;
+		}
+		const ox = ((v.x % size) + size) % size, oy = ((v.y % size) + size) % size;
+		this.grid.style.transform = `translate(${ox}px, ${oy}px)`;
 	}
 
 	// An empty layer is hidden (display: none), so it costs neither a clear nor compositing:
@@ -259,7 +285,7 @@ export class Scene {
 			const active = this.activeIds.has(shape.id);
 			const shown = active || rectsIntersect(rec.aabb, view);
 			if (shown) {
-				if (!rec.group)
+				if (!rec.group || !rec.group.getParent())
 					created.push(rec);
 				this.refresh(rec, get);
 				if (active && rec.layer !== this.active) {
@@ -279,7 +305,35 @@ export class Scene {
 			this.sortMain();
 			mainChanged = true;
 		}
+		this.scheduleIdleBuild();
 		return [mainChanged, activeChanged];
+	}
+
+	// Builds, in idle time and detached, the nodes of shapes outside the view, so that zooming
+	// out later does not stall on building thousands of nodes at once.
+	scheduleIdleBuild() {
+		if (this.idleQueued)
+			return;
+		this.idleQueued = true;
+		const idle = window.requestIdleCallback || ((f) => setTimeout(() => f({ timeRemaining: () => 8 }), 50));
+		idle((deadline) => {
+			this.idleQueued = false;
+			let more = false;
+			for (const rec of this.nodes.values()) {
+				if (rec.group)
+					continue;
+				if (deadline.timeRemaining() < 2) {
+					more = true;
+					break;
+				}
+				rec.group = shapeNode(rec.shape, (id) => this.board.displayed(id), null, { labels: false });
+				rec.group.visible(false);
+				rec.layer = null;
+				rec.stale = false;
+			}
+			if (more)
+				this.scheduleIdleBuild();
+		}, { timeout: 2000 });
 	}
 
 	// Makes or updates the node of a shape that is in view (its labels as the zoom allows).
@@ -519,7 +573,7 @@ export class Scene {
 					continue;
 				const shown = rectsIntersect(rec.aabb, view);
 				if (shown) {
-					if (!rec.group)
+					if (!rec.group || !rec.group.getParent())
 						created.push(rec);
 					if (!rec.group || rec.stale || lodChanged || !rec.group.visible() || (lod && !hasLabelFor(rec.group, rec.shape)))
 						this.refresh(rec);
