@@ -818,6 +818,41 @@ async function scenario(browser) {
 		await shot(B, 'desktop-bob');
 	});
 
+	await step('team: rename a canvas, change a role, the last owner is kept, delete a canvas', async () => {
+		const H = await ctxA.newPage();
+		watch(H, 'Ada home');
+		await on(H);
+		await H.goto(`${GW_A}/#/`);
+		await H.locator('#workspace-list a', { hasText: 'Design' }).click();
+		await H.locator(`#rename-canvas-${canvasId}`).click();
+		await H.fill(`#rename-canvas-${canvasId}-input`, 'Sprint board v2');
+		await H.keyboard.press('Enter');
+		await H.locator('#canvas-list a', { hasText: 'Sprint board v2' }).waitFor({ timeout: T });
+		const bobRow = H.locator('#member-list li').filter({ hasText: bob.email });
+		await bobRow.locator('select').selectOption('commenter');
+		await H.waitForFunction((e) => {
+			const li = [...document.querySelectorAll('#member-list li')].find((l) => l.textContent.includes(e));
+			return li && li.querySelector('select').value === 'commenter';
+		}, bob.email, { timeout: T });
+		await bobRow.locator('select').selectOption('editor');
+		const adaRow = H.locator('#member-list li').filter({ hasText: ada.email });
+		await adaRow.locator('select').selectOption('viewer');
+		await H.locator('#home-error').filter({ hasText: 'A workspace needs at least one owner' }).waitFor({ timeout: T });
+		await H.fill('#canvas-form input[name="name"]', 'Scratch');
+		await H.click('#canvas-form button');
+		await H.waitForURL(/#\/c\//, { timeout: T });
+		const scratch = H.url().split('/').pop();
+		await waitLive(H);
+		await H.goto(`${GW_A}/#/`);
+		await H.locator('#workspace-list a', { hasText: 'Design' }).click();
+		await H.locator(`#delete-canvas-${scratch}`).click();
+		await H.locator(`#delete-canvas-${scratch}-yes`).click();
+		await H.locator(`#canvas-list li[data-canvas-id="${scratch}"]`).waitFor({ state: 'detached', timeout: T });
+		await shot(H, 'desktop-team');
+		await H.close();
+		front = null;
+	});
+
 	await step('logging out ends the session on every tab of that browser', async () => {
 		await on(B);
 		await B.click('#logout');

@@ -235,6 +235,30 @@ export class Api {
 		return this.authed('POST', `/workspaces/${enc(workspaceId)}/members`, { email, role });
 	}
 
+	renameWorkspace(id, name) {
+		return this.authed('PATCH', `/workspaces/${enc(id)}`, { name });
+	}
+
+	deleteWorkspace(id) {
+		return this.authed('DELETE', `/workspaces/${enc(id)}`);
+	}
+
+	setMemberRole(workspaceId, userId, role) {
+		return this.authed('PATCH', `/workspaces/${enc(workspaceId)}/members/${enc(userId)}`, { role });
+	}
+
+	removeMember(workspaceId, userId) {
+		return this.authed('DELETE', `/workspaces/${enc(workspaceId)}/members/${enc(userId)}`);
+	}
+
+	renameCanvas(id, name) {
+		return this.authed('PATCH', `/canvases/${enc(id)}`, { name });
+	}
+
+	deleteCanvas(id) {
+		return this.authed('DELETE', `/canvases/${enc(id)}`);
+	}
+
 	canvases(workspaceId) {
 		return this.authed('GET', `/workspaces/${enc(workspaceId)}/canvases`);
 	}

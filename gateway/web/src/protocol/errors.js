@@ -22,6 +22,9 @@ const BY_CODE = {
 	invalid_version: "That version doesn't exist yet.",
 	not_ready: 'Still connecting. Try again in a moment.',
 	method_not_allowed: "That isn't possible here.",
+	last_owner: 'A workspace needs at least one owner. Make someone else an owner first.',
+	member_not_found: 'That person is no longer a member of this workspace.',
+	not_deleted: 'That is not deleted.',
 };
 
 // Field-specific wording for validation errors; `detail` starts with the field's path.
@@ -30,7 +33,7 @@ const BY_FIELD = [
 	[/^password\b/, 'Passwords need 8 to 256 characters.'],
 	[/^display_name\b/, 'Display names are 1 to 100 characters, without control characters.'],
 	[/^name\b/, 'Names are 1 to 100 characters and cannot be only spaces.'],
-	[/^role\b/, 'Pick a role: viewer, editor or owner.'],
+	[/^role\b/, 'Pick a role: viewer, commenter, editor or owner.'],
 	[/^payload\.text\b/, 'That text is too long (at most 10,000 bytes).'],
 	[/^payload\.points\b/, 'That drawing has too many points.'],
 ];

@@ -1,8 +1,44 @@
-// Workspaces, their canvases and members, and the user's activity.
-// Phase 2 (issue 11) slots in here: invites, member role change and removal, rename and delete
-// of workspaces and canvases — each as a control on the rows below once the endpoints exist.
+// Workspaces, their canvases and members, and the user's activity. Owners change members'
+// roles, remove members, rename and delete the workspace and its canvases; editors rename
+// canvases; anyone may leave. Phase 2 adds invites (a Share section) here.
 
 import { useCallback, useEffect, useState } from 'react';
+
+const ROLES = ['viewer', 'commenter', 'editor', 'owner'];
+
+// A button that asks once more in place ("Delete? Yes / No") instead of a browser dialog.
+function ConfirmButton({ label, question, onConfirm, id }) {
+	const [asking, setAsking] = useState(false);
+	if (!asking)
+		return <button type="button" className="quiet small-btn" id={id} onClick={() => setAsking(true)}>{label}</button>;
+	return (
+		<span className="confirm">
+			<span className="small">{question}</span>
+			<button type="button" className="danger small-btn" id={id && `${id}-yes`} onClick={() => { setAsking(false); onConfirm(); }}>Yes</button>
+			<button type="button" className="quiet small-btn" onClick={() => setAsking(false)}>No</button>
+		</span>
+	);
+}
+
+// A name that turns into a text field to rename it.
+function Renamable({ name, href, canRename, onRename, id }) {
+	const [editing, setEditing] = useState(false);
+	if (editing) {
+		return (
+			<form className="rename" onSubmit={(e) => { e.preventDefault(); setEditing(false); onRename(e.currentTarget.name.value.trim()); }}>
+				<input name="name" defaultValue={name} maxLength={100} required autoFocus aria-label="New name" id={id && `${id}-input`}
+					onKeyDown={(e) => e.key === 'Escape' && setEditing(false)} />
+				<button type="submit" className="small-btn">Save</button>
+			</form>
+		);
+	}
+	return (
+		<span className="renamable">
+			{href ? <a href={href}>{name}</a> : <span>{name}</span>}
+			{canRename && <button type="button" className="quiet small-btn" id={id} title="Rename" aria-label={`Rename ${name}`} onClick={() => setEditing(true)}>✎</button>}
+		</span>
+	);
+}
 import { plainError } from '../protocol/errors.js';
 import { useApp } from './hooks.js';
 import { ActivityHeatmap } from './ActivityHeatmap.jsx';
@@ -57,6 +93,17 @@ export function HomeView({ workspaceId, me, onLogout }) {
 		}
 	};
 
+	const act = async (fn) => {
+		setError('');
+		try {
+			await fn();
+		} catch (e) {
+			setError(plainError(e));
+		}
+	};
+	const owner = current && current.role === 'owner';
+	const editor = current && (current.role === 'editor' || owner);
+
 	const createWorkspace = run(async (f) => {
 		const ws = await api.createWorkspace(f.name.value.trim());
 		await loadList();
@@ -95,14 +142,22 @@ export function HomeView({ workspaceId, me, onLogout }) {
 					{!current && <p className="muted">Create or pick a workspace.</p>}
 					{current && (
 						<>
-							<h2 id="workspace-title">{current.name}</h2>
+							<h2 id="workspace-title">
+								<Renamable name={current.name} canRename={owner} id="rename-workspace"
+									onRename={(name) => act(async () => { await api.renameWorkspace(current.id, name); await loadList(); })} />
+							</h2>
 							<p className="muted small">Your role: <span id="workspace-role">{current.role}</span></p>
 							<h3>Canvases</h3>
 							<ul className="list canvases" id="canvas-list">
 								{detail && detail.id === current.id && detail.canvases.map((c) => (
 									<li key={c.id} data-canvas-id={c.id}>
-										<a href={`#/c/${c.id}`}>{c.name}</a>
-										<span className="muted small">v{c.version}</span>
+										<Renamable name={c.name} href={`#/c/${c.id}`} canRename={editor} id={`rename-canvas-${c.id}`}
+											onRename={(name) => act(async () => { await api.renameCanvas(c.id, name); await loadDetail(current); })} />
+										<span className="row-actions">
+											<span className="muted small">v{c.version}</span>
+											{owner && <ConfirmButton label="Delete" question="Delete this canvas?" id={`delete-canvas-${c.id}`}
+												onConfirm={() => act(async () => { await api.deleteCanvas(c.id); await loadDetail(current); })} />}
+										</span>
 									</li>
 								))}
 								{detail && detail.id === current.id && !detail.canvases.length && <li className="muted">No canvases yet.</li>}
@@ -116,9 +171,29 @@ export function HomeView({ workspaceId, me, onLogout }) {
 							<h3>Members</h3>
 							<ul className="list members" id="member-list">
 								{detail && detail.id === current.id && detail.members.map((m) => (
-									<li key={m.user_id}>
-										<span>{m.display_name} <span className="muted small">{m.email}</span></span>
-										<span className="tag">{m.role}</span>
+									<li key={m.user_id} data-user-id={m.user_id}>
+										<span>{m.display_name}{m.user_id === me.id ? ' (you)' : ''} <span className="muted small">{m.email}</span></span>
+										<span className="row-actions">
+											{owner
+												? <select aria-label={`Role of ${m.display_name}`} value={m.role} className="role-select"
+													onChange={(e) => act(async () => { await api.setMemberRole(current.id, m.user_id, e.target.value); await loadDetail(current); await loadList(); })}>
+													{ROLES.map((r) => <option key={r} value={r}>{r}</option>)}
+												</select>
+												: <span className="tag">{m.role}</span>}
+											{(owner || m.user_id === me.id) && (
+												<ConfirmButton label={m.user_id === me.id ? 'Leave' : 'Remove'} id={`remove-${m.user_id}`}
+													question={m.user_id === me.id ? 'Leave this workspace?' : `Remove ${m.display_name}?`}
+													onConfirm={() => act(async () => {
+														await api.removeMember(current.id, m.user_id);
+														if (m.user_id === me.id) {
+															await loadList();
+															location.hash = '#/';
+														} else {
+															await loadDetail(current);
+														}
+													})} />
+											)}
+										</span>
 									</li>
 								))}
 							</ul>
@@ -126,14 +201,18 @@ export function HomeView({ workspaceId, me, onLogout }) {
 								<form className="inline-form" id="member-form" onSubmit={addMember}>
 									<input name="email" type="email" placeholder="colleague@example.com" required aria-label="Member email" />
 									<select name="role" aria-label="Role" defaultValue="editor">
-										<option value="editor">editor</option>
-										<option value="viewer">viewer</option>
-										<option value="owner">owner</option>
+										{ROLES.map((r) => <option key={r} value={r}>{r}</option>)}
 									</select>
 									<button type="submit">Add member</button>
 								</form>
 							)}
 						</>
+					)}
+					{owner && (
+						<p className="danger-zone">
+							<ConfirmButton label="Delete workspace" question="Delete this workspace and its canvases?" id="delete-workspace"
+								onConfirm={() => act(async () => { await api.deleteWorkspace(current.id); await loadList(); location.hash = '#/'; })} />
+						</p>
 					)}
 					<p className="form-error" id="home-error" role="alert">{error}</p>
 				</section>
