@@ -188,6 +188,7 @@ def main():
 	ap.add_argument("--node-bin", help="flowstate-node binary (default: build build/ as scripts/up)")
 	ap.add_argument("--out-dir", help="report directory (default var/bench/<timestamp>)")
 	args = ap.parse_args()
+	load_at_start = os.getloadavg()
 
 	say("building the web client (scripts/setup)")
 	subprocess.run([str(REPO / "scripts/setup")], check=True, stdout=subprocess.DEVNULL)
@@ -271,10 +272,13 @@ def main():
 	out = Path(args.out_dir) if args.out_dir else REPO / "var" / "bench" / stamp
 	out.mkdir(parents=True, exist_ok=True)
 	report = {"machine": machine(), "quick": args.quick, "results": results, "targets": TARGETS}
+	report["machine"]["load_at_start"] = load_at_start
+	report["machine"]["load_at_end"] = report["machine"].pop("load")
 	(out / "web.json").write_text(json.dumps(report, indent=2) + "\n")
 	lines = ["# Web client benchmark (%s)" % stamp, "",
-		 "Headless Chromium 1440x900, --disable-gpu; %s; %d cores; load at start %s." % (
-			 report["machine"]["cpu"], report["machine"]["cores"], " ".join("%.2f" % x for x in report["machine"]["load"])),
+		 "Headless Chromium 1440x900, --disable-gpu; %s; %d cores; load average at start %s, at end %s." % (
+			 report["machine"]["cpu"], report["machine"]["cores"], " ".join("%.2f" % x for x in load_at_start),
+			 " ".join("%.2f" % x for x in report["machine"]["load_at_end"])),
 		 "", "| scenario | fps | dropped | worst frame ms | p95 frame ms | ms | target | verdict |",
 		 "| --- | --- | --- | --- | --- | --- | --- | --- |"]
 	for name, r in results.items():
@@ -282,6 +286,8 @@ def main():
 		lines.append("| %s | %s | %s | %s | %s | %s | %s %s %s | %s |" % (
 			name, r.get("fps", ""), r.get("dropped", ""), r.get("worst", ""), r.get("p95", ""), r.get("ms", ""),
 			what, op, want, verdict(name, r) if name in TARGETS else ""))
+	if "open-5000" in results and results["open-5000"].get("marks"):
+		lines += ["", "open-5000 timeline (ms since navigation): " + ", ".join("%s %s" % (k, v) for k, v in results["open-5000"]["marks"].items())]
 	(out / "web.md").write_text("\n".join(lines) + "\n")
 	print("\n".join(lines[4:]))
 	say("report: %s" % out)

@@ -153,7 +153,9 @@ async function main() {
 	page = await ctx.newPage();
 	page.on('pageerror', (e) => console.log(`page error: ${e.message}`));
 	const t = await openCanvas(page, C5000, 5000);
-	result('open-5000', { ms: Math.round(t), firstPaintMs: Math.round(await page.evaluate(() => window.flowstate.stats().lastMainDrawMs)) });
+	const marks = await page.evaluate(() => Object.fromEntries(performance.getEntriesByType('mark')
+		.filter((m) => m.name.startsWith('flowstate:')).map((m) => [m.name.slice(10), Math.round(m.startTime)])));
+	result('open-5000', { ms: Math.round(t), firstPaintMs: Math.round(await page.evaluate(() => window.flowstate.stats().lastMainDrawMs)), marks });
 	await fit(page);
 	const mid = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
 	await page.mouse.move(mid.x, mid.y);
