@@ -47,7 +47,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
-import cluster as topo  # noqa: E402
+from flowstate.cluster import Cluster  # noqa: E402
 
 TARGETS = {
 	"drag-1000": ("fps", ">=", 55), "draw-1000": ("fps", ">=", 55), "cursor-1000": ("dropped", "<=", 0),
@@ -208,7 +208,7 @@ def main():
 	import tempfile
 	root = Path(tempfile.mkdtemp(prefix="flowstate-benchweb-"))
 	os.chmod(root, 0o755)
-	c = topo.Cluster(root, nodes=1, env_overrides={"FLOWSTATE_SCRYPT_LOG2N": "10"})
+	c = Cluster(root, nodes=1, env_overrides={"FLOWSTATE_SCRYPT_LOG2N": "10"})
 	mover = None
 	try:
 		say("starting a private cluster in %s" % root)

@@ -39,6 +39,7 @@ from pathlib import Path
 
 from flowstate import procs
 from flowstate.cluster import Cluster, ClusterError
+from flowstate.cluster.gateway import Gateway
 
 
 def ws_connections(url):
@@ -96,59 +97,27 @@ def control_server(c):
 
 
 def start_pinned_gateways(c, root):
-	"""One nginx per node, each with that node as its only upstream. Returns (urls, procs)."""
-	urls, procs = [], []
-	user = c._nginx_user()
-	for i, node_url in enumerate(c.node_urls):
+	"""One more gateway per node (the package's Gateway, the same template), each with that node
+	as its only upstream. Returns (urls, gateways)."""
+	urls, gateways = [], []
+	for i, node in enumerate(c.node_list):
 		d = root / ("pinned-gateway-%d" % (i + 1))
-		(d / "tmp").mkdir(parents=True, exist_ok=True)
-		port = fscluster.free_port()
-		host_port = node_url.split("//", 1)[1]
-		upstreams = d / "upstream_servers.conf"
-		upstreams.write_text("server %s max_fails=1 fail_timeout=2s;\n" % host_port)
-		values = {
-			"user_directive": "user %s %s;" % user if user else "# (not root: no user directive)",
-			"worker_rlimit_nofile": 4096,
-			"worker_connections": 1024,
-			"pid_path": d / "nginx.pid",
-			"error_log": c.logs_dir / ("nginx-pinned-%d-error.log" % (i + 1)),
-			"access_log": c.logs_dir / ("nginx-pinned-%d-access.log" % (i + 1)),
-			"temp_dir": d / "tmp",
-			"listen": "127.0.0.1:%d" % port,
-			"upstream_servers_file": upstreams,
-			"www_root": fscluster.WWW_ROOT,
-		}
-		conf = d / "nginx.conf"
-		conf.write_text(fscluster.render_template(fscluster.GATEWAY_TEMPLATE.read_text(), values))
-		log = open(c.logs_dir / ("nginx-pinned-%d-stderr.log" % (i + 1)), "ab")
-		proc = subprocess.Popen([fscluster.NGINX_BIN, "-p", str(d) + "/", "-c", str(conf)],
-					stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-		procs.append(proc)
-		url = "http://127.0.0.1:%d" % port
-		for _ in range(300):
-			try:
-				with urllib.request.urlopen(url + "/healthz", timeout=1) as res:
-					if res.status == 200:
-						break
-			except OSError:
-				pass
-			if proc.poll() is not None:
-				raise fscluster.ClusterError("pinned gateway %d exited: see %s" % (i + 1, log.name))
-			threading.Event().wait(0.05)
-		urls.append(url)
-	return urls, procs
+		(d / "logs").mkdir(parents=True, exist_ok=True)
+		(d / "nginx").mkdir(parents=True, exist_ok=True)
+		gw = Gateway(d, procs.free_port(), c.table, lambda n=node: [c.address_for(n.name)])
+		gw.name = "gateway-pinned-%d" % (i + 1)
+		gw.start()
+		gateways.append(gw)
+		urls.append(gw.url)
+	return urls, gateways
 
 
-def stop_pinned_gateways(procs):
-	for proc in procs:
-		if proc.poll() is None:
-			proc.send_signal(signal.SIGQUIT)
-	for proc in procs:
+def stop_pinned_gateways(gateways):
+	for gw in gateways:
 		try:
-			proc.wait(timeout=15)
-		except subprocess.TimeoutExpired:
-			proc.kill()
-			proc.wait()
+			gw.stop()
+		except ClusterError as e:
+			print("cluster_run: stopping %s: %s" % (gw.name, e), file=sys.stderr)
 
 
 def main():
