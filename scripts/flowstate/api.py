@@ -5,6 +5,8 @@
     metrics(url)                a node's /metrics as {series: value}
     Client(base)                the API under base + /api/v1, on one connection (keep-alive
                                 when asked), with the resource calls the tools need
+    observe(fn)                 fn(method, url, response) after every exchange (the integration
+                                tests check each response against the API reference)
 """
 
 import http.client
@@ -73,11 +75,24 @@ def split_url(url):
 	return u.hostname, u.port, path
 
 
+_observers = []
+
+
+def observe(fn):
+	"""Calls fn(method, url, response) after every request made here, whoever makes it; what fn
+	raises goes to the caller. Returns a function that stops it. Tools register none."""
+	_observers.append(fn)
+	return lambda: _observers.remove(fn)
+
+
 def exchange(conn, method, path, body, headers):
 	conn.request(method, path, body=body, headers=headers)
 	resp = conn.getresponse()
 	header_list = resp.getheaders()
-	return Response(resp.status, {k.lower(): v for k, v in header_list}, resp.read(), header_list)
+	r = Response(resp.status, {k.lower(): v for k, v in header_list}, resp.read(), header_list)
+	for fn in list(_observers):
+		fn(method, "http://%s:%d%s" % (conn.host, conn.port, path), r)
+	return r
 
 
 def request(method, url, body=None, headers=None, timeout=10.0):

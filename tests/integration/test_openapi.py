@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import apidoc_check
 from flowstate.api import request
 
 REPO = Path(__file__).resolve().parents[2]
@@ -103,3 +104,67 @@ def test_the_docs_page_shows_every_documented_operation_in_a_browser(gateway):
 		"operations-tag-" + t["name"] for t in doc["tags"]}
 	assert shown == operations, ("missing: %s; unexpected: %s"
 				     % (sorted(operations - shown), sorted(shown - operations)))
+
+
+# The checks every response of the suite goes through (apidoc_check, wired in conftest.py)
+# must fail on what the documents do not describe: these feed them such answers directly.
+
+_ID = "0b6f2a52-3c1e-4f4a-9d2e-6a1f0c9e8b71"
+_HEADERS = {"content-type": "application/json", "x-request-id": "1"}
+_USER = {"id": _ID, "email": "ada@example.com", "display_name": "Ada",
+	 "created_at": "2026-11-21T10:00:00.123Z"}
+
+
+@pytest.mark.parametrize("case, method, path, status, headers, body", [
+	("an undocumented field", "GET", "/api/v1/auth/me", 200, _HEADERS, dict(_USER, extra=1)),
+	("a missing field", "GET", "/api/v1/auth/me", 200, _HEADERS,
+	 {k: v for k, v in _USER.items() if k != "email"}),
+	("a wrong type", "GET", "/api/v1/auth/me", 200, _HEADERS, dict(_USER, id=7)),
+	("a malformed timestamp", "GET", "/api/v1/auth/me", 200, _HEADERS,
+	 dict(_USER, created_at="2026-11-21 10:00:00")),
+	("an undocumented status", "GET", "/api/v1/auth/me", 418, _HEADERS,
+	 {"detail": "x", "code": "teapot"}),
+	("an error without its code", "GET", "/api/v1/auth/me", 401, _HEADERS, {"detail": "x"}),
+	("another Content-Type", "GET", "/api/v1/auth/me", 200,
+	 {"content-type": "text/html", "x-request-id": "1"}, _USER),
+	("no X-Request-Id", "GET", "/api/v1/auth/me", 200, {"content-type": "application/json"},
+	 _USER),
+	("an undocumented API path", "GET", "/api/v1/nothing/here", 200, _HEADERS, {}),
+	("an undocumented method", "PUT", "/api/v1/auth/me", 200, _HEADERS, _USER),
+	("an op payload of no op type", "GET", "/api/v1/canvases/%s/operations" % _ID, 200,
+	 _HEADERS, [{"id": _ID, "canvas_id": _ID, "version": 1, "type": "move_shape",
+		     "payload": {"shape_id": "a", "x": 1.0}, "created_by": _ID,
+		     "client_op_id": _ID, "created_at": "2026-11-21T10:00:00.123Z", "kind": "do",
+		     "undo_of": None}]),
+])
+def test_the_response_check_refuses_what_the_document_does_not_describe(
+		case, method, path, status, headers, body):
+	v = apidoc_check.OpenApiValidator()
+	with pytest.raises(apidoc_check.ResponseMismatch):
+		v.validate(method, path, status, headers, json.dumps(body).encode())
+	assert not v.seen, case
+
+
+def test_the_response_check_accepts_what_the_document_describes():
+	v = apidoc_check.OpenApiValidator()
+	v.validate("GET", "/api/v1/auth/me", 200, _HEADERS, json.dumps(_USER).encode())
+	v.validate("GET", "/api/v1/nothing/here", 404, _HEADERS,
+		   b'{"detail": "no such endpoint", "code": "not_found"}')
+	v.validate("GET", "/", 200, {"content-type": "text/html"}, b"<html>")  # the gateway's own
+	assert v.seen == {("GET", "/api/v1/auth/me", 200), ("GET", "unknown path", 404)}
+
+
+@pytest.mark.parametrize("message", [
+	{"type": "surprise"},
+	{"type": "ack", "client_op_id": _ID, "version": 3},
+	{"type": "ack", "client_op_id": _ID, "version": 3, "duplicate": False, "extra": 1},
+	{"type": "cursor", "user_id": _ID, "session_id": _ID, "x": 1.0, "y": "2"},
+	{"type": "sync", "canvas_id": _ID, "current_version": 0, "mode": "state", "presence": [],
+	 "you": {"user_id": _ID, "session_id": _ID, "display_name": "a", "color": "#e6194b",
+		 "role": "editor"}},
+])
+def test_the_websocket_check_refuses_what_the_asyncapi_document_does_not_describe(message):
+	v = apidoc_check.AsyncApiValidator()
+	v.validate({"type": "ack", "client_op_id": _ID, "version": 3, "duplicate": False})
+	with pytest.raises(apidoc_check.ResponseMismatch):
+		v.validate(message)

@@ -29,6 +29,7 @@ import uuid
 import websockets
 import websockets.exceptions
 
+import apidoc_check
 from harness import SANITIZER_ENV
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -75,7 +76,11 @@ class WsClient:
 				if isinstance(raw, bytes):
 					self.error = "server sent a binary message: %r" % raw[:100]
 					break
-				self.messages.append(json.loads(raw))
+				message = json.loads(raw)
+				self.messages.append(message)
+				problem = apidoc_check.check_ws(message)
+				if problem and not self.error:
+					self.error = problem
 				self._event.set()
 		except websockets.exceptions.ConnectionClosed:
 			pass
