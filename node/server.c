@@ -32,7 +32,8 @@
 
 static const char *const server_state_names[] = { "starting", "running", "draining", "stopped" };
 
-/* The one server of the process, for callbacks that take no argument (api's draining()). */
+/* The one server of the process, for callbacks that take no argument (api's draining(), the
+ * log's flush scheduling). */
 static struct server *the_server;
 
 void server_change_state(struct server *srv, enum server_state state)
@@ -45,6 +46,18 @@ void server_change_state(struct server *srv, enum server_state state)
 static bool server_draining(void)
 {
 	return the_server && the_server->state >= SERVER_DRAINING;
+}
+
+/* Log lines of a loop turn go out in one write at its end (base/log.h). */
+static void log_flush_cb(evutil_socket_t fd, short events, void *arg)
+{
+	log_flush();
+}
+
+static void server_schedule_log_flush(void)
+{
+	if (the_server && the_server->log_flush_ev)
+		event_active(the_server->log_flush_ev, 0, 0);
 }
 
 static void drain_check_cb(evutil_socket_t fd, short events, void *arg)
@@ -140,6 +153,8 @@ bool server_init(struct server *srv)
 		log_error("event_base_failed", "reason=event_base_new");
 		return false;
 	}
+	srv->log_flush_ev = event_new(srv->base, -1, 0, log_flush_cb, NULL);
+	log_set_buffered(true, server_schedule_log_flush);
 	size_t secret_len = strlen(srv->cfg.jwt_secret);
 	if (secret_len > sizeof(srv->jwt_secret))
 		secret_len = sizeof(srv->jwt_secret);
@@ -195,6 +210,9 @@ void server_free(struct server *srv)
 		event_free(srv->sigterm_ev);
 	if (srv->sigint_ev)
 		event_free(srv->sigint_ev);
+	log_set_buffered(false, NULL); /* flushes what is left */
+	if (srv->log_flush_ev)
+		event_free(srv->log_flush_ev);
 	if (srv->base)
 		event_base_free(srv->base);
 	explicit_bzero(srv->jwt_secret, sizeof(srv->jwt_secret));

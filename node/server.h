@@ -29,7 +29,7 @@ struct server {
 	struct workers *workers;
 	struct http_listener_config http_cfg;
 	enum server_state state;
-	struct event *sigterm_ev, *sigint_ev, *drain_timer, *drain_check;
+	struct event *sigterm_ev, *sigint_ev, *drain_timer, *drain_check, *log_flush_ev;
 	unsigned char jwt_secret[256];
 	size_t jwt_secret_len;
 };

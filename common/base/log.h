@@ -29,6 +29,16 @@ bool log_enabled(enum log_level level);
 void log_write(enum log_level level, const char *event, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/*
+ * Buffered mode: lines of the calling thread collect in memory and are written by
+ * log_flush() (or when the buffer fills, or at once for warnings and errors; other threads'
+ * lines always go at once); schedule_flush is called, on the calling thread, when the buffer
+ * goes from empty to non-empty, so the owner can arrange a flush soon (the node: at the end
+ * of the event-loop turn). Unbuffered (the default): one write per line.
+ */
+void log_set_buffered(bool buffered, void (*schedule_flush)(void));
+void log_flush(void);
+
 /* Renders s as a quoted, escaped log value into buf (always NUL-terminated, truncated). */
 const char *log_quote(char *buf, size_t size, const char *s);
 
