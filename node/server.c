@@ -24,6 +24,7 @@
 #include "fanout/room.h"
 #include "net/http.h"
 #include "net/listener.h"
+#include "net/stream.h"
 #include "realtime/session.h"
 #include "store/commit.h"
 #include "store/db.h"
@@ -201,6 +202,7 @@ void server_free(struct server *srv)
 	bus_shutdown();
 	ratelimit_shutdown();
 	http_conns_close_all();
+	streams_shutdown();
 	metrics_reset();
 	if (srv->drain_timer)
 		event_free(srv->drain_timer);

@@ -63,9 +63,9 @@ static void ws_member_loaded(const struct db_result *r, void *arg)
 		c->join.head = db_int(r, 0, 1);
 		snprintf(c->join.display_name, sizeof(c->join.display_name), "%s",
 			 db_value(r, 0, 2));
-		struct bufferevent *bev = http_upgrade(req, c->accept);
-		if (bev)
-			session_start(bev, &c->join);
+		struct stream *stream = http_upgrade(req, c->accept);
+		if (stream)
+			session_start(stream, &c->join);
 	}
 	free(c);
 }

@@ -1,12 +1,12 @@
 /*
- * HTTP connection state machine. Why hand-rolled on bufferevents rather than evhttp: the same
+ * HTTP connection state machine. Why hand-rolled on streams (net/stream.h) rather than evhttp: the same
  * connection must be handed over to the WebSocket session after an upgrade, which evhttp in
  * libevent 2.1 cannot do cleanly, and the request parser lives in common/ where it is
  * unit-tested and fuzzed (common/http_parser.c).
  *
  * States:
- *   READING    waiting for (the rest of) a request head and body; EV_READ on, idle timeout
- *   HANDLING   a handler owns the request; reading paused (pipelined bytes wait in the buffer)
+ *   READING    waiting for (the rest of) a request head and body; idle timeout
+ *   HANDLING   a handler owns the request; pipelined bytes wait in the input (bounded)
  *   WRITING    the response is queued; on drain go back to READING or close
  *   ABANDONED  the peer went away during HANDLING; freed when the handler responds
  *   UPGRADED   the socket belongs to another protocol (WebSocket); http.c no longer touches it
@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "base/alloc.h"
@@ -33,6 +32,7 @@
 #include "base/log.h"
 #include "core/metrics.h"
 #include "net/reaper.h"
+#include "net/stream.h"
 
 enum http_conn_state {
 	HTTP_CONN_READING,
@@ -43,13 +43,16 @@ enum http_conn_state {
 	HTTP_CONN_CLOSED,
 };
 
+/* A response that cannot leave within this long (the peer stopped reading) closes. */
+#define HTTP_WRITE_TIMEOUT_SEC 30
+
 static const char *const conn_state_names[] = { "reading", "handling", "writing", "abandoned",
 						"upgraded", "closed" };
 
 struct http_conn {
 	struct list_link link;          /* live connections, then the reaper */
 	const struct http_listener_config *cfg;
-	struct bufferevent *bev;
+	struct stream *stream;          /* NULL once handed over to another protocol */
 	enum http_conn_state state;
 	uint64_t id;
 	bool close_after_response;
@@ -62,10 +65,8 @@ static bool draining;
 static uint64_t next_conn_id = 1;
 static uint64_t next_request_id = 1;
 
-static void conn_read_cb(struct bufferevent *bev, void *arg);
-static void conn_write_cb(struct bufferevent *bev, void *arg);
-static void conn_event_cb(struct bufferevent *bev, short events, void *arg);
 static void conn_try_request(struct http_conn *conn);
+static const struct stream_handler conn_stream_handler;
 
 size_t http_conns_open(void)
 {
@@ -78,21 +79,18 @@ static void http_conn_change_state(struct http_conn *conn, enum http_conn_state 
 	log_debug("http_conn_state", "conn=%llu from=%s to=%s", (unsigned long long)conn->id,
 		  conn_state_names[conn->state], conn_state_names[state]);
 	conn->state = state;
-	struct timeval idle = { conn->cfg->idle_timeout_sec, 0 };
-	struct timeval write_timeout = { 30, 0 };
+	/* Reading never stops (a request being handled leaves the next one's bytes in the
+	 * input, bounded by the stream): only the deadline changes with the state. */
 	switch (state) {
 	case HTTP_CONN_READING:
-		bufferevent_set_timeouts(conn->bev, &idle, &write_timeout);
-		bufferevent_enable(conn->bev, EV_READ);
+		stream_set_timeout(conn->stream, conn->cfg->idle_timeout_sec);
 		break;
 	case HTTP_CONN_HANDLING:
 	case HTTP_CONN_ABANDONED:
-		bufferevent_disable(conn->bev, EV_READ);
-		bufferevent_set_timeouts(conn->bev, NULL, NULL);
+		stream_set_timeout(conn->stream, 0);
 		break;
 	case HTTP_CONN_WRITING:
-		bufferevent_disable(conn->bev, EV_READ);
-		bufferevent_set_timeouts(conn->bev, NULL, &write_timeout);
+		stream_set_timeout(conn->stream, HTTP_WRITE_TIMEOUT_SEC);
 		break;
 	case HTTP_CONN_UPGRADED:
 	case HTTP_CONN_CLOSED:
@@ -113,8 +111,7 @@ static void conn_free(struct list_link *link)
 {
 	struct http_conn *conn = LIST_ITEM(link, struct http_conn, link);
 	request_free(conn->req);
-	if (conn->bev)
-		bufferevent_free(conn->bev); /* BEV_OPT_CLOSE_ON_FREE closes the socket */
+	stream_free(conn->stream); /* closes the socket */
 	free(conn);
 }
 
@@ -130,10 +127,8 @@ static void conn_close(struct http_conn *conn)
 	list_remove(&conns, &conn->link);
 	metrics_gauge_add(METRIC_HTTP_CONNECTIONS, -1);
 	http_conn_change_state(conn, HTTP_CONN_CLOSED);
-	if (conn->bev) {
-		bufferevent_setcb(conn->bev, NULL, NULL, NULL, NULL);
-		bufferevent_disable(conn->bev, EV_READ | EV_WRITE);
-	}
+	if (conn->stream)
+		stream_set_handler(conn->stream, NULL, NULL);
 	reaper_add(reaper, &conn->link);
 }
 
@@ -145,21 +140,16 @@ void http_conn_accept(struct event_base *base, int fd, const struct http_listene
 		close(fd);
 		return;
 	}
-	struct bufferevent *bev =
-		bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (!bev) {
-		close(fd);
-		return;
-	}
 	if (!reaper)
 		reaper = reaper_new(base, conn_free);
 	struct http_conn *conn = xcalloc(1, sizeof(*conn));
 	conn->cfg = cfg;
-	conn->bev = bev;
+	/* Room for one whole request and a little of the next. */
+	conn->stream = stream_new(base, fd, cfg->max_head_bytes + cfg->max_body_bytes + 4096);
 	conn->id = next_conn_id++;
 	list_push(&conns, &conn->link);
 	metrics_gauge_add(METRIC_HTTP_CONNECTIONS, 1);
-	bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, conn);
+	stream_set_handler(conn->stream, &conn_stream_handler, conn);
 	http_conn_change_state(conn, HTTP_CONN_READING);
 }
 
@@ -170,14 +160,16 @@ static void conn_fail(struct http_conn *conn, int status, const char *code, cons
 	char *text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	size_t len = strlen(text);
-	evbuffer_add_printf(bufferevent_get_output(conn->bev),
+	struct evbuffer *out = stream_output(conn->stream);
+	evbuffer_add_printf(out,
 			    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 			    "Content-Length: %zu\r\nCache-Control: no-store\r\n"
 			    "X-Request-Id: %llu\r\nConnection: close\r\n\r\n",
 			    status, http_status_reason(status), len,
 			    (unsigned long long)next_request_id++);
-	evbuffer_add(bufferevent_get_output(conn->bev), text, len);
+	evbuffer_add(out, text, len);
 	free(text);
+	stream_flush_soon(conn->stream);
 	metrics_http_observe(-1, status, 0.0);
 	log_info("http_bad_request", "conn=%llu status=%d code=%s",
 		 (unsigned long long)conn->id, status, code);
@@ -204,7 +196,7 @@ static void request_set_rid(struct http_request *req)
 
 static void conn_try_request(struct http_conn *conn)
 {
-	struct evbuffer *in = bufferevent_get_input(conn->bev);
+	struct evbuffer *in = stream_input(conn->stream);
 	size_t len = evbuffer_get_length(in);
 	if (len == 0)
 		return;
@@ -250,6 +242,7 @@ static void conn_try_request(struct http_conn *conn)
 	evbuffer_remove(in, req->body, body_len);
 	req->body[body_len] = '\0';
 	req->body_len = body_len;
+	stream_input_consumed(conn->stream);
 	/* Re-parse on the request's own copy so that every slice outlives the input buffer. */
 	if (http_parse_request_head(req->head_buf, head_len, head_len, &req->head, &head_len,
 				    &error_status, &error_detail) != HTTP_PARSE_DONE) {
@@ -265,14 +258,15 @@ static void conn_try_request(struct http_conn *conn)
 	conn->cfg->handler(req, conn->cfg->handler_arg);
 }
 
-static void conn_read_cb(struct bufferevent *bev, void *arg)
+static void conn_read_cb(void *arg)
 {
 	struct http_conn *conn = arg;
 	if (conn->state == HTTP_CONN_READING)
 		conn_try_request(conn);
 }
 
-static void conn_write_cb(struct bufferevent *bev, void *arg)
+/* The response left: next request, or close. */
+static void conn_drained_cb(void *arg)
 {
 	struct http_conn *conn = arg;
 	if (conn->state != HTTP_CONN_WRITING)
@@ -285,7 +279,7 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 	conn_try_request(conn); /* a pipelined request may already be buffered */
 }
 
-static void conn_event_cb(struct bufferevent *bev, short events, void *arg)
+static void conn_error_cb(void *arg, bool eof)
 {
 	struct http_conn *conn = arg;
 	if (conn->state == HTTP_CONN_HANDLING) {
@@ -295,10 +289,24 @@ static void conn_event_cb(struct bufferevent *bev, short events, void *arg)
 	}
 	if (conn->state == HTTP_CONN_ABANDONED || conn->state == HTTP_CONN_UPGRADED)
 		return;
-	if (events & BEV_EVENT_TIMEOUT)
-		log_debug("http_conn_timeout", "conn=%llu", (unsigned long long)conn->id);
 	conn_close(conn);
 }
+
+static void conn_timeout_cb(void *arg)
+{
+	struct http_conn *conn = arg;
+	log_debug("http_conn_timeout", "conn=%llu state=%s", (unsigned long long)conn->id,
+		  conn_state_names[conn->state]);
+	if (conn->state == HTTP_CONN_READING || conn->state == HTTP_CONN_WRITING)
+		conn_close(conn);
+}
+
+static const struct stream_handler conn_stream_handler = {
+	.on_read = conn_read_cb,
+	.on_drained = conn_drained_cb,
+	.on_error = conn_error_cb,
+	.on_timeout = conn_timeout_cb,
+};
 
 void http_conns_drain(void)
 {
@@ -308,7 +316,7 @@ void http_conns_drain(void)
 		next = l->next;
 		struct http_conn *conn = LIST_ITEM(l, struct http_conn, link);
 		if (conn->state == HTTP_CONN_READING &&
-		    evbuffer_get_length(bufferevent_get_input(conn->bev)) == 0)
+		    evbuffer_get_length(stream_input(conn->stream)) == 0)
 			conn_close(conn);
 		else
 			conn->close_after_response = true;
@@ -344,7 +352,7 @@ void http_respond(struct http_request *req, int status, const char *content_type
 	bool keep_alive = !conn->close_after_response && !draining;
 	if (!keep_alive)
 		conn->close_after_response = true;
-	struct evbuffer *out = bufferevent_get_output(conn->bev);
+	struct evbuffer *out = stream_output(conn->stream);
 	evbuffer_add_printf(out,
 			    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 			    "Cache-Control: no-store\r\nX-Request-Id: %s\r\nConnection: %s\r\n\r\n",
@@ -354,9 +362,10 @@ void http_respond(struct http_request *req, int status, const char *content_type
 		evbuffer_add(out, body, body_len);
 	request_free(req);
 	http_conn_change_state(conn, HTTP_CONN_WRITING);
+	stream_flush_soon(conn->stream);
 }
 
-struct bufferevent *http_upgrade(struct http_request *req, const char *accept)
+struct stream *http_upgrade(struct http_request *req, const char *accept)
 {
 	struct http_conn *conn = req->conn;
 	double seconds = clock_seconds_since(&req->started);
@@ -370,16 +379,18 @@ struct bufferevent *http_upgrade(struct http_request *req, const char *accept)
 		conn_close(conn);
 		return NULL;
 	}
-	struct bufferevent *bev = conn->bev;
-	evbuffer_add_printf(bufferevent_get_output(bev),
+	struct stream *stream = conn->stream;
+	evbuffer_add_printf(stream_output(stream),
 			    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
 			    "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
 			    accept);
+	stream_flush_soon(stream);
 	http_conn_change_state(conn, HTTP_CONN_UPGRADED);
-	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
-	conn->bev = NULL;
+	stream_set_handler(stream, NULL, NULL);
+	stream_set_timeout(stream, 0);
+	conn->stream = NULL;
 	conn_close(conn);
-	return bev;
+	return stream;
 }
 
 void http_respond_json_text(struct http_request *req, int status, const char *json, size_t len)

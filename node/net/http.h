@@ -1,6 +1,6 @@
 /*
- * HTTP/1.1 connections of the node: one state machine per client connection on a libevent
- * bufferevent, one request in flight per connection (pipelined requests wait in the input
+ * HTTP/1.1 connections of the node: one state machine per client connection on a stream
+ * (net/stream.h), one request in flight per connection (pipelined requests wait in the input
  * buffer), bounded head and body sizes, keep-alive with an idle timeout.
  *
  * Ownership: a request belongs to its connection. A handler receives it, may start any amount
@@ -18,13 +18,13 @@
 #include <stdint.h>
 #include <time.h>
 
-#include <event2/bufferevent.h>
 #include <jansson.h>
 
 #include "codec/http_parser.h"
 
 struct event_base;
 struct http_conn;
+struct stream;
 
 #define HTTP_MAX_PARAMS 4
 
@@ -81,10 +81,11 @@ void http_respond_errorf(struct http_request *req, int status, const char *code,
 
 /*
  * Ends the request with 101 Switching Protocols (Sec-WebSocket-Accept: accept) and hands the
- * socket over: returns the bufferevent, with no callbacks set, for the new protocol to own; the
- * request and the HTTP connection are gone. NULL when the peer already left.
+ * socket over: returns the stream (net/stream.h), with no handler set and the 101 queued, for
+ * the new protocol to own; the request and the HTTP connection are gone. NULL when the peer
+ * already left.
  */
-struct bufferevent *http_upgrade(struct http_request *req, const char *accept);
+struct stream *http_upgrade(struct http_request *req, const char *accept);
 
 /* Copies path parameter i NUL-terminated into out; false if missing or too long. */
 bool http_param(const struct http_request *req, size_t i, char *out, size_t out_size);

@@ -3,10 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "base/alloc.h"
@@ -15,6 +13,7 @@
 #include "codec/ws_codec.h"
 #include "core/metrics.h"
 #include "net/reaper.h"
+#include "net/stream.h"
 
 #define WS_CLOSING_TIMEOUT_SEC 5
 /* Input handled per decoder step. */
@@ -30,7 +29,7 @@ struct ws_frame {
 
 struct ws_conn {
 	struct list_link link;            /* the reaper's, once gone */
-	struct bufferevent *bev;
+	struct stream *stream;            /* NULL once gone */
 	struct ws_decoder *decoder;
 	enum ws_conn_state state;
 	bool write_shut;                  /* CLOSING: our side of the TCP stream is shut */
@@ -102,15 +101,13 @@ static void ws_conn_change_state(struct ws_conn *c, enum ws_conn_state state)
 		/* Keep reading (and discarding) until the peer closes: closing a socket with
 		 * unread input makes the kernel send a RST, which can destroy the close frame and
 		 * anything still queued before it. Bounded by the timeout. */
-		struct timeval limit = { WS_CLOSING_TIMEOUT_SEC, 0 };
-		bufferevent_set_timeouts(c->bev, &limit, &limit);
-		bufferevent_enable(c->bev, EV_READ);
+		stream_set_timeout(c->stream, WS_CLOSING_TIMEOUT_SEC);
 		c->handler->on_closing(c->owner);
 	} else if (state == WS_CONN_GONE) {
 		event_free(c->tick);
 		c->tick = NULL;
-		bufferevent_free(c->bev);
-		c->bev = NULL;
+		stream_free(c->stream);
+		c->stream = NULL;
 		reaper_add(reaper, &c->link);
 		c->handler->on_gone(c->owner);
 	}
@@ -123,7 +120,7 @@ bool ws_conn_closing(const struct ws_conn *c)
 
 size_t ws_conn_output_len(const struct ws_conn *c)
 {
-	return c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0;
+	return c->stream ? stream_output_len(c->stream) : 0;
 }
 
 /* ---- output --------------------------------------------------------------------------------- */
@@ -146,7 +143,8 @@ bool ws_conn_send(struct ws_conn *c, struct ws_frame *f, bool transient)
 		return false;
 	}
 	f->refs++;
-	evbuffer_add_reference(bufferevent_get_output(c->bev), f->data, f->len, frame_cleanup, f);
+	evbuffer_add_reference(stream_output(c->stream), f->data, f->len, frame_cleanup, f);
+	stream_flush_soon(c->stream);
 	return true;
 }
 
@@ -155,10 +153,11 @@ static void ws_conn_send_control(struct ws_conn *c, enum ws_opcode op, const uin
 {
 	uint8_t header[10];
 	size_t hl = ws_frame_header(header, op, true, len);
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out = stream_output(c->stream);
 	evbuffer_add(out, header, hl);
 	if (len)
 		evbuffer_add(out, payload, len);
+	stream_flush_soon(c->stream);
 }
 
 void ws_conn_close(struct ws_conn *c, uint16_t code, const char *reason)
@@ -213,10 +212,10 @@ static void ws_conn_handle_event(struct ws_conn *c, const struct ws_event *ev)
 	}
 }
 
-static void ws_conn_read_cb(struct bufferevent *bev, void *arg)
+static void ws_conn_read_cb(void *arg)
 {
 	struct ws_conn *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer *in = stream_input(c->stream);
 	while (c->state == WS_CONN_OPEN && evbuffer_get_length(in) > 0) {
 		size_t len = evbuffer_get_length(in);
 		if (len > WS_READ_CHUNK)
@@ -246,24 +245,37 @@ static void ws_conn_read_cb(struct bufferevent *bev, void *arg)
 	}
 	if (c->state == WS_CONN_CLOSING)
 		evbuffer_drain(in, evbuffer_get_length(in)); /* waiting for the peer to close */
+	if (c->stream)
+		stream_input_consumed(c->stream);
 }
 
-static void ws_conn_write_cb(struct bufferevent *bev, void *arg)
+static void ws_conn_drained_cb(void *arg)
 {
 	struct ws_conn *c = arg;
-	/* Callbacks are deferred: this one may have been scheduled by a drain that happened
-	 * before the close frame was queued, so look at the buffer, not at the event. */
-	if (c->state == WS_CONN_CLOSING && !c->write_shut && ws_conn_output_len(c) == 0) {
-		/* Close frame flushed: half-close, then wait for the peer's EOF (event_cb). */
+	if (c->state == WS_CONN_CLOSING && !c->write_shut) {
+		/* Close frame flushed: half-close, then wait for the peer's EOF (on_error). */
 		c->write_shut = true;
-		shutdown(bufferevent_getfd(bev), SHUT_WR);
+		stream_shutdown_write(c->stream);
 	}
 }
 
-static void ws_conn_event_cb(struct bufferevent *bev, short events, void *arg)
+static void ws_conn_error_cb(void *arg, bool eof)
 {
 	ws_conn_change_state(arg, WS_CONN_GONE);
 }
+
+static void ws_conn_timeout_cb(void *arg)
+{
+	/* Only set while closing: the peer did not finish the closing handshake in time. */
+	ws_conn_change_state(arg, WS_CONN_GONE);
+}
+
+static const struct stream_handler ws_conn_stream_handler = {
+	.on_read = ws_conn_read_cb,
+	.on_drained = ws_conn_drained_cb,
+	.on_error = ws_conn_error_cb,
+	.on_timeout = ws_conn_timeout_cb,
+};
 
 static void ws_conn_tick_cb(evutil_socket_t fd, short events, void *arg)
 {
@@ -281,14 +293,14 @@ static void ws_conn_tick_cb(evutil_socket_t fd, short events, void *arg)
 	}
 }
 
-struct ws_conn *ws_conn_new(struct event_base *base, struct bufferevent *bev,
+struct ws_conn *ws_conn_new(struct event_base *base, struct stream *stream,
 			    const struct ws_conn_limits *limits,
 			    const struct ws_conn_handler *handler, void *owner, const char *label)
 {
 	if (!reaper)
 		reaper = reaper_new(base, ws_conn_free);
 	struct ws_conn *c = xcalloc(1, sizeof(*c));
-	c->bev = bev;
+	c->stream = stream;
 	c->limits = limits;
 	c->handler = handler;
 	c->owner = owner;
@@ -298,17 +310,15 @@ struct ws_conn *ws_conn_new(struct event_base *base, struct bufferevent *bev,
 	c->tick = event_new(base, -1, EV_PERSIST, ws_conn_tick_cb, c);
 	struct timeval one = { 1, 0 };
 	event_add(c->tick, &one);
-	bufferevent_setcb(bev, ws_conn_read_cb, ws_conn_write_cb, ws_conn_event_cb, c);
-	bufferevent_set_timeouts(bev, NULL, NULL);
 	return c;
 }
 
 void ws_conn_start(struct ws_conn *c)
 {
-	bufferevent_enable(c->bev, EV_READ);
+	stream_set_handler(c->stream, &ws_conn_stream_handler, c);
 	/* Bytes the client sent right after its handshake are already buffered. */
-	if (evbuffer_get_length(bufferevent_get_input(c->bev)))
-		ws_conn_read_cb(c->bev, c);
+	if (evbuffer_get_length(stream_input(c->stream)))
+		ws_conn_read_cb(c);
 }
 
 void ws_conns_release(void)

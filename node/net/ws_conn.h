@@ -26,8 +26,8 @@
 
 #include <jansson.h>
 
-struct bufferevent;
 struct event_base;
+struct stream;
 struct ws_conn;
 
 /* An encoded server text frame shared by every receiver of a broadcast. */
@@ -50,10 +50,10 @@ struct ws_conn_handler {
 	void (*on_gone)(void *owner);
 };
 
-/* Takes over an upgraded socket (the 101 answer already queued on bev); limits and handler
+/* Takes over an upgraded stream (the 101 answer already queued on it); limits and handler
  * are borrowed for good. label ("session=7 canvas=...") prefixes this connection's log
  * lines. Input already buffered is handled by ws_conn_start. */
-struct ws_conn *ws_conn_new(struct event_base *base, struct bufferevent *bev,
+struct ws_conn *ws_conn_new(struct event_base *base, struct stream *stream,
 			    const struct ws_conn_limits *limits,
 			    const struct ws_conn_handler *handler, void *owner, const char *label);
 /* Starts reading (and handles the bytes the client sent right after its handshake). */

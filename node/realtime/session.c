@@ -761,7 +761,7 @@ void sessions_init(const struct session_env *e)
 	reaper = reaper_new(env.base, session_free);
 }
 
-void session_start(struct bufferevent *bev, const struct session_join *join)
+void session_start(struct stream *stream, const struct session_join *join)
 {
 	struct session *s = xcalloc(1, sizeof(*s));
 	s->member.ops = &session_member_ops;
@@ -782,7 +782,7 @@ void session_start(struct bufferevent *bev, const struct session_join *join)
 	char label[128];
 	snprintf(label, sizeof(label), "session=%llu canvas=%s", (unsigned long long)s->id,
 		 join->canvas_id);
-	s->conn = ws_conn_new(env.base, bev, &conn_limits, &session_conn_handler, s, label);
+	s->conn = ws_conn_new(env.base, stream, &conn_limits, &session_conn_handler, s, label);
 	log_info("ws_open", "%s user=%s since=%lld", label, join->user_id, join->since);
 
 	s->room = room_join(join->canvas_id, &s->member);

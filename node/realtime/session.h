@@ -23,10 +23,10 @@
 
 #include <stddef.h>
 
-struct bufferevent;
 struct config;
 struct db_pool;
 struct event_base;
+struct stream;
 
 struct session_join {
 	char canvas_id[64];
@@ -45,8 +45,8 @@ struct session_env {
 
 void sessions_init(const struct session_env *env);
 
-/* Takes over an upgraded connection (the 101 response is already queued on bev). */
-void session_start(struct bufferevent *bev, const struct session_join *join);
+/* Takes over an upgraded connection (the 101 response is already queued on the stream). */
+void session_start(struct stream *stream, const struct session_join *join);
 
 /* Closes every session with 1001 (going away). */
 void sessions_drain(void);
