@@ -124,6 +124,10 @@ static void server_wire(struct server *srv)
 	commit_init(&(struct commit_env){ .base = srv->base,
 					  .db = srv->db,
 					  .linger_us = cfg->commit_linger_us,
+					  .batches = cfg->commit_batches,
+					  .max_shapes = cfg->max_shapes,
+					  .max_state_bytes = cfg->max_state_bytes,
+					  .max_path_points = cfg->max_path_points,
 					  .listener = delivery_on_committed });
 	rooms_init(&(struct room_env){ .base = srv->base, .db = srv->db, .cfg = cfg });
 	bus_init(srv->base, cfg, delivery_on_bus_message, room_on_subscribed);

@@ -75,6 +75,17 @@ static const struct config_entry config_table[] = {
 	  "fewest ops between automatic snapshots (spacing: max(this, the canvas's shapes))" },
 	{ "FLOWSTATE_COMMIT_LINGER_US", CT_INT, OFF(commit_linger_us), "2000", 0, 100000, false,
 	  "group commit: the longest an op on a busy canvas waits for companions (0: never)" },
+	{ "FLOWSTATE_COMMIT_BATCHES", CT_INT, OFF(commit_batches), "2", 1, 64, false,
+	  "group commit: batches in flight at once per node, each one transaction for every "
+	  "canvas it holds (keep below FLOWSTATE_DB_POOL_SIZE: reads need connections too)" },
+	{ "FLOWSTATE_MAX_SHAPES", CT_INT, OFF(max_shapes), "10000", 1, 10000000, false,
+	  "shapes a canvas may hold; a commit past it answers 422 canvas_full" },
+	{ "FLOWSTATE_MAX_STATE_BYTES", CT_INT, OFF(max_state_bytes), "10485760", 65536,
+	  1073741824, false,
+	  "bytes of a canvas's state (as GET /state serializes it); a commit past it answers "
+	  "422 canvas_full" },
+	{ "FLOWSTATE_MAX_PATH_POINTS", CT_INT, OFF(max_path_points), "5000", 2, 10000, false,
+	  "points of one path or line shape; an op with more answers 422 canvas_full" },
 	{ "FLOWSTATE_OPS_PAGE_MAX", CT_INT, OFF(ops_page_max), "1000", 1, 100000, false,
 	  "largest ?limit= for operation listings" },
 	{ "FLOWSTATE_WS_MAX_MESSAGE", CT_INT, OFF(ws_max_message), "65536", 1024, 16777216, false,

@@ -35,6 +35,11 @@ struct config {
 	bool migrate_on_start;
 	int snapshot_every;     /* ops between automatic snapshots */
 	int commit_linger_us;   /* longest wait of a hot canvas's op for batch companions */
+	int commit_batches;     /* group-commit batches in flight at once per node */
+	/* canvas size limits, enforced at commit (422 canvas_full) */
+	int max_shapes;         /* live shapes per canvas */
+	int max_state_bytes;    /* canonical state JSON bytes per canvas */
+	int max_path_points;    /* points of one path or line */
 	int ops_page_max;       /* upper bound of ?limit= on operation listings */
 	/* WebSocket sessions and rooms */
 	int ws_max_message;     /* bytes of one client message (1009 above) */

@@ -71,6 +71,14 @@ void api_respond_commit_failure(struct http_request *req, const struct commit_ou
 	case COMMIT_CONFLICT:
 		http_respond_error(req, 409, "conflict", "the canvas changed concurrently, retry");
 		return;
+	case COMMIT_ID_CONFLICT:
+		http_respond_error(req, 409, "client_op_id_conflict",
+				   "client_op_id is already used by another user's operation on "
+				   "this canvas: generate a new one");
+		return;
+	case COMMIT_CANVAS_FULL:
+		http_respond_error(req, 422, "canvas_full", commit_full_detail());
+		return;
 	default:
 		break;
 	}

@@ -262,6 +262,9 @@ static void undo_committed(const struct commit_outcome *out, void *arg)
 			undo_fail(c, 404, "not_found", "canvas not found");
 		else if (st == COMMIT_CONFLICT)
 			undo_fail(c, 409, "conflict", "the canvas is changing too fast, retry");
+		else if (st == COMMIT_CANVAS_FULL)
+			undo_fail(c, 422, "canvas_full", "the canvas is full: undoing this would "
+				  "take it past its size limit");
 		else if (out->retryable)
 			undo_fail(c, 503, "unavailable", "commit failed, retry");
 		else

@@ -520,6 +520,15 @@ static void session_committed(const struct commit_outcome *out, void *arg)
 		case COMMIT_NOT_FOUND:
 			session_send_error(s, "not_found", "canvas not found", id);
 			break;
+		case COMMIT_ID_CONFLICT:
+			session_send_error(s, "client_op_id_conflict",
+					   "client_op_id is already used by another user's operation "
+					   "on this canvas: generate a new one",
+					   id);
+			break;
+		case COMMIT_CANVAS_FULL:
+			session_send_error(s, "canvas_full", commit_full_detail(), id);
+			break;
 		default: {
 			json_t *msg = json_pack("{s:s, s:s, s:s, s:s, s:b}", "type", "error", "code",
 						out->retryable ? "unavailable" : "commit_failed",

@@ -1,14 +1,18 @@
 /*
  * The one write path (DESIGN §3): every change to a canvas — REST and WebSocket ops, undo, redo,
- * restore — is a commit job handed to commit_submit(). Jobs queue per canvas; while one batch
- * of a canvas is in flight, everything queued for it accumulates and goes to Postgres as the
- * next batch in ONE round trip (fs_commit_ops, schema/003_commit.sql), which dedupes by client
- * op id, authorizes, allocates versions with one UPDATE ... RETURNING and inserts the rows.
+ * restore — is a commit job handed to commit_submit(). Group commit is node-wide: everything
+ * queued on the node, for any number of canvases, goes to Postgres as ONE batch, one round
+ * trip and one transaction (fs_commit_batch, schema/010_commit_batch.sql), which locks the
+ * batch's canvases in id order, then per canvas dedupes by client op id, authorizes, checks
+ * conditions and size limits, allocates versions with one UPDATE ... RETURNING and inserts the
+ * rows. A canvas is in at most one batch in flight; up to FLOWSTATE_COMMIT_BATCHES batches are
+ * in flight at once, each on its own pool connection; what arrives meanwhile forms the next.
  *
  * Ownership: commit_submit takes the job (and the payload references in it). The done callback
  * runs exactly once, on the loop, with the outcome; the job is freed right after it returns.
- * A job with expected_version >= 0 (restore) is committed alone, and only if the canvas is
- * still at that version (status COMMIT_CONFLICT otherwise).
+ * A job with an expected version (restore, undo) goes alone for its canvas in its batch, and
+ * commits only if its condition holds (status COMMIT_CONFLICT otherwise). A job is all or
+ * nothing as far as size limits go.
  */
 #ifndef FLOWSTATE_STORE_COMMIT_H
 #define FLOWSTATE_STORE_COMMIT_H
@@ -30,6 +34,8 @@ enum commit_status {
 	COMMIT_FORBIDDEN,  /* a member without the editor role */
 	COMMIT_NOT_FOUND,  /* no such canvas, or not a member */
 	COMMIT_CONFLICT,   /* expected_version did not match */
+	COMMIT_ID_CONFLICT, /* the client op id is another user's op on this canvas */
+	COMMIT_CANVAS_FULL, /* the canvas would pass a size limit (shapes, bytes, path points) */
 	COMMIT_FAILED,     /* the database round trip failed (see retryable) */
 };
 
@@ -65,6 +71,10 @@ struct commit_env {
 	struct event_base *base;
 	struct db_pool *db;
 	long long linger_us;          /* FLOWSTATE_COMMIT_LINGER_US: a hot canvas's wait cap */
+	int batches;                  /* FLOWSTATE_COMMIT_BATCHES: in flight at once */
+	long long max_shapes;         /* canvas limits (FLOWSTATE_MAX_*) */
+	long long max_state_bytes;
+	int max_path_points;
 	commit_listener_fn listener;
 	void *listener_arg;
 };
@@ -80,10 +90,14 @@ void commit_job_add_op(struct commit_job *job, const char *client_op_id, enum op
 		       json_t *payload, const char *kind, long long undo_of);
 void commit_job_expect_version(struct commit_job *job, long long version);
 /* With an expected version: conflict only if an op after it touched one of these shapes
- * (a JSON array of shape ids, reference taken). */
+ * (a JSON array of shape ids, reference taken). Without shapes the canvas must still be at
+ * the expected version. */
 void commit_job_guard_shapes(struct commit_job *job, json_t *shape_ids);
 /* Frees a job that will not be submitted (its done callback is not called). */
 void commit_job_discard(struct commit_job *job);
 void commit_submit(struct commit_job *job);
+
+/* The detail of a canvas_full error, naming the limits in force. */
+const char *commit_full_detail(void);
 
 #endif

@@ -25,23 +25,15 @@ bool snapshot_store(const char *canvas_id, long long version, const struct canva
 {
 	size_t len;
 	char *text = canvas_state_serialize(state, &len);
-	char version_text[32], shapes[32];
+	char version_text[32], shapes[32], bytes[32];
 	snprintf(version_text, sizeof(version_text), "%lld", version);
 	snprintf(shapes, sizeof(shapes), "%zu", canvas_shape_count(state));
-	const char *params[] = { canvas_id, version_text, text, shapes };
-	bool queued = db_query(
-		snap.db,
-		"WITH ins AS (INSERT INTO snapshots (canvas_id, version, state, shape_count) "
-		"             VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT DO NOTHING "
-		"             RETURNING *), "
-		"s AS (SELECT canvas_id, version, created_at, state, true AS inserted FROM ins "
-		"      UNION ALL "
-		"      SELECT canvas_id, version, created_at, state, false FROM snapshots "
-		"      WHERE canvas_id = $1 AND version = $2 AND NOT EXISTS (SELECT 1 FROM ins)) "
-		"SELECT json_build_object('canvas_id', canvas_id, 'version', version, "
-		"  'created_at', fs_ts(created_at), 'shape_count', "
-		"  (SELECT count(*) FROM jsonb_object_keys(state)))::text, inserted FROM s",
-		4, params, cb, arg);
+	snprintf(bytes, sizeof(bytes), "%zu", len);
+	const char *params[] = { canvas_id, version_text, text, shapes, bytes };
+	bool queued = db_query(snap.db,
+			       "SELECT snapshot, inserted FROM fs_store_snapshot($1, $2, $3::jsonb, "
+			       "$4, $5)",
+			       5, params, cb, arg);
 	free(text);
 	return queued;
 }
@@ -113,4 +105,45 @@ void snapshot_schedule(const char *canvas_id, long long at)
 		      "ORDER BY version DESC LIMIT 1",
 		      1, params, snapshot_spacing_checked, ctx))
 		free(ctx);
+}
+
+struct tighten_ctx {
+	char canvas_id[40];
+	void (*done)(bool ok, void *arg);
+	void *arg;
+};
+
+static void tighten_stored(const struct db_result *r, void *arg)
+{
+	struct tighten_ctx *ctx = arg;
+	if (!r->ok)
+		log_warn("snapshot_store_failed", "canvas=%s sqlstate=%s", ctx->canvas_id,
+			 r->sqlstate);
+	else if (db_rows(r) > 0 && !strcmp(db_value(r, 0, 1), "t"))
+		metrics_counter_inc(METRIC_SNAPSHOTS_WRITTEN);
+	ctx->done(r->ok, ctx->arg);
+	free(ctx);
+}
+
+static void tighten_state_loaded(struct state_result *r, void *arg)
+{
+	struct tighten_ctx *ctx = arg;
+	if (r->status != STATE_OK ||
+	    !snapshot_store(ctx->canvas_id, r->at, r->state, tighten_stored, ctx)) {
+		ctx->done(false, ctx->arg);
+		free(ctx);
+	}
+}
+
+bool snapshot_tighten(const char *canvas_id, void (*done)(bool ok, void *arg), void *arg)
+{
+	struct tighten_ctx *ctx = xcalloc(1, sizeof(*ctx));
+	snprintf(ctx->canvas_id, sizeof(ctx->canvas_id), "%s", canvas_id);
+	ctx->done = done;
+	ctx->arg = arg;
+	if (!state_load(canvas_id, NULL, -1, tighten_state_loaded, ctx)) {
+		free(ctx);
+		return false;
+	}
+	return true;
 }

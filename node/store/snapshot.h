@@ -15,10 +15,11 @@
 void snapshot_init(struct db_pool *db, long long every);
 
 /*
- * Stores state as the canvas's snapshot at version (unless one exists). cb gets one row:
- * the snapshot as API JSON {canvas_id, version, created_at, shape_count} (column 0) and
- * whether this call inserted it (column 1, "t"/"f"). false (cb not called) when the pool's
- * queue is full.
+ * Stores state as the canvas's snapshot at version (unless one exists), and tightens the
+ * canvas's size bounds (schema/010) to the state's exact size plus what later ops may have
+ * added. cb gets one row: the snapshot as API JSON {canvas_id, version, created_at,
+ * shape_count} (column 0) and whether this call inserted it (column 1, "t"/"f"). false (cb
+ * not called) when the pool's queue is full.
  */
 bool snapshot_store(const char *canvas_id, long long version, const struct canvas_state *state,
 		    db_callback cb, void *arg) __attribute__((warn_unused_result));
@@ -30,5 +31,13 @@ bool snapshot_store(const char *canvas_id, long long version, const struct canva
  * logged: snapshots are derived data).
  */
 void snapshot_schedule(const char *canvas_id, long long at);
+
+/*
+ * Snapshots the canvas at its head now, so that its size bounds become exact (the commit path
+ * calls this before refusing a job as canvas_full). done runs exactly once, later, with
+ * whether it worked; false (done not called) when the pool's queue is full.
+ */
+bool snapshot_tighten(const char *canvas_id, void (*done)(bool ok, void *arg), void *arg)
+	__attribute__((warn_unused_result));
 
 #endif
