@@ -206,6 +206,7 @@ void server_free(struct server *srv)
 	bus_shutdown();
 	ratelimit_shutdown();
 	http_conns_close_all();
+	api_shutdown();
 	streams_shutdown();
 	metrics_reset();
 	if (srv->drain_timer)

@@ -213,3 +213,17 @@ const char *access_token_status_name(enum access_token_status status)
 	}
 	return "unknown";
 }
+
+long long access_token_expires(const char *token)
+{
+	size_t len = token ? strnlen(token, ACCESS_TOKEN_MAX_LEN + 1) : 0;
+	const char *dot1 = len && len <= ACCESS_TOKEN_MAX_LEN ? memchr(token, '.', len) : NULL;
+	const char *dot2 = dot1 ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token)) : NULL;
+	if (!dot2)
+		return 0;
+	json_t *claims = decode_segment(dot1 + 1, (size_t)(dot2 - dot1 - 1));
+	json_t *exp = json_object_get(claims, "exp");
+	long long value = json_is_integer(exp) ? (long long)json_integer_value(exp) : 0;
+	json_decref(claims);
+	return value;
+}

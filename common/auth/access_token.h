@@ -50,6 +50,10 @@ enum access_token_status access_token_verify(const unsigned char *secret, size_t
 				  char *subject_out, size_t subject_size)
 	__attribute__((warn_unused_result));
 
+/* The exp claim of a token that access_token_verify accepted (0 when it has none). It checks
+ * nothing: for caching what a verification established. */
+long long access_token_expires(const char *token);
+
 /* Stable lowercase name ("ok", "expired", ...) for logs and error codes. */
 const char *access_token_status_name(enum access_token_status status);
 

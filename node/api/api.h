@@ -30,6 +30,8 @@ struct api_env {
 };
 
 void api_init(const struct api_env *env);
+/* Frees what api_init set up (process exit). */
+void api_shutdown(void);
 const struct api_env *api_env(void);
 
 enum api_field_type { API_STRING, API_INTEGER, API_ANY };
