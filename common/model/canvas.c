@@ -245,6 +245,33 @@ json_t *canvas_shape_apply(const json_t *shape, enum op_type type, const json_t 
 	return next;
 }
 
+/*
+ * The changes of a move, resize or update, made to the shape itself: only when nothing but
+ * the state holds it (reference count 1; copies of a state share their shapes), which spares
+ * replay a copy of every shape an op touches.
+ */
+static void reduce_shape_in_place(json_t *shape, const json_t *payload)
+{
+	const char *key;
+	json_t *value;
+	json_object_foreach((json_t *)payload, key, value) {
+		if (strcmp(key, "shape_id") == 0)
+			continue;
+		if (strcmp(key, "style") == 0) {
+			json_t *style = json_object_get(shape, "style");
+			if (json_is_object(style) && style->refcount == 1) {
+				json_object_update(style, value);
+			} else {
+				json_t *merged = json_is_object(style) ? json_copy(style) : json_object();
+				json_object_update(merged, value);
+				json_object_set_new_nocheck(shape, "style", merged);
+			}
+		} else {
+			json_object_set_nocheck(shape, key, value);
+		}
+	}
+}
+
 bool canvas_apply(struct canvas_state *state, enum op_type type, const json_t *payload)
 {
 	json_t *normalized = op_validate(type, payload, NULL);
@@ -253,7 +280,10 @@ bool canvas_apply(struct canvas_state *state, enum op_type type, const json_t *p
 	const char *id = op_payload_shape_id(normalized);
 	json_t *old = json_object_get(state->shapes, id);
 	bool applied = false;
-	if (old || type == OP_CREATE_SHAPE) {
+	if (old && old->refcount == 1 && type != OP_CREATE_SHAPE && type != OP_DELETE_SHAPE) {
+		reduce_shape_in_place(old, normalized);
+		applied = true;
+	} else if (old || type == OP_CREATE_SHAPE) {
 		json_t *next = reduce_shape(old, type, normalized);
 		if (next)
 			json_object_set_new_nocheck(state->shapes, id, next);

@@ -596,3 +596,29 @@ Test(canvas, shape_apply_agrees_with_the_state_reducer)
 	canvas_state_free(s);
 	json_decref(ops);
 }
+
+Test(canvas, ops_applied_after_a_clone_never_show_in_the_clone)
+{
+	/* Replay changes a shape in place when only the state holds it; a clone shares shapes,
+	 * so then it must copy. Both orders, and the style merge. */
+	struct canvas_state *a = canvas_state_new();
+	apply_text(a, OP_CREATE_SHAPE,
+		   "{\"shape_id\":\"s\",\"kind\":\"rect\",\"x\":1,\"y\":2,\"style\":{\"fill\":\"#ff0000\"}}",
+		   true);
+	apply_text(a, OP_MOVE_SHAPE, "{\"shape_id\":\"s\",\"x\":5,\"y\":6}", true); /* in place */
+	struct canvas_state *b = canvas_state_clone(a);
+	char *before = canvas_state_serialize(b, NULL);
+	apply_text(a, OP_MOVE_SHAPE, "{\"shape_id\":\"s\",\"x\":7,\"y\":8}", true);
+	apply_text(a, OP_UPDATE_SHAPE, "{\"shape_id\":\"s\",\"style\":{\"stroke\":\"#00ff00\"}}",
+		   true);
+	expect_state(b, before);
+	expect_shape_field(a, "s", "x", "7.0");
+	expect_shape_field(a, "s", "style.stroke", "\"#00ff00\"");
+	expect_shape_field(a, "s", "style.fill", "\"#ff0000\"");
+	apply_text(b, OP_UPDATE_SHAPE, "{\"shape_id\":\"s\",\"style\":{\"fill\":\"#0000ff\"}}", true);
+	expect_shape_field(a, "s", "style.fill", "\"#ff0000\"");
+	expect_shape_field(b, "s", "style.fill", "\"#0000ff\"");
+	free(before);
+	canvas_state_free(a);
+	canvas_state_free(b);
+}
