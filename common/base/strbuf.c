@@ -35,6 +35,20 @@ void strbuf_putc(struct strbuf *b, char c)
 	strbuf_append(b, &c, 1);
 }
 
+void strbuf_put_int(struct strbuf *b, long long v)
+{
+	char digits[24];
+	size_t n = 0;
+	unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+	do {
+		digits[sizeof(digits) - 1 - n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		digits[sizeof(digits) - 1 - n++] = '-';
+	strbuf_append(b, digits + sizeof(digits) - n, n);
+}
+
 void strbuf_vprintf(struct strbuf *b, const char *fmt, va_list ap)
 {
 	va_list again;

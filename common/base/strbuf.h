@@ -19,6 +19,8 @@ void strbuf_append(struct strbuf *b, const char *s, size_t n);
 void strbuf_puts(struct strbuf *b, const char *s);
 void strbuf_putc(struct strbuf *b, char c);
 void strbuf_printf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A decimal integer, without printf's machinery (hot paths). */
+void strbuf_put_int(struct strbuf *b, long long v);
 void strbuf_vprintf(struct strbuf *b, const char *fmt, va_list ap);
 /* The text so far ("" when empty; valid until the next append). */
 const char *strbuf_str(const struct strbuf *b);

@@ -1,5 +1,6 @@
 #include "codec/http_parser.h"
 
+#include <stdint.h>
 #include <string.h>
 
 /*
@@ -541,4 +542,25 @@ const char *http_status_reason(int status)
 	if (status >= 500 && status < 600)
 		return "Server Error";
 	return "Unknown";
+}
+
+static void slice_rebase(struct http_slice *s, const char *old_base, const char *new_base,
+			 size_t len)
+{
+	uintptr_t p = (uintptr_t)s->ptr, lo = (uintptr_t)old_base;
+	if (s->ptr && p >= lo && p <= lo + len)
+		s->ptr = new_base + (p - lo);
+}
+
+void http_request_head_rebase(struct http_request_head *h, const char *old_base,
+			      const char *new_base, size_t len)
+{
+	slice_rebase(&h->method_str, old_base, new_base, len);
+	slice_rebase(&h->target, old_base, new_base, len);
+	slice_rebase(&h->path, old_base, new_base, len);
+	slice_rebase(&h->query, old_base, new_base, len);
+	for (size_t i = 0; i < h->header_count; i++) {
+		slice_rebase(&h->headers[i].name, old_base, new_base, len);
+		slice_rebase(&h->headers[i].value, old_base, new_base, len);
+	}
 }

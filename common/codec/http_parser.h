@@ -99,6 +99,13 @@ enum http_parse_result { HTTP_PARSE_DONE, HTTP_PARSE_NEED_MORE, HTTP_PARSE_ERROR
  * exact copy with max_head = head_len. *out is unspecified unless DONE; head_len,
  * error_status and error_detail are written only on DONE/ERROR and may be NULL.
  */
+/*
+ * Moves every slice of a head parsed from old_base[0..len) onto new_base, an exact copy of
+ * those bytes: a head parsed in place can then outlive the buffer it was parsed from.
+ */
+void http_request_head_rebase(struct http_request_head *h, const char *old_base,
+			      const char *new_base, size_t len);
+
 enum http_parse_result http_parse_request_head(const char *buf, size_t len, size_t max_head,
 					       struct http_request_head *out, size_t *head_len,
 					       int *error_status, const char **error_detail)

@@ -882,3 +882,27 @@ Test(http_parser, status_reason_covers_common_codes)
 	cr_assert_not_null(http_status_reason(799));
 	cr_assert_not_null(http_status_reason(-1));
 }
+
+Test(http_parser, a_rebased_head_reads_the_same_from_its_copy)
+{
+	char buf[] = "POST /api/v1/canvases/abc/operations?since=4 HTTP/1.1\r\nHost: x\r\n"
+		     "Content-Length: 2\r\nX-Request-Id: r1\r\n\r\n{}";
+	struct http_request_head h;
+	size_t head_len = 0;
+	cr_assert_eq(http_parse_request_head(buf, sizeof(buf) - 1, 8192, &h, &head_len, NULL, NULL),
+		     HTTP_PARSE_DONE);
+	char *copy = malloc(head_len);
+	memcpy(copy, buf, head_len);
+	http_request_head_rebase(&h, buf, copy, head_len);
+	memset(buf, 'Z', sizeof(buf) - 1); /* the original is gone */
+	cr_assert_eq(h.method, HTTP_POST);
+	cr_assert_eq(h.path.len, strlen("/api/v1/canvases/abc/operations"));
+	cr_assert_eq(memcmp(h.path.ptr, "/api/v1/canvases/abc/operations", h.path.len), 0);
+	cr_assert_eq(memcmp(h.query.ptr, "since=4", h.query.len), 0);
+	cr_assert_eq(memcmp(h.method_str.ptr, "POST", 4), 0);
+	const struct http_slice *rid = http_header_get(&h, "X-Request-Id");
+	cr_assert_not_null(rid);
+	cr_assert_eq(memcmp(rid->ptr, "r1", 2), 0);
+	cr_assert_eq(h.content_length, 2);
+	free(copy);
+}

@@ -1,4 +1,5 @@
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/strbuf.h"
@@ -23,4 +24,19 @@ Test(strbuf, appends_grow_and_stay_nul_terminated)
 	cr_assert_eq(b.len, 5 + 500);
 	strbuf_free(&b);
 	cr_assert_null(b.data);
+}
+
+Test(strbuf, integers_without_printf)
+{
+	struct strbuf b = { 0 };
+	long long values[] = { 0, 7, -7, 1234567890123ll, -9223372036854775807ll - 1,
+			       9223372036854775807ll };
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		strbuf_reset(&b);
+		strbuf_put_int(&b, values[i]);
+		char expected[32];
+		snprintf(expected, sizeof(expected), "%lld", values[i]);
+		cr_assert_str_eq(strbuf_str(&b), expected);
+	}
+	strbuf_free(&b);
 }
