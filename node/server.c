@@ -128,7 +128,8 @@ static void server_wire(struct server *srv)
 					  .max_shapes = cfg->max_shapes,
 					  .max_state_bytes = cfg->max_state_bytes,
 					  .max_path_points = cfg->max_path_points,
-					  .listener = delivery_on_committed });
+					  .listener = delivery_on_committed,
+					  .wants_json = delivery_wants_ops_json });
 	rooms_init(&(struct room_env){ .base = srv->base, .db = srv->db, .cfg = cfg });
 	bus_init(srv->base, cfg, delivery_on_bus_message, room_on_subscribed);
 	delivery_init(cfg);

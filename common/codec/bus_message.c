@@ -1,6 +1,10 @@
 #include "codec/bus_message.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "base/strbuf.h"
 
 static char *encode(json_t *msg, size_t *len)
 {
@@ -15,6 +19,29 @@ char *bus_message_encode_ops(const char *node, long long ts_us, json_t *ops, siz
 	return encode(json_pack("{s:s, s:s, s:I, s:O}", "t", "ops", "n", node, "ts",
 				(json_int_t)ts_us, "ops", ops),
 		      len);
+}
+
+char *bus_message_encode_op_texts(const char *node, long long ts_us, const char *const *ops,
+				  size_t count, size_t *len)
+{
+	json_t *n = json_string(node);
+	char *node_text = n ? json_dumps(n, JSON_ENCODE_ANY) : NULL;
+	json_decref(n);
+	if (!node_text) {
+		*len = 0;
+		return NULL;
+	}
+	struct strbuf b = { 0 };
+	strbuf_printf(&b, "{\"t\":\"ops\",\"n\":%s,\"ts\":%lld,\"ops\":[", node_text, ts_us);
+	for (size_t i = 0; i < count; i++) {
+		if (i)
+			strbuf_putc(&b, ',');
+		strbuf_puts(&b, ops[i]);
+	}
+	strbuf_puts(&b, "]}");
+	free(node_text);
+	*len = b.len;
+	return b.data;
 }
 
 char *bus_message_encode_relay(const char *node, json_t *msg, size_t *len)

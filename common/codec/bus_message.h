@@ -35,6 +35,10 @@ struct bus_message {
 
 /* ops is borrowed. *len gets the length. */
 char *bus_message_encode_ops(const char *node, long long ts_us, json_t *ops, size_t *len);
+/* The same message from operations already serialized (each one a JSON object): the write
+ * path has every committed op as text once, and encodes none twice. */
+char *bus_message_encode_op_texts(const char *node, long long ts_us, const char *const *ops,
+				  size_t count, size_t *len);
 /* msg is borrowed. */
 char *bus_message_encode_relay(const char *node, json_t *msg, size_t *len);
 

@@ -302,6 +302,7 @@ static void restore_commit(struct restore_ctx *c, const struct canvas_state *hea
 	}
 	struct commit_job *job =
 		commit_job_new(c->canvas_id, c->req->user_id, restore_committed, c);
+	commit_job_want_ops(job);
 	for (size_t i = 0; i < n; i++) {
 		json_t *payload = json_object_get(json_array_get(diff_ops, i), "payload");
 		commit_job_add_op(job, ids[i], types[i], json_incref(payload), "restore", 0);

@@ -130,9 +130,9 @@ static void op_committed(const struct commit_outcome *out, void *arg)
 {
 	struct op_post_ctx *c = arg;
 	const struct commit_op_result *res = &out->results[0];
-	if (res->status == COMMIT_OK || res->status == COMMIT_DUPLICATE)
-		http_respond_json(c->req, res->status == COMMIT_OK ? 201 : 200,
-				  json_incref(res->op));
+	if ((res->status == COMMIT_OK || res->status == COMMIT_DUPLICATE) && res->op_text)
+		http_respond_json_text(c->req, res->status == COMMIT_OK ? 201 : 200, res->op_text,
+				       strlen(res->op_text));
 	else
 		api_respond_commit_failure(c->req, out, res, c->client_op_id);
 	free(c);

@@ -10,6 +10,7 @@
 #include "core/metrics.h"
 #include "fanout/bus.h"
 #include "fanout/room.h"
+#include "store/commit.h"
 #include "store/snapshot.h"
 
 static const struct config *delivery_cfg;
@@ -21,27 +22,32 @@ void delivery_init(const struct config *cfg)
 	batches_received = 0;
 }
 
-void delivery_on_committed(const char *canvas_id, json_t *ops, void *arg)
+bool delivery_wants_ops_json(const char *canvas_id)
+{
+	return room_has_members(canvas_id);
+}
+
+void delivery_on_committed(const struct commit_committed *c, void *arg)
 {
 	/* The committing node delivers to its own clients through the same ordered path as ops
 	 * from other nodes (DESIGN invariant 6). */
-	room_receive_ops(canvas_id, ops);
+	if (c->ops)
+		room_receive_ops(c->canvas_id, c->ops);
 	/* One message per batch to every other node's room (pub/sub is at-most-once: their rooms
 	 * repair any loss from Postgres). */
 	size_t len;
-	char *text = bus_message_encode_ops(delivery_cfg->node_id, clock_wall_us(), ops, &len);
+	char *text = bus_message_encode_op_texts(delivery_cfg->node_id, clock_wall_us(), c->texts,
+						 c->count, &len);
 	if (text)
-		bus_publish(canvas_id, text, len);
+		bus_publish(c->canvas_id, text, len);
 	free(text);
 
 	/* A batch that crosses a multiple of FLOWSTATE_SNAPSHOT_EVERY may warrant a snapshot at
 	 * its last version, off the request path. */
-	size_t n = json_array_size(ops);
-	long long first = json_integer_value(json_object_get(json_array_get(ops, 0), "version"));
-	long long last = json_integer_value(json_object_get(json_array_get(ops, n - 1), "version"));
+	long long first = c->versions[0], last = c->versions[c->count - 1];
 	long long every = delivery_cfg->snapshot_every;
 	if ((first - 1) / every != last / every)
-		snapshot_schedule(canvas_id, last);
+		snapshot_schedule(c->canvas_id, last);
 }
 
 void delivery_on_bus_message(const char *canvas_id, const char *data, size_t len)

@@ -12,6 +12,7 @@
 #ifndef FLOWSTATE_APP_DELIVERY_H
 #define FLOWSTATE_APP_DELIVERY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -21,8 +22,13 @@ struct config;
 /* cfg (node id, snapshot spacing, the bus-drop test hook) is borrowed for good. */
 void delivery_init(const struct config *cfg);
 
+struct commit_committed;
+
 /* A commit listener (store/commit.h): ops committed on this node, in version order. */
-void delivery_on_committed(const char *canvas_id, json_t *ops, void *arg);
+void delivery_on_committed(const struct commit_committed *c, void *arg);
+
+/* For the commit path's wants_json: a room here has members for the canvas. */
+bool delivery_wants_ops_json(const char *canvas_id);
 
 /* A message for a canvas from the bus (fanout/bus.h); this node's own are skipped. */
 void delivery_on_bus_message(const char *canvas_id, const char *data, size_t len);

@@ -366,6 +366,7 @@ static void before_state_loaded(struct state_result *r, void *arg)
 	uc->status = st;
 	uc->kept = json_incref(c->last_kept);
 	struct commit_job *job = commit_job_new(c->canvas_id, c->user_id, undo_committed, uc);
+	commit_job_want_ops(job);
 	size_t i;
 	json_t *op;
 	json_array_foreach(h.ops, i, op) {

@@ -52,6 +52,12 @@ void rooms_drain(void)
 	draining = true;
 }
 
+bool room_has_members(const char *canvas_id)
+{
+	struct room *r = rooms ? strmap_get(rooms, canvas_id) : NULL;
+	return r && r->member_count > 0;
+}
+
 long long room_delivered(const struct room *r)
 {
 	return r->delivered;

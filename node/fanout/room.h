@@ -69,6 +69,9 @@ void rooms_shutdown(void);
 struct room *room_join(const char *canvas_id, struct room_member *m);
 void room_leave(struct room *r, struct room_member *m);
 
+/* This node has a room with members for the canvas. */
+bool room_has_members(const char *canvas_id);
+
 /* The last version delivered to the room's members; -1 until the room knows the head. */
 long long room_delivered(const struct room *r);
 

@@ -25,6 +25,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/strbuf.h"
 #include "base/strmap.h"
 #include "core/metrics.h"
 #include "store/commit_params.h"
@@ -47,6 +48,7 @@ struct commit_job {
 	long long expected_version;   /* -1: unconditional */
 	json_t *guard_shapes;         /* NULL: expected_version must equal the head */
 	bool refused_full;            /* refused as full once; retried after the bounds tighten */
+	bool want_ops;                /* results carry JSON objects too */
 	commit_done_fn done;
 	void *arg;
 	struct commit_job *next;
@@ -118,6 +120,10 @@ void commit_job_add_op(struct commit_job *job, const char *client_op_id, enum op
 	op->client_op_id[n] = '\0';
 	op->type = type;
 	op->payload = payload;
+	op->payload_text = json_dumps(payload, JSON_COMPACT);
+	if (!op->payload_text)
+		op->payload_text = xstrdup("{}"); /* an op_validate'd payload always serializes */
+	op->payload_len = strlen(op->payload_text);
 	op->kind = kind;
 	op->undo_of = undo_of;
 }
@@ -125,6 +131,11 @@ void commit_job_add_op(struct commit_job *job, const char *client_op_id, enum op
 void commit_job_expect_version(struct commit_job *job, long long version)
 {
 	job->expected_version = version;
+}
+
+void commit_job_want_ops(struct commit_job *job)
+{
+	job->want_ops = true;
 }
 
 void commit_job_guard_shapes(struct commit_job *job, json_t *shape_ids)
@@ -135,8 +146,10 @@ void commit_job_guard_shapes(struct commit_job *job, json_t *shape_ids)
 
 static void job_free(struct commit_job *job)
 {
-	for (size_t i = 0; i < job->count; i++)
+	for (size_t i = 0; i < job->count; i++) {
 		json_decref(job->ops[i].payload);
+		free(job->ops[i].payload_text);
+	}
 	free(job->ops);
 	json_decref(job->guard_shapes);
 	free(job);
@@ -345,7 +358,37 @@ static void canvas_tightened(bool ok, void *arg)
 
 /* ---- batches ----------------------------------------------------------------------------------- */
 
-/* The API form of an op committed in this batch (schema/003's fs_op_json, built here). */
+/* The API form of an op committed in this batch, serialized (schema/003's fs_op_json, built
+ * here from the payload text serialized at submit: no op is serialized twice). Every field
+ * but the payload is a UUID, a number, an identifier or a timestamp: nothing to escape. */
+static char *committed_op_text(const char *canvas_id, const struct commit_job *job,
+			       const struct commit_op *op, long long version, const char *id,
+			       const char *created_at)
+{
+	struct strbuf b = { 0 };
+	const char *parts[] = { "{\"id\":\"", id, "\",\"canvas_id\":\"", canvas_id,
+				"\",\"version\":" };
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		strbuf_puts(&b, parts[i]);
+	strbuf_put_int(&b, version);
+	const char *mid[] = { ",\"type\":\"", op_type_name(op->type), "\",\"payload\":" };
+	for (size_t i = 0; i < sizeof(mid) / sizeof(mid[0]); i++)
+		strbuf_puts(&b, mid[i]);
+	strbuf_append(&b, op->payload_text, op->payload_len);
+	const char *tail[] = { ",\"created_by\":\"", job->user_id, "\",\"client_op_id\":\"",
+			       op->client_op_id, "\",\"created_at\":\"", created_at,
+			       "\",\"kind\":\"", op->kind, "\",\"undo_of\":" };
+	for (size_t i = 0; i < sizeof(tail) / sizeof(tail[0]); i++)
+		strbuf_puts(&b, tail[i]);
+	if (op->undo_of > 0)
+		strbuf_put_int(&b, op->undo_of);
+	else
+		strbuf_puts(&b, "null");
+	strbuf_putc(&b, '}');
+	return b.data;
+}
+
+/* The same op as a JSON object (for rooms and the undo and restore engines). */
 static json_t *committed_op_json(const char *canvas_id, const struct commit_job *job,
 				 const struct commit_op *op, long long version, const char *id,
 				 const char *created_at)
@@ -489,8 +532,13 @@ static void canvas_batch_done(struct commit_canvas *cc, double latency, bool unr
 static void canvas_results(struct commit_canvas *cc, const struct db_result *r, size_t *row)
 {
 	size_t total = cc->in_flight_ops;
-	json_t *committed = json_array();
+	bool listener_json = !cm.env.wants_json || cm.env.wants_json(cc->canvas_id);
+	json_t *committed = listener_json ? json_array() : NULL;
 	json_t **ops = xcalloc(total, sizeof(*ops));
+	char **texts = xcalloc(total, sizeof(*texts));
+	const char **committed_texts = xcalloc(total + 1, sizeof(*committed_texts));
+	long long *committed_versions = xcalloc(total + 1, sizeof(*committed_versions));
+	size_t committed_count = 0;
 	const struct commit_op **sources = xcalloc(total, sizeof(*sources));
 	struct commit_op_result *results = xcalloc(total, sizeof(*results));
 	long long head = 0;
@@ -504,19 +552,34 @@ static void canvas_results(struct commit_canvas *cc, const struct db_result *r, 
 			if (!db_is_null(r, k, 2))
 				results[i].version = db_int(r, k, 2);
 			if (results[i].status == COMMIT_OK) {
-				ops[i] = committed_op_json(cc->canvas_id, job, op, results[i].version,
-							   db_value(r, k, 3), db_value(r, k, 4));
-				json_array_append(committed, ops[i]);
+				if (listener_json || job->want_ops)
+					ops[i] = committed_op_json(cc->canvas_id, job, op,
+								   results[i].version,
+								   db_value(r, k, 3), db_value(r, k, 4));
+				texts[i] = committed_op_text(cc->canvas_id, job, op,
+							     results[i].version, db_value(r, k, 3),
+							     db_value(r, k, 4));
+				if (committed)
+					json_array_append(committed, ops[i]);
+				committed_versions[committed_count] = results[i].version;
+				committed_texts[committed_count++] = texts[i];
 			} else if (!db_is_null(r, k, 5)) {
-				ops[i] = json_loads(db_value(r, k, 5), 0, NULL);
+				if (job->want_ops)
+					ops[i] = json_loads(db_value(r, k, 5), 0, NULL);
+				texts[i] = xstrdup(db_value(r, k, 5));
 			} else if (results[i].status == COMMIT_DUPLICATE) {
-				/* a duplicate of an op earlier in this batch: share its JSON */
-				for (size_t m = 0; m < i && !ops[i]; m++)
+				/* a duplicate of an op earlier in this batch: share what it has */
+				for (size_t m = 0; m < i && !texts[i]; m++)
 					if (results[m].status == COMMIT_OK &&
-					    !strcmp(sources[m]->client_op_id, op->client_op_id))
-						ops[i] = json_incref(ops[m]);
+					    !strcmp(sources[m]->client_op_id, op->client_op_id)) {
+						ops[i] = ops[m] ? json_incref(ops[m]) : NULL;
+						if (!ops[i] && job->want_ops)
+							ops[i] = json_loads(texts[m], 0, NULL);
+						texts[i] = xstrdup(texts[m]);
+					}
 			}
 			results[i].op = ops[i];
+			results[i].op_text = texts[i];
 			if (results[i].status == COMMIT_CONFLICT)
 				head = results[i].version;
 		}
@@ -546,14 +609,24 @@ static void canvas_results(struct commit_canvas *cc, const struct db_result *r, 
 		job = next;
 	}
 	cc->in_flight = NULL;
-	size_t n = json_array_size(committed);
-	metrics_counter_add(METRIC_OPS_COMMITTED, n);
-	if (n && cm.env.listener)
-		cm.env.listener(cc->canvas_id, committed, cm.env.listener_arg);
+	metrics_counter_add(METRIC_OPS_COMMITTED, committed_count);
+	if (committed_count && cm.env.listener) {
+		struct commit_committed view = { .canvas_id = cc->canvas_id,
+						 .count = committed_count,
+						 .texts = committed_texts,
+						 .versions = committed_versions,
+						 .ops = committed };
+		cm.env.listener(&view, cm.env.listener_arg);
+	}
 	json_decref(committed);
-	for (size_t m = 0; m < total; m++)
+	for (size_t m = 0; m < total; m++) {
 		json_decref(ops[m]);
+		free(texts[m]);
+	}
 	free(ops);
+	free(texts);
+	free(committed_texts);
+	free(committed_versions);
 	free(results);
 }
 

@@ -43,6 +43,8 @@ struct commit_op {
 	char client_op_id[40];
 	enum op_type type;
 	json_t *payload;        /* normalized (op_validate); owned by the job */
+	char *payload_text;     /* payload serialized once (compact JSON); owned by the job */
+	size_t payload_len;
 	const char *kind;       /* "do", "undo", "redo", "restore" */
 	long long undo_of;      /* 0 = none */
 };
@@ -50,7 +52,10 @@ struct commit_op {
 struct commit_op_result {
 	enum commit_status status;
 	long long version;      /* committed or original version */
-	json_t *op;             /* the operation as the API returns it; borrowed (NULL if none) */
+	json_t *op;             /* the operation as the API returns it, for jobs that asked for it
+				   (commit_job_want_ops); borrowed (NULL if none) */
+	const char *op_text;    /* the operation serialized (valid during the callback; NULL if
+				   none) */
 };
 
 struct commit_outcome {
@@ -63,9 +68,23 @@ struct commit_outcome {
 
 typedef void (*commit_done_fn)(const struct commit_outcome *outcome, void *arg);
 
-/* Called for every batch that committed new ops (ops: array of operation objects in version
- * order, borrowed): the composition root wires delivery, fan-out and snapshots to it. */
-typedef void (*commit_listener_fn)(const char *canvas_id, json_t *ops, void *arg);
+/* What a batch committed on one canvas, for the commit listener (all borrowed). */
+struct commit_committed {
+	const char *canvas_id;
+	size_t count;
+	const char *const *texts;     /* the ops serialized, in version order */
+	const long long *versions;    /* their versions */
+	json_t *ops;                  /* the same as an array of objects; NULL when wants_json
+					 said nobody on this node needs them */
+};
+
+/* Called for every canvas of a batch that committed new ops: the composition root wires
+ * delivery, fan-out and snapshots to it. */
+typedef void (*commit_listener_fn)(const struct commit_committed *c, void *arg);
+
+/* Whether anything on this node wants the canvas's committed ops as JSON objects (a room
+ * with members): building them for a canvas nobody here watches is wasted work. */
+typedef bool (*commit_wants_json_fn)(const char *canvas_id);
 
 struct commit_env {
 	struct event_base *base;
@@ -77,6 +96,7 @@ struct commit_env {
 	int max_path_points;
 	commit_listener_fn listener;
 	void *listener_arg;
+	commit_wants_json_fn wants_json;  /* NULL: always */
 };
 
 void commit_init(const struct commit_env *env);
@@ -89,6 +109,9 @@ struct commit_job *commit_job_new(const char *canvas_id, const char *user_id,
 void commit_job_add_op(struct commit_job *job, const char *client_op_id, enum op_type type,
 		       json_t *payload, const char *kind, long long undo_of);
 void commit_job_expect_version(struct commit_job *job, long long version);
+/* The job's results carry each operation as a JSON object too (undo, restore); by default
+ * only as text, which is all a REST answer or an ack needs. */
+void commit_job_want_ops(struct commit_job *job);
 /* With an expected version: conflict only if an op after it touched one of these shapes
  * (a JSON array of shape ids, reference taken). Without shapes the canvas must still be at
  * the expected version. */

@@ -81,11 +81,8 @@ void commit_params_add_op(struct commit_params *p, size_t canvas_index, const ch
 	element(&p->jobs, i, num);
 	if (i > 0)
 		strbuf_putc(&p->payloads, ',');
-	size_t start = p->payloads.len;
-	char *text = json_dumps(op->payload, JSON_COMPACT);
-	strbuf_puts(&p->payloads, text ? text : "{}");
-	free(text);
-	snprintf(num, sizeof(num), "%zu", p->payloads.len - start);
+	strbuf_append(&p->payloads, op->payload_text, op->payload_len);
+	snprintf(num, sizeof(num), "%zu", op->payload_len);
 	element(&p->sizes, i, num);
 }
 

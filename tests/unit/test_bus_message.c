@@ -65,3 +65,29 @@ Test(bus_message, a_missing_timestamp_is_reported_as_unknown)
 	cr_assert_eq(m.ts_us, -1);
 	bus_message_free(&m);
 }
+
+Test(bus_message, ops_encoded_from_their_texts_decode_like_ops_encoded_whole)
+{
+	const char *texts[] = { "{\"version\":7,\"type\":\"create_shape\",\"payload\":{\"x\":1.5}}",
+				"{\"version\":8,\"type\":\"move_shape\",\"payload\":{}}" };
+	size_t len;
+	char *text = bus_message_encode_op_texts("n\"1", 42, texts, 2, &len);
+	cr_assert_eq(len, strlen(text));
+	struct bus_message m;
+	cr_assert(bus_message_decode(text, len, &m), "%s", text);
+	cr_assert_eq(m.type, BUS_MESSAGE_OPS);
+	cr_assert_str_eq(m.node, "n\"1", "the node id is escaped");
+	cr_assert_eq(m.ts_us, 42);
+	json_t *expected = json_pack("[{s:i, s:s, s:{s:f}}, {s:i, s:s, s:{}}]", "version", 7,
+				     "type", "create_shape", "payload", "x", 1.5, "version", 8, "type",
+				     "move_shape", "payload");
+	cr_assert(json_equal(m.ops, expected));
+	json_decref(expected);
+	bus_message_free(&m);
+	free(text);
+	char *empty = bus_message_encode_op_texts("n", 1, NULL, 0, &len);
+	cr_assert(bus_message_decode(empty, len, &m));
+	cr_assert_eq(json_array_size(m.ops), 0);
+	bus_message_free(&m);
+	free(empty);
+}

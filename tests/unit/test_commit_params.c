@@ -4,6 +4,12 @@
 
 #include "store/commit_params.h"
 
+static void op_free(struct commit_op *op)
+{
+	json_decref(op->payload);
+	free(op->payload_text);
+}
+
 static struct commit_op op_of(const char *id, enum op_type type, const char *payload,
 			      const char *kind, long long undo_of)
 {
@@ -12,6 +18,8 @@ static struct commit_op op_of(const char *id, enum op_type type, const char *pay
 	snprintf(op.client_op_id, sizeof(op.client_op_id), "%s", id);
 	op.type = type;
 	op.payload = json_loads(payload, 0, NULL);
+	op.payload_text = json_dumps(op.payload, JSON_COMPACT);
+	op.payload_len = strlen(op.payload_text);
 	op.kind = kind;
 	op.undo_of = undo_of;
 	return op;
@@ -56,9 +64,9 @@ Test(commit_params, a_batch_over_two_canvases_becomes_aligned_array_literals)
 				"{\"shape_id\":\"q\"}]");
 	cr_assert_str_eq(v[12], "10000");
 	cr_assert_str_eq(v[13], "10485760");
-	json_decref(a.payload);
-	json_decref(b.payload);
-	json_decref(c.payload);
+	op_free(&a);
+	op_free(&b);
+	op_free(&c);
 	json_decref(guard);
 	commit_params_free(&p);
 }
@@ -80,7 +88,7 @@ Test(commit_params, without_guards_the_guard_parameter_is_null_and_reset_reuses_
 		cr_assert_str_eq(p.values[11], "[{}]");
 		cr_assert_str_eq(p.values[10], "{1}");
 	}
-	json_decref(a.payload);
+	op_free(&a);
 	commit_params_free(&p);
 }
 
