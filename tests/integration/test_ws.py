@@ -261,11 +261,22 @@ def test_ops_are_acked_and_delivered_to_every_client_in_version_order_exactly_on
 			dup = await a.send_op(*sent[first], client_op_id=first)
 			reply = await a.wait_type("ack", lambda m: m["client_op_id"] == dup, start=start)
 			assert reply["duplicate"] is True and reply["version"] == acks[first], reply
-			# The same id again, now also from another connection (a retry after a reconnect).
+			# The same id again from another connection of the same user (a retry after a
+			# reconnect): the original too.
+			a2 = await connect(node, canvas, team.a)
+			try:
+				await a2.send_op(*sent[first], client_op_id=first)
+				reply = await a2.wait_reply(first)
+				assert reply["type"] == "ack" and reply["duplicate"] is True, reply
+				assert reply["version"] == acks[first], reply
+			finally:
+				await close_all(a2)
+			# From another user the id is refused: a client op id belongs to its author.
 			start_b = len(b.messages)
 			await b.send_op(*sent[first], client_op_id=first)
-			reply = await b.wait_type("ack", lambda m: m["client_op_id"] == first, start=start_b)
-			assert reply["duplicate"] is True and reply["version"] == acks[first], reply
+			reply = await b.wait_type("error", lambda m: m.get("client_op_id") == first,
+						  start=start_b)
+			assert reply["code"] == "client_op_id_conflict", reply
 			marker = await b.commit("create_shape", rect("marker"))
 			assert marker["version"] == 31, marker
 			for c in (a, b):
