@@ -17,7 +17,7 @@
  * UNDO_MAX_CANDIDATES steps are examined per request (the next request continues below).
  *
  * The reverting ops are computed on the canvas head and committed only if no op after that
- * head touched the shapes involved (fs_commit_ops' shape guard): edits to other shapes in
+ * head touched the shapes involved (fs_commit_batch's shape guard): edits to other shapes in
  * between do not matter to an undo; an edit to the same shapes makes the request recompute
  * (up to UNDO_MAX_ATTEMPTS times), so an undo never acts on a state it did not see.
  */

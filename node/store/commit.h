@@ -2,7 +2,7 @@
  * The one write path (DESIGN §3): every change to a canvas — REST and WebSocket ops, undo, redo,
  * restore — is a commit job handed to commit_submit(). Group commit is node-wide: everything
  * queued on the node, for any number of canvases, goes to Postgres as ONE batch, one round
- * trip and one transaction (fs_commit_batch, schema/010_commit_batch.sql), which locks the
+ * trip and one transaction (fs_commit_batch, schema/050_commit_batch.sql), which locks the
  * batch's canvases in id order, then per canvas dedupes by client op id, authorizes, checks
  * conditions and size limits, allocates versions with one UPDATE ... RETURNING and inserts the
  * rows. A canvas is in at most one batch in flight; up to FLOWSTATE_COMMIT_BATCHES batches are

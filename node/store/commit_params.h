@@ -1,6 +1,6 @@
 /*
  * The wire form of a node-wide commit batch, pure (no loop, no I/O) so that it is unit-tested
- * on its own: the array parameters of fs_commit_batch (schema/010_commit_batch.sql) built from
+ * on its own: the array parameters of fs_commit_batch (schema/050_commit_batch.sql) built from
  * the batch's canvases and ops, and the statuses its rows answer with.
  *
  * Arrays are Postgres text literals ("{a,b}"); every element is a UUID, an identifier or a

@@ -16,7 +16,7 @@ void snapshot_init(struct db_pool *db, long long every);
 
 /*
  * Stores state as the canvas's snapshot at version (unless one exists), and tightens the
- * canvas's size bounds (schema/010) to the state's exact size plus what later ops may have
+ * canvas's size bounds (schema/050) to the state's exact size plus what later ops may have
  * added. cb gets one row: the snapshot as API JSON {canvas_id, version, created_at,
  * shape_count} (column 0) and whether this call inserted it (column 1, "t"/"f"). false (cb
  * not called) when the pool's queue is full.

@@ -36,7 +36,9 @@ LEFT JOIN LATERAL (
 	FROM operations op WHERE op.canvas_id = c2.id AND op.version > coalesce(s.version, 0)) o ON true
 WHERE c.id = c2.id;
 
--- Commits one node-wide batch. Per canvas (1-based index into p_canvases):
+-- Commits one node-wide batch (it replaces schema/008's per-canvas fs_commit_ops, whose
+-- deleted-canvas and commenter rules of schema/020 it keeps). Per canvas (1-based index into
+-- p_canvases):
 --   p_expected[i]  NULL, or the version the canvas must still be at (restore), or that no op
 --                  after it touched the shapes of p_guards->(i-1) (undo)
 --   p_guards       JSON array aligned with p_canvases: null or an array of shape ids
@@ -84,7 +86,9 @@ BEGIN
 		                 AND o.payload->>'shape_id' IN
 		                     (SELECT jsonb_array_elements_text(p_guards -> (k.ci::int - 1))))) AS ok
 		FROM unnest(p_canvases, p_expected) WITH ORDINALITY k(id, expected, ci)
-		JOIN canvases c ON c.id = k.id
+		-- a deleted canvas (schema/020) is not found: read under its lock, so a commit that
+		-- waited behind the deletion sees it
+		JOIN canvases c ON c.id = k.id AND c.deleted_at IS NULL
 	), input AS (
 		SELECT u.i::int AS i, u.ci, u.client_op_id, u.user_id, u.type, u.kind, u.undo_of,
 		       u.size, u.job, p_payloads -> (u.i::int - 1) AS payload
@@ -176,6 +180,10 @@ BEGIN
 	ORDER BY a.i;
 END
 $$;
+
+-- The per-canvas function of schema/003-008 (and 020's deleted-canvas check) has no caller
+-- any more.
+DROP FUNCTION fs_commit_ops(uuid, jsonb, bigint, jsonb);
 
 -- Stores a snapshot (derived data: one per version, whoever writes it first) and, under the
 -- canvas lock, tightens the canvas's size bounds to the exact values at that version plus
