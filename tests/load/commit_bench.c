@@ -82,8 +82,17 @@ struct writer {
 	struct writer_slot *current;
 	bool current_is_create;
 	bool in_flight;
-	struct timespec sent;
+	struct timespec sent;   /* when the latency of the op in flight starts: its send, or with
+				   --rate the time it was due */
 	struct event *retry;    /* backoff timer after a transport failure */
+	/* open loop (--rate): ops fall due every `interval` seconds whatever the answers; an op
+	 * due while one is in flight waits (backlog) and its latency counts from when it was due,
+	 * so a slow server cannot hide its queueing (no coordinated omission) */
+	struct event *tick;
+	double interval;
+	struct timespec next_due;      /* of the next op the tick will make due */
+	struct timespec backlog_due;   /* the oldest op waiting, when backlog > 0 */
+	uint64_t backlog;
 };
 
 enum phase { PHASE_RAMP, PHASE_MEASURE, PHASE_DRAIN, PHASE_DONE };
@@ -103,6 +112,7 @@ struct options {
 	unsigned create_every;
 	unsigned max_shapes;
 	uint64_t seed;
+	double rate;            /* ops/s offered over all writers (open loop); 0: closed loop */
 };
 
 struct bench {
@@ -181,6 +191,46 @@ static void count_in_second(uint64_t ns)
 }
 
 static void writer_send(struct writer *w);
+static void writer_send_due(struct writer *w, const struct timespec *due);
+
+static void timespec_add(struct timespec *t, double seconds)
+{
+	long long ns = t->tv_nsec + (long long)(seconds * 1e9);
+	t->tv_sec += ns / 1000000000;
+	t->tv_nsec = ns % 1000000000;
+}
+
+/* Open loop: the next op of a writer that has a backlog goes at once, dated when it fell due. */
+static bool writer_send_backlog(struct writer *w)
+{
+	if (!w->backlog)
+		return false;
+	struct timespec due = w->backlog_due;
+	w->backlog--;
+	timespec_add(&w->backlog_due, w->interval);
+	writer_send_due(w, &due);
+	return true;
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct writer *w = arg;
+	if (bench.phase >= PHASE_DRAIN)
+		return;
+	struct timespec due = w->next_due;
+	timespec_add(&w->next_due, w->interval);
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	double wait = seconds_between(&now, &w->next_due);
+	struct timeval tv = timeval_of(wait > 0 ? wait : 0);
+	evtimer_add(w->tick, &tv);
+	if (w->in_flight || w->backlog) {
+		if (w->backlog++ == 0)
+			w->backlog_due = due;
+		return;
+	}
+	writer_send_due(w, &due);
+}
 
 static void enter_drain(void)
 {
@@ -243,13 +293,20 @@ static void on_response(struct evhttp_request *req, void *arg)
 		evtimer_add(w->retry, &tv);
 		return;
 	}
-	writer_send(w);
+	if (bench.opt.rate > 0)
+		writer_send_backlog(w); /* else the tick sends the next one when it is due */
+	else
+		writer_send(w);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
 	struct writer *w = arg;
-	if (bench.phase < PHASE_DRAIN)
+	if (bench.phase >= PHASE_DRAIN)
+		return;
+	if (bench.opt.rate > 0)
+		writer_send_backlog(w);
+	else
 		writer_send(w);
 }
 
@@ -259,6 +316,12 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
  * of its own shapes otherwise, like a user dragging things around.
  */
 static void writer_send(struct writer *w)
+{
+	writer_send_due(w, NULL);
+}
+
+/* Sends the writer's next op; due: when it fell due (open loop), NULL: now. */
+static void writer_send_due(struct writer *w, const struct timespec *due)
 {
 	struct writer_slot *slot = &w->slots[w->next_slot++ % w->slot_count];
 	const struct bench_canvas *canvas = &bench.canvases[slot->canvas];
@@ -293,7 +356,10 @@ static void writer_send(struct writer *w)
 	w->in_flight = true;
 	bench.in_flight++;
 	bench.total_sent++;
-	clock_gettime(CLOCK_MONOTONIC, &w->sent);
+	if (due)
+		w->sent = *due;
+	else
+		clock_gettime(CLOCK_MONOTONIC, &w->sent);
 	if (evhttp_make_request(w->conn, req, EVHTTP_REQ_POST, canvas->path) != 0 && w->in_flight) {
 		/* Refused before anything was sent (evhttp has freed the request) and, unlike a
 		 * failure on the wire, without calling on_response: account for it here. */
@@ -314,7 +380,19 @@ static void writer_start(struct writer *w)
 		die("cannot create a connection to %s:%d", node->host, node->port);
 	evhttp_connection_set_timeout(w->conn, bench.opt.timeout);
 	w->retry = evtimer_new(bench.base, on_retry, w);
-	writer_send(w);
+	if (bench.opt.rate <= 0) {
+		writer_send(w);
+		return;
+	}
+	/* Open loop: each writer offers rate / writers ops/s, from a random phase so that the
+	 * writers do not all fire together. */
+	w->interval = (double)bench.writer_count / bench.opt.rate;
+	w->tick = evtimer_new(bench.base, on_tick, w);
+	clock_gettime(CLOCK_MONOTONIC, &w->next_due);
+	double phase = w->interval * (double)(rng_next() % 1000000) / 1e6;
+	timespec_add(&w->next_due, phase);
+	struct timeval tv = timeval_of(phase);
+	evtimer_add(w->tick, &tv);
 }
 
 /* Starts writers in small batches so thousands of connects do not overflow listen backlogs. */
@@ -531,9 +609,10 @@ static void print_report(void)
 	printf("\"statuses\":");
 	print_statuses(bench.window_status);
 	printf(",\"writers\":%zu,\"canvases\":%zu,\"writers_per_canvas\":%zu,\"route\":\"%s\","
-	       "\"warmup_seconds\":%.1f,",
+	       "\"warmup_seconds\":%.1f,\"mode\":\"%s\",\"offered_ops_per_sec\":%.1f,",
 	       bench.writer_count, bench.canvas_count, bench.opt.writers_per_canvas,
-	       bench.opt.route_by_canvas ? "canvas" : "writer", bench.opt.warmup);
+	       bench.opt.route_by_canvas ? "canvas" : "writer", bench.opt.warmup,
+	       bench.opt.rate > 0 ? "open" : "closed", bench.opt.rate);
 	printf("\"nodes\":[");
 	for (size_t i = 0; i < bench.opt.node_count; i++)
 		printf("%s{\"url\":\"http://%s\",\"writers\":%zu,\"ops\":%" PRIu64 "}", i ? "," : "",
@@ -686,6 +765,8 @@ static void usage(FILE *out)
 	      "  --create-every N         one create_shape in N ops per writer and canvas (10)\n"
 	      "  --max-shapes N           shapes a writer creates per canvas at most (32)\n"
 	      "  --seed N                 PRNG seed (default: random)\n"
+	      "  --rate R                 open loop: offer R ops/s over all writers, whatever the\n"
+	      "                           answers; latency counts from when an op fell due\n"
 	      "Prints one JSON object: {ops, errors, seconds, ops_per_sec, latency_ms: {p50, p90,\n"
 	      "p99, p999, max, ...}, latency_cdf_ms: [[ms, fraction], ...], ops_per_second_series:\n"
 	      "[201s in each whole second of the window], ops_per_second_partial: {seconds, ops},\n"
@@ -719,6 +800,7 @@ static void parse_args(int argc, char **argv, bool *self)
 		{ "create-every", required_argument, NULL, 'e' },
 		{ "max-shapes", required_argument, NULL, 's' },
 		{ "seed", required_argument, NULL, 'S' },
+		{ "rate", required_argument, NULL, 'R' },
 		{ "self-test", no_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -777,6 +859,9 @@ static void parse_args(int argc, char **argv, bool *self)
 			break;
 		case 'S':
 			o->seed = (uint64_t)parse_number("seed", optarg, 0, 1e18);
+			break;
+		case 'R':
+			o->rate = parse_number("rate", optarg, 0.1, 1e7);
 			break;
 		case 'T':
 			*self = true;
@@ -843,6 +928,8 @@ int main(int argc, char **argv)
 			evhttp_connection_free(w->conn);
 		if (w->retry)
 			event_free(w->retry);
+		if (w->tick)
+			event_free(w->tick);
 		free(w->slots);
 	}
 	for (size_t i = 0; i < bench.canvas_count; i++)
