@@ -42,15 +42,19 @@ WHERE c.id = c2.id;
 --   p_expected[i]  NULL, or the version the canvas must still be at (restore), or that no op
 --                  after it touched the shapes of p_guards->(i-1) (undo)
 --   p_guards       JSON array aligned with p_canvases: null or an array of shape ids
+--   p_wait         the canvases whose locks the batch waits for; the others it takes only if
+--                  free (see step 1)
 -- Per op (in batch order; a job's ops are consecutive, and p_jobs numbers the jobs):
 --   p_op_canvas, p_client_op_ids, p_users, p_types, p_kinds, p_undo_of, p_sizes (payload
 --   bytes), p_jobs, and p_payloads (JSON array of the payloads)
 -- Limits: p_max_shapes, p_max_bytes (bounds, see above); a job is all or nothing.
 -- Returns one row per op, in batch order: status committed | duplicate | conflict (expected
 -- version missed; version = the head) | forbidden | not_found | id_conflict (the client op id
--- is another user's op on that canvas) | canvas_full; version for committed and duplicate
+-- is another user's op on that canvas) | canvas_full | busy (another transaction holds the
+-- canvas: nothing was done, the node sends it again and then waits); version for committed and duplicate
 -- ops, op_id/created_at for committed ones, and the original op's JSON for duplicates.
 CREATE FUNCTION fs_commit_batch(p_canvases uuid[], p_expected bigint[], p_guards jsonb,
+                                p_wait uuid[],
                                 p_op_canvas int[], p_client_op_ids uuid[], p_users uuid[],
                                 p_types text[], p_kinds text[], p_undo_of bigint[],
                                 p_sizes int[], p_jobs int[], p_payloads jsonb,
@@ -64,18 +68,30 @@ AS $$
 #variable_conflict use_column
 DECLARE
 	v_now text := fs_ts(now());
+	v_locked uuid[];
 BEGIN
-	-- 1. Lock the batch's canvases, always in id order: batches from different nodes over
-	--    overlapping canvases queue behind each other instead of deadlocking. A separate
-	--    statement, so that statement 2 takes its snapshot after the locks are held (READ
-	--    COMMITTED, VOLATILE): it sees every op committed by whoever held a lock before us,
-	--    and a client op id submitted concurrently from any node commits exactly once.
-	PERFORM 1 FROM canvases c WHERE c.id = ANY(p_canvases) ORDER BY c.id FOR UPDATE;
+	-- 1. Lock the batch's canvases. Those in p_wait are waited for, in id order; then the
+	--    others are taken only where free (SKIP LOCKED): with writers of a canvas on several
+	--    nodes, batches of hundreds of canvases overlap, and waiting for one canvas while
+	--    holding the others made the nodes' batches queue behind each other. A canvas taken
+	--    by someone else answers busy: the node sends it again, and then waits for it. No
+	--    deadlock: a transaction waits only while it holds nothing but lower ids it waited
+	--    for (it takes no lock without waiting until it has every lock it waits for).
+	--    Separate statements, so that statement 2 takes its snapshot after the locks are
+	--    held (READ COMMITTED, VOLATILE): it sees every op committed by whoever held a lock
+	--    before us, and a client op id submitted concurrently from any node commits once.
+	PERFORM 1 FROM canvases c WHERE c.id = ANY(p_wait) ORDER BY c.id FOR UPDATE;
+	SELECT array_agg(l.id) INTO v_locked FROM (
+		SELECT c.id FROM canvases c
+		WHERE c.id = ANY(p_canvases) AND NOT (c.id = ANY(coalesce(p_wait, '{}')))
+		ORDER BY c.id FOR UPDATE SKIP LOCKED) l;
+	v_locked := coalesce(v_locked, '{}') || coalesce(p_wait, '{}');
 
 	-- 2. Everything else in one set-based statement.
 	RETURN QUERY
 	WITH cv AS (
 		SELECT k.ci::int AS ci, c.id, c.workspace_id, c.version AS head, k.expected,
+		       c.id = ANY(v_locked) AS locked,
 		       c.bound_shapes, c.bound_bytes,
 		       k.expected IS NULL OR c.version = k.expected OR (
 		           p_guards -> (k.ci::int - 1) IS NOT NULL
@@ -96,7 +112,7 @@ BEGIN
 		            p_sizes, p_jobs)
 		     WITH ORDINALITY u(ci, client_op_id, user_id, type, kind, undo_of, size, job, i)
 	), authorized AS (
-		SELECT inp.*, cv.id AS canvas_id, cv.ok, cv.head,
+		SELECT inp.*, cv.id AS canvas_id, cv.ok, cv.head, cv.locked,
 		       (SELECT m.role FROM workspace_members m
 		        WHERE m.workspace_id = cv.workspace_id AND m.user_id = inp.user_id) AS role
 		FROM input inp LEFT JOIN cv ON cv.ci = inp.ci
@@ -107,13 +123,13 @@ BEGIN
 		       (SELECT o FROM operations o
 		        WHERE o.canvas_id = u.canvas_id AND o.client_op_id = u.client_op_id) AS prior
 		FROM (SELECT DISTINCT a.canvas_id, a.client_op_id FROM authorized a
-		      WHERE a.role IN ('editor', 'owner') AND a.ok) u
+		      WHERE a.role IN ('editor', 'owner') AND a.ok AND a.locked) u
 	), candidates AS (
 		-- first occurrence of each new client op id of a canvas among the authorized inputs
 		-- (a join, not NOT EXISTS: that became a nested loop over the CTE, O(ops^2))
 		SELECT DISTINCT ON (a.canvas_id, a.client_op_id) a.* FROM authorized a
 		JOIN dups d ON d.canvas_id = a.canvas_id AND d.client_op_id = a.client_op_id
-		WHERE a.role IN ('editor', 'owner') AND a.ok AND (d.prior).id IS NULL
+		WHERE a.role IN ('editor', 'owner') AND a.ok AND a.locked AND (d.prior).id IS NULL
 		ORDER BY a.canvas_id, a.client_op_id, a.i
 	), job_sizes AS (
 		-- a job commits only if every canvas bound stays within its limit with it and every
@@ -154,7 +170,9 @@ BEGIN
 		          operations.id, operations.user_id
 	)
 	SELECT a.i - 1,
-	       CASE WHEN a.canvas_id IS NULL OR a.role IS NULL THEN 'not_found'
+	       CASE WHEN a.canvas_id IS NULL THEN 'not_found'
+	            WHEN NOT a.locked THEN 'busy'
+	            WHEN a.role IS NULL THEN 'not_found'
 	            WHEN a.role NOT IN ('editor', 'owner') THEN 'forbidden'
 	            WHEN NOT a.ok THEN 'conflict'
 	            WHEN nb.i = a.i THEN 'committed'
@@ -164,7 +182,8 @@ BEGIN
 	            WHEN nb.i IS NOT NULL AND nb.user_id <> a.user_id THEN 'id_conflict'
 	            WHEN nb.i IS NOT NULL THEN 'duplicate'
 	            ELSE 'canvas_full' END,
-	       CASE WHEN a.role NOT IN ('editor', 'owner') OR a.canvas_id IS NULL THEN NULL
+	       CASE WHEN a.canvas_id IS NULL OR NOT a.locked OR a.role IS NULL
+	                 OR a.role NOT IN ('editor', 'owner') THEN NULL
 	            WHEN NOT a.ok THEN a.head
 	            WHEN (d.prior).user_id IS NOT NULL AND (d.prior).user_id <> a.user_id THEN NULL
 	            WHEN nb.i IS NOT NULL AND nb.user_id <> a.user_id THEN NULL

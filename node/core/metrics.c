@@ -30,6 +30,9 @@ static const struct {
 				   "Operations committed by this node" },
 	[METRIC_COMMIT_FAILURES] = { "flowstate_commit_failures_total", METRIC_COUNTER,
 				     "Group-commit batches that failed" },
+	[METRIC_COMMIT_CANVASES_BUSY] = { "flowstate_commit_canvases_busy_total", METRIC_COUNTER,
+					  "Canvases a batch found held by another node's batch "
+					  "(sent again, then waited for)" },
 	[METRIC_SNAPSHOTS_WRITTEN] = { "flowstate_snapshots_written_total", METRIC_COUNTER,
 				       "Canvas snapshots written" },
 	[METRIC_WS_CONNECTIONS] = { "flowstate_ws_connections", METRIC_GAUGE,

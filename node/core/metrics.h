@@ -19,6 +19,7 @@ enum metric_id {
 	METRIC_KDF_JOBS,                    /* counter */
 	METRIC_OPS_COMMITTED,               /* counter */
 	METRIC_COMMIT_FAILURES,             /* counter */
+	METRIC_COMMIT_CANVASES_BUSY,        /* counter: canvases another node's batch held */
 	METRIC_SNAPSHOTS_WRITTEN,           /* counter */
 	METRIC_WS_CONNECTIONS,              /* gauge */
 	METRIC_ROOMS,                       /* gauge */

@@ -37,6 +37,10 @@
 #define COMMIT_MAX_BATCH_CANVASES 1024
 /* A canvas whose last batch completed longer ago than this is cold: no lingering. */
 #define COMMIT_HOT_SECONDS 0.05
+/* A canvas found held by another node's batch is waited for, rather than skipped, this long:
+ * a canvas written from several nodes at once would otherwise cost a wasted round trip each
+ * time. */
+#define COMMIT_CONTENDED_SECONDS 1.0
 /* Idle canvases are forgotten after this long (swept once a second). */
 #define COMMIT_IDLE_SECONDS 2.0
 
@@ -67,6 +71,8 @@ struct commit_canvas {
 	struct commit_canvas *ready_next;
 	struct event *linger;
 	bool lingering;
+	double contended_until;           /* another node's batch held it lately: until then
+					     batches wait for its lock instead of skipping it */
 	double last_done;                 /* when its last batch completed (monotonic s) */
 	double last_latency;              /* that batch's round trip */
 	size_t last_ops;                  /* and its size */
@@ -457,10 +463,12 @@ static bool send_batch(void)
 		b->canvases[b->count++] = cc;
 		b->ops += cc->in_flight_ops;
 		const struct commit_job *first = cc->in_flight;
+		bool wait = cc->contended_until > clock_mono_seconds();
 		size_t ci = commit_params_add_canvas(p, cc->canvas_id, first->expected_version,
 						     first->expected_version >= 0
 							     ? first->guard_shapes
-							     : NULL);
+							     : NULL,
+						     wait);
 		for (const struct commit_job *job = cc->in_flight; job; job = job->next) {
 			commit_params_next_job(p);
 			for (size_t i = 0; i < job->count; i++)
@@ -477,9 +485,9 @@ static bool send_batch(void)
 	cm.in_flight++;
 	if (!db_query(cm.env.db,
 		      "SELECT idx, status, version, op_id, created_at, op FROM fs_commit_batch("
-		      "$1::uuid[], $2::bigint[], $3::jsonb, $4::int[], $5::uuid[], $6::uuid[], "
-		      "$7::text[], $8::text[], $9::bigint[], $10::int[], $11::int[], $12::jsonb, "
-		      "$13::bigint, $14::bigint)",
+		      "$1::uuid[], $2::bigint[], $3::jsonb, $4::uuid[], $5::int[], $6::uuid[], "
+		      "$7::uuid[], $8::text[], $9::text[], $10::bigint[], $11::int[], $12::int[], "
+		      "$13::jsonb, $14::bigint, $15::bigint)",
 		      COMMIT_PARAM_COUNT, p->values, batch_committed, b)) {
 		/* The pool's queue is full: fail the batch (retryable) rather than leave jobs
 		 * that nothing would flush. */
@@ -527,10 +535,32 @@ static void canvas_batch_done(struct commit_canvas *cc, double latency, bool unr
 		make_ready(cc);
 }
 
+/* The canvas was held by another transaction: nothing was done; its jobs go back to the front
+ * of its queue, in their order, and its next batches wait for the lock. */
+static void canvas_busy(struct commit_canvas *cc, size_t *row)
+{
+	*row += cc->in_flight_ops;
+	struct commit_job *last = cc->in_flight;
+	while (last->next)
+		last = last->next;
+	last->next = cc->head;
+	cc->head = cc->in_flight;
+	if (!cc->tail)
+		cc->tail = last;
+	cc->queued_ops += cc->in_flight_ops;
+	cc->in_flight = NULL;
+	cc->contended_until = clock_mono_seconds() + COMMIT_CONTENDED_SECONDS;
+	metrics_counter_inc(METRIC_COMMIT_CANVASES_BUSY);
+}
+
 /* Answers the jobs of one canvas from its rows (row i of the batch is op i), and hands what
  * committed to the listener. */
 static void canvas_results(struct commit_canvas *cc, const struct db_result *r, size_t *row)
 {
+	if (cc->in_flight_ops > 0 && commit_status_parse(db_value(r, (int)*row, 1)) == COMMIT_BUSY) {
+		canvas_busy(cc, row);
+		return;
+	}
 	size_t total = cc->in_flight_ops;
 	bool listener_json = !cm.env.wants_json || cm.env.wants_json(cc->canvas_id);
 	json_t *committed = listener_json ? json_array() : NULL;

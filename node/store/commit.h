@@ -37,6 +37,8 @@ enum commit_status {
 	COMMIT_ID_CONFLICT, /* the client op id is another user's op on this canvas */
 	COMMIT_CANVAS_FULL, /* the canvas would pass a size limit (shapes, bytes, path points) */
 	COMMIT_FAILED,     /* the database round trip failed (see retryable) */
+	COMMIT_BUSY,       /* internal, never reported: another transaction held the canvas, the
+			      job goes again in the next batch */
 };
 
 struct commit_op {

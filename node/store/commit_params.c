@@ -22,14 +22,14 @@ static void open_array(struct strbuf *b, char c)
 
 void commit_params_reset(struct commit_params *p)
 {
-	struct strbuf *arrays[] = { &p->canvases, &p->expected, &p->op_canvas, &p->ids,
-				    &p->users,    &p->types,    &p->kinds,     &p->undo_of,
-				    &p->sizes,    &p->jobs };
+	struct strbuf *arrays[] = { &p->canvases, &p->expected, &p->wait,  &p->op_canvas,
+				    &p->ids,      &p->users,    &p->types, &p->kinds,
+				    &p->undo_of,  &p->sizes,    &p->jobs };
 	for (size_t i = 0; i < sizeof(arrays) / sizeof(arrays[0]); i++)
 		open_array(arrays[i], '{');
 	open_array(&p->guards, '[');
 	open_array(&p->payloads, '[');
-	p->canvas_count = p->op_count = p->job_count = 0;
+	p->canvas_count = p->op_count = p->job_count = p->wait_count = 0;
 	p->any_guard = false;
 }
 
@@ -42,10 +42,12 @@ static void element(struct strbuf *b, size_t index, const char *text)
 }
 
 size_t commit_params_add_canvas(struct commit_params *p, const char *canvas_id,
-				long long expected, const json_t *guard)
+				long long expected, const json_t *guard, bool wait)
 {
 	size_t i = p->canvas_count++;
 	element(&p->canvases, i, canvas_id);
+	if (wait)
+		element(&p->wait, p->wait_count++, canvas_id);
 	char text[32];
 	if (expected >= 0)
 		snprintf(text, sizeof(text), "%lld", expected);
@@ -88,16 +90,16 @@ void commit_params_add_op(struct commit_params *p, size_t canvas_index, const ch
 
 void commit_params_finish(struct commit_params *p)
 {
-	struct strbuf *arrays[] = { &p->canvases, &p->expected, &p->op_canvas, &p->ids,
-				    &p->users,    &p->types,    &p->kinds,     &p->undo_of,
-				    &p->sizes,    &p->jobs };
+	struct strbuf *arrays[] = { &p->canvases, &p->expected, &p->wait,  &p->op_canvas,
+				    &p->ids,      &p->users,    &p->types, &p->kinds,
+				    &p->undo_of,  &p->sizes,    &p->jobs };
 	for (size_t i = 0; i < sizeof(arrays) / sizeof(arrays[0]); i++)
 		strbuf_putc(arrays[i], '}');
 	strbuf_putc(&p->guards, ']');
 	strbuf_putc(&p->payloads, ']');
 	const char *values[COMMIT_PARAM_COUNT] = {
 		strbuf_str(&p->canvases), strbuf_str(&p->expected),
-		p->any_guard ? strbuf_str(&p->guards) : NULL,
+		p->any_guard ? strbuf_str(&p->guards) : NULL, strbuf_str(&p->wait),
 		strbuf_str(&p->op_canvas), strbuf_str(&p->ids), strbuf_str(&p->users),
 		strbuf_str(&p->types), strbuf_str(&p->kinds), strbuf_str(&p->undo_of),
 		strbuf_str(&p->sizes), strbuf_str(&p->jobs), strbuf_str(&p->payloads),
@@ -108,9 +110,10 @@ void commit_params_finish(struct commit_params *p)
 
 void commit_params_free(struct commit_params *p)
 {
-	struct strbuf *all[] = { &p->canvases, &p->expected, &p->guards, &p->op_canvas, &p->ids,
-				 &p->users,    &p->types,    &p->kinds,  &p->undo_of,   &p->sizes,
-				 &p->jobs,     &p->payloads };
+	struct strbuf *all[] = { &p->canvases, &p->expected, &p->guards, &p->wait,
+				 &p->op_canvas, &p->ids,     &p->users,  &p->types,
+				 &p->kinds,    &p->undo_of,  &p->sizes,  &p->jobs,
+				 &p->payloads };
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		strbuf_free(all[i]);
 }
@@ -124,7 +127,7 @@ enum commit_status commit_status_parse(const char *s)
 		{ "committed", COMMIT_OK },          { "duplicate", COMMIT_DUPLICATE },
 		{ "forbidden", COMMIT_FORBIDDEN },   { "not_found", COMMIT_NOT_FOUND },
 		{ "conflict", COMMIT_CONFLICT },     { "id_conflict", COMMIT_ID_CONFLICT },
-		{ "canvas_full", COMMIT_CANVAS_FULL },
+		{ "canvas_full", COMMIT_CANVAS_FULL }, { "busy", COMMIT_BUSY },
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (!strcmp(s, names[i].name))

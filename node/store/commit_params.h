@@ -15,22 +15,23 @@
 #include "base/strbuf.h"
 #include "store/commit.h"
 
-#define COMMIT_PARAM_COUNT 14
+#define COMMIT_PARAM_COUNT 15
 
 struct commit_params {
-	struct strbuf canvases, expected, guards, op_canvas, ids, users, types, kinds, undo_of,
-		sizes, jobs, payloads;
+	struct strbuf canvases, expected, guards, wait, op_canvas, ids, users, types, kinds,
+		undo_of, sizes, jobs, payloads;
 	char max_shapes[24], max_bytes[24];
-	size_t canvas_count, op_count, job_count;
+	size_t canvas_count, op_count, job_count, wait_count;
 	bool any_guard;
 	const char *values[COMMIT_PARAM_COUNT];   /* after commit_params_finish */
 };
 
 void commit_params_init(struct commit_params *p, long long max_shapes, long long max_bytes);
-/* Adds a canvas (expected < 0: unconditional; guard: JSON array of shape ids or NULL);
- * returns its 1-based index for the ops. */
+/* Adds a canvas (expected < 0: unconditional; guard: JSON array of shape ids or NULL; wait:
+ * the batch waits for its lock instead of skipping it when taken); returns its 1-based
+ * index for the ops. */
 size_t commit_params_add_canvas(struct commit_params *p, const char *canvas_id,
-				long long expected, const json_t *guard);
+				long long expected, const json_t *guard, bool wait);
 /* Starts the next job (its ops follow). */
 void commit_params_next_job(struct commit_params *p);
 /* Adds an op of the current job on canvas `canvas_index`. */

@@ -11,6 +11,7 @@ import json
 import random
 import subprocess
 import threading
+import time
 import uuid
 
 import pytest
@@ -117,7 +118,7 @@ def test_a_forbidden_or_conflicting_canvas_does_not_fail_the_others_of_its_batch
 	payload = json.dumps(rect("x"))
 	sql = ("SELECT idx, status, version FROM fs_commit_batch("
 	       "ARRAY['%s','%s','%s','%s']::uuid[], ARRAY[NULL,NULL,0,NULL]::bigint[], NULL, "
-	       "ARRAY[1,1,2,3,4], ARRAY['%s','%s','%s','%s','%s']::uuid[], "
+	       "'{}'::uuid[], ARRAY[1,1,2,3,4], ARRAY['%s','%s','%s','%s','%s']::uuid[], "
 	       "ARRAY['%s','%s','%s','%s','%s']::uuid[], "
 	       "ARRAY['create_shape','create_shape','create_shape','create_shape','create_shape'], "
 	       "ARRAY['do','do','do','do','do'], ARRAY[NULL,NULL,NULL,NULL,NULL]::bigint[], "
@@ -130,6 +131,61 @@ def test_a_forbidden_or_conflicting_canvas_does_not_fail_the_others_of_its_batch
 	assert [v for v, _ in db_rows(cluster, ok)] == [1, 2]
 	assert db_rows(cluster, ro) == []
 	assert [v for v, _ in db_rows(cluster, cond)] == [1]
+
+
+def test_a_canvas_another_transaction_holds_is_skipped_not_waited_for(cluster):
+	"""A batch takes the canvases it does not wait for only where free (FOR UPDATE SKIP
+	LOCKED): one held by another transaction answers busy (nothing done, the node sends it
+	again) and the others commit at once; asked to wait, the batch waits and then commits it."""
+	t = make_team({"ed": "editor"})
+	held, free = (create_canvas(t.owner, t.workspace_id)["id"] for _ in range(2))
+	holder = subprocess.Popen(
+		[str(PG_BIN / "psql"), "-X", "-q", "-h", cluster.postgres.address.host, "-p",
+		 str(cluster.pg_port), "-U", "postgres", "-d", "flowstate", "-c",
+		 "BEGIN; SELECT 1 FROM canvases WHERE id = '%s' FOR UPDATE; "
+		 "SELECT pg_sleep(120); COMMIT;" % held],
+		stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+	holder_pid = "SELECT pid FROM pg_stat_activity WHERE query LIKE '%%pg_sleep(120)%%' " \
+		     "AND pid <> pg_backend_pid()"
+	try:
+		deadline = time.monotonic() + 30
+		while not cluster.psql(holder_pid, user="postgres"):
+			assert time.monotonic() < deadline, "the holder never started"
+			time.sleep(0.05)
+
+		def batch(wait):
+			ids = [str(uuid.uuid4()) for _ in range(2)]
+			payload = json.dumps(rect("x"))
+			return [line.split("|") for line in cluster.psql(
+				"SELECT idx, status, version FROM fs_commit_batch("
+				"ARRAY['%s','%s']::uuid[], ARRAY[NULL,NULL]::bigint[], NULL, %s, "
+				"ARRAY[1,2], ARRAY['%s','%s']::uuid[], ARRAY['%s','%s']::uuid[], "
+				"ARRAY['create_shape','create_shape'], ARRAY['do','do'], "
+				"ARRAY[NULL,NULL]::bigint[], ARRAY[50,50], ARRAY[1,2], '[%s,%s]'::jsonb, "
+				"100000, 100000000)"
+				% (held, free, "ARRAY['%s']::uuid[]" % held if wait else "'{}'::uuid[]",
+				   ids[0], ids[1], t.ed.id, t.ed.id, payload, payload)).splitlines()]
+
+		# Held: busy, and nothing done there; the free canvas commits all the same.
+		assert batch(wait=False) == [["0", "busy", ""], ["1", "committed", "1"]]
+		assert db_rows(cluster, held) == []
+		# Waiting for it: the batch blocks until the holder lets go, then commits it.
+		waited = []
+		waiter = threading.Thread(target=lambda: waited.append(batch(wait=True)))
+		waiter.start()
+		deadline = time.monotonic() + 30
+		while cluster.psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+				   "'Lock' AND query LIKE '%%fs_commit_batch%%'", user="postgres") == "0":
+			assert time.monotonic() < deadline, "the waiting batch never waited"
+			assert not waited, waited
+			time.sleep(0.05)
+		cluster.psql("SELECT pg_cancel_backend(pid) FROM (%s) h" % holder_pid, user="postgres")
+		waiter.join(timeout=60)
+		assert waited == [[["0", "committed", "1"], ["1", "committed", "2"]]], waited
+	finally:
+		if holder.poll() is None:
+			holder.kill()
+		holder.wait()
 
 
 def test_writes_from_several_users_to_many_canvases_at_once_get_their_own_answers(cluster):
@@ -375,7 +431,8 @@ def test_the_duplicate_probe_stays_an_index_probe_on_a_cold_table(tmp_path):
 		for i in range(8):
 			fresh = str(uuid.uuid4())
 			calls.append("SELECT count(*) FROM fs_commit_batch(ARRAY['%s']::uuid[], "
-				     "ARRAY[NULL]::bigint[], NULL, ARRAY[1,1], ARRAY['%s','%s']::uuid[], "
+				     "ARRAY[NULL]::bigint[], NULL, '{}'::uuid[], ARRAY[1,1], "
+				     "ARRAY['%s','%s']::uuid[], "
 				     "ARRAY['%s','%s']::uuid[], ARRAY['move_shape','move_shape'], "
 				     "ARRAY['do','do'], ARRAY[NULL,NULL]::bigint[], ARRAY[40,40], ARRAY[1,2], "
 				     "'[{\"shape_id\":\"s\",\"x\":3,\"y\":4},{\"shape_id\":\"s\",\"x\":5,\"y\":6}]', "

@@ -36,11 +36,13 @@ Test(commit_params, a_batch_over_two_canvases_becomes_aligned_array_literals)
 	struct commit_op c = op_of("33333333-3333-4333-8333-333333333333", OP_DELETE_SHAPE,
 				   "{\"shape_id\":\"q\"}", "restore", 0);
 	json_t *guard = json_pack("[s]", "s1");
-	size_t c1 = commit_params_add_canvas(&p, "aaaaaaaa-0000-4000-8000-000000000001", -1, NULL);
+	size_t c1 = commit_params_add_canvas(&p, "aaaaaaaa-0000-4000-8000-000000000001", -1, NULL,
+					     false);
 	commit_params_next_job(&p);
 	commit_params_add_op(&p, c1, "uuuuuuuu-0000-4000-8000-000000000001", &a);
 	commit_params_add_op(&p, c1, "uuuuuuuu-0000-4000-8000-000000000001", &b);
-	size_t c2 = commit_params_add_canvas(&p, "aaaaaaaa-0000-4000-8000-000000000002", 41, guard);
+	size_t c2 = commit_params_add_canvas(&p, "aaaaaaaa-0000-4000-8000-000000000002", 41, guard,
+					     true);
 	commit_params_next_job(&p);
 	commit_params_add_op(&p, c2, "uuuuuuuu-0000-4000-8000-000000000002", &c);
 	commit_params_finish(&p);
@@ -51,19 +53,20 @@ Test(commit_params, a_batch_over_two_canvases_becomes_aligned_array_literals)
 			       "aaaaaaaa-0000-4000-8000-000000000002}");
 	cr_assert_str_eq(v[1], "{NULL,41}");
 	cr_assert_str_eq(v[2], "[null,[\"s1\"]]");
-	cr_assert_str_eq(v[3], "{1,1,2}");
-	cr_assert_str_eq(v[4], "{11111111-1111-4111-8111-111111111111,"
+	cr_assert_str_eq(v[3], "{aaaaaaaa-0000-4000-8000-000000000002}", "the canvases waited for");
+	cr_assert_str_eq(v[4], "{1,1,2}");
+	cr_assert_str_eq(v[5], "{11111111-1111-4111-8111-111111111111,"
 			       "22222222-2222-4222-8222-222222222222,"
 			       "33333333-3333-4333-8333-333333333333}");
-	cr_assert_str_eq(v[6], "{create_shape,move_shape,delete_shape}");
-	cr_assert_str_eq(v[7], "{do,undo,restore}");
-	cr_assert_str_eq(v[8], "{NULL,7,NULL}");
-	cr_assert_str_eq(v[9], "{17,25,16}", "each payload's serialized size");
-	cr_assert_str_eq(v[10], "{1,1,2}", "job numbers");
-	cr_assert_str_eq(v[11], "[{\"shape_id\":\"s1\"},{\"shape_id\":\"s1\",\"x\":1.5},"
+	cr_assert_str_eq(v[7], "{create_shape,move_shape,delete_shape}");
+	cr_assert_str_eq(v[8], "{do,undo,restore}");
+	cr_assert_str_eq(v[9], "{NULL,7,NULL}");
+	cr_assert_str_eq(v[10], "{17,25,16}", "each payload's serialized size");
+	cr_assert_str_eq(v[11], "{1,1,2}", "job numbers");
+	cr_assert_str_eq(v[12], "[{\"shape_id\":\"s1\"},{\"shape_id\":\"s1\",\"x\":1.5},"
 				"{\"shape_id\":\"q\"}]");
-	cr_assert_str_eq(v[12], "10000");
-	cr_assert_str_eq(v[13], "10485760");
+	cr_assert_str_eq(v[13], "10000");
+	cr_assert_str_eq(v[14], "10485760");
 	op_free(&a);
 	op_free(&b);
 	op_free(&c);
@@ -79,14 +82,15 @@ Test(commit_params, without_guards_the_guard_parameter_is_null_and_reset_reuses_
 				   "do", 0);
 	for (int round = 0; round < 3; round++) {
 		commit_params_reset(&p);
-		size_t ci = commit_params_add_canvas(&p, "c", -1, NULL);
+		size_t ci = commit_params_add_canvas(&p, "c", -1, NULL, false);
 		commit_params_next_job(&p);
 		commit_params_add_op(&p, ci, "u", &a);
 		commit_params_finish(&p);
 		cr_assert_null(p.values[2]);
 		cr_assert_str_eq(p.values[0], "{c}");
-		cr_assert_str_eq(p.values[11], "[{}]");
-		cr_assert_str_eq(p.values[10], "{1}");
+		cr_assert_str_eq(p.values[3], "{}");
+		cr_assert_str_eq(p.values[12], "[{}]");
+		cr_assert_str_eq(p.values[11], "{1}");
 	}
 	op_free(&a);
 	commit_params_free(&p);
@@ -101,6 +105,7 @@ Test(commit_params, every_row_status_has_its_meaning)
 	cr_assert_eq(commit_status_parse("conflict"), COMMIT_CONFLICT);
 	cr_assert_eq(commit_status_parse("id_conflict"), COMMIT_ID_CONFLICT);
 	cr_assert_eq(commit_status_parse("canvas_full"), COMMIT_CANVAS_FULL);
+	cr_assert_eq(commit_status_parse("busy"), COMMIT_BUSY);
 	cr_assert_eq(commit_status_parse(""), COMMIT_FAILED);
 	cr_assert_eq(commit_status_parse("committed "), COMMIT_FAILED);
 }
