@@ -83,12 +83,9 @@ static void server_begin_drain(struct server *srv)
 	if (srv->state >= SERVER_DRAINING)
 		return;
 	server_change_state(srv, SERVER_DRAINING);
-	/* A second SIGTERM (an impatient supervisor) must not cut the drain short. Shutdown has a
-	 * deadline of its own; SIGKILL remains for those who cannot wait. */
-	evsignal_del(srv->sigterm_ev);
-	evsignal_del(srv->sigint_ev);
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGINT, SIG_IGN);
+	/* A second SIGTERM (an impatient supervisor) must not cut the drain short: the signal
+	 * events stay, and signal_cb finds the drain begun. Shutdown has a deadline of its own;
+	 * SIGKILL remains for those who cannot wait. */
 	listener_free(srv->listener);
 	srv->listener = NULL;
 	http_conns_drain();
@@ -214,10 +211,20 @@ void server_free(struct server *srv)
 		event_free(srv->drain_timer);
 	if (srv->drain_check)
 		event_free(srv->drain_check);
+	/* Freeing a signal event restores the default action (terminate): block the signals
+	 * across it and ignore them from then on, so that a late SIGTERM never cuts the exit
+	 * short (a supervisor may send two). */
+	sigset_t stop_signals;
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
+	sigprocmask(SIG_BLOCK, &stop_signals, NULL);
 	if (srv->sigterm_ev)
 		event_free(srv->sigterm_ev);
 	if (srv->sigint_ev)
 		event_free(srv->sigint_ev);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 	log_set_buffered(false, NULL); /* flushes what is left */
 	if (srv->log_flush_ev)
 		event_free(srv->log_flush_ev);
