@@ -63,7 +63,7 @@ TARGET_HOT_OPS = 10000
 TARGET_HOT_P99_MS = 25.0
 
 SCENARIOS = ["fanout", "fanout-gateway", "delivery-2000", "cursors", "cursors-25hz", "idle", "join-history",
-	     "commit-hot-ws"]
+	     "commit-hot-ws", "ws-many"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,6 +216,22 @@ def scenario_commit_hot(r, accounts, tag):
 		     ["--clients", str(a.hot_writers), "--writers", str(a.hot_writers), "--rate", "0",
 		      "--window", "1", "--duration", str(a.duration), "--warmup", str(a.warmup)],
 		     timeout=a.duration + a.warmup + 300)
+
+
+def scenario_ws_many(r, accounts, tag):
+	"""Many canvases, few writers each, over WebSocket (issue 14): 1,000 canvases x 3 clients,
+	every client writing (closed loop, one op in flight), the three clients of a canvas on the
+	three nodes, so every op is also delivered across nodes."""
+	a = r.args
+	canvases, _ = canvases_for(accounts, "ws-many", a.many_canvases, tag)
+	clients = a.many_canvases * a.many_clients_per_canvas
+	result = r.run("ws-many", "ops", canvases, r.endpoints(3),
+		       ["--clients", str(clients), "--writers", str(clients), "--rate", "0",
+			"--window", "1", "--duration", str(a.duration), "--warmup", str(a.warmup)],
+		       timeout=a.duration + a.warmup + 600)
+	result["canvases"] = a.many_canvases
+	result["clients_per_canvas"] = a.many_clients_per_canvas
+	return result
 
 
 def tcp_kernel_mb():
@@ -559,6 +575,16 @@ def targets(report):
 		out.append(("... with ?since=head-%d (p99)" % js["join"]["since_lag"],
 			    "%s ms (p50 %s)" % (fmt_ms(h["p99"]), fmt_ms(h["p50"])),
 			    h["count"] > 0 and h["p99"] < TARGET_JOIN_MS))
+	many = pick(report, "ws-many")
+	if many:
+		o = many["ops"]
+		h = o["commit_to_delivery_ms"]["other_endpoint"]
+		out.append(("ws-many (%s canvases x %d clients over 3 nodes): committed ops/s, ack p99, "
+			    "cross-node delivery p99" % (fmt_int(many.get("canvases", 0)),
+							 many.get("clients_per_canvas", 3)),
+			    "%s ops/s, %s ms, %s ms" % (fmt_int(o["acked_per_sec"]),
+						       fmt_ms(o["ack_ms"]["p99"]), fmt_ms(h["p99"])),
+			    bool(many.get("ok"))))
 	hot = pick(report, "commit-hot-ws")
 	if hot:
 		o = hot["ops"]
@@ -649,6 +675,8 @@ def main(argv=None):
 		       help="joins before the snapshot exists (each replays the whole log); 0: skip")
 	p.add_argument("--since-lag", type=int, default=100)
 	p.add_argument("--hot-writers", type=int, default=30)
+	p.add_argument("--many-canvases", type=int, default=1000)
+	p.add_argument("--many-clients-per-canvas", type=int, default=3)
 	p.add_argument("--node-log-level", help="FLOWSTATE_LOG_LEVEL of our own cluster's nodes")
 	p.add_argument("--node-env", action="append", default=[], metavar="NAME=VALUE",
 		       help="extra FLOWSTATE_* setting for our own cluster's nodes (repeatable)")
@@ -773,6 +801,7 @@ def main(argv=None):
 		elif wanted("join-history"):
 			step("join-history", lambda: scenario_join_history(runner, accounts, history))
 		step("commit-hot-ws", lambda: scenario_commit_hot(runner, accounts, tag))
+		step("ws-many", lambda: scenario_ws_many(runner, accounts, tag))
 		report["end_rss_mb"] = node_rss_mb(runner.pids)
 		client.close()
 
