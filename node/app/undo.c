@@ -4,7 +4,8 @@
  * (kind + undo_of), so any node can serve any request and no state can drift.
  *
  * Stack rules, replaying the user's ops in version order, grouping the ops one request
- * committed together (same kind and undo_of, consecutive versions):
+ * committed together (an undo, redo or restore: same kind and undo_of, consecutive versions,
+ * one transaction; an op of kind "do" is a step of its own):
  *   do / restore  push on the undo stack, clear the redo stack
  *   undo of X     remove X from the undo stack, push the undo group on the redo stack
  *   redo of U     remove U from the redo stack, push the redo group on the undo stack
@@ -47,6 +48,7 @@ struct undo_group {
 	long long first, last;   /* versions */
 	char kind[16];
 	long long undo_of;       /* 0 = none */
+	char at[48];             /* created_at: its transaction's time */
 	json_t *ops;             /* [{type, payload}] in version order */
 };
 
@@ -180,7 +182,13 @@ static void close_group(struct undo_ctx *c, struct undo_group *g)
 	}
 }
 
-/* Rebuilds both stacks from rows (version, kind, undo_of, type, payload) in version order. */
+/*
+ * Rebuilds both stacks from rows (version, kind, undo_of, type, payload, created_at) in version
+ * order. A step is one request: an op the user made ("do") is a step of its own, and the ops
+ * one undo, redo or restore committed together are one step (same kind and undo_of,
+ * consecutive versions, one transaction: such a request commits alone for its canvas in its
+ * batch, so its transaction time sets it apart from the next one).
+ */
 static void rebuild_stacks(struct undo_ctx *c, json_t *rows)
 {
 	stack_clear(&c->undo_stack);
@@ -192,11 +200,12 @@ static void rebuild_stacks(struct undo_ctx *c, json_t *rows)
 		long long version = json_integer_value(json_array_get(row, 0));
 		const char *kind = json_string_value(json_array_get(row, 1));
 		long long undo_of = json_integer_value(json_array_get(row, 2));
+		const char *at = json_string_value(json_array_get(row, 5));
 		json_t *op = json_pack("{s:O, s:O}", "type", json_array_get(row, 3), "payload",
 				       json_array_get(row, 4));
-		bool grouped = (!strcmp(kind, "undo") || !strcmp(kind, "redo"));
+		bool grouped = kind && strcmp(kind, "do") != 0;
 		bool continues = g.ops && grouped && !strcmp(g.kind, kind) && g.undo_of == undo_of &&
-				 g.last + 1 == version;
+				 g.last + 1 == version && at && !strcmp(g.at, at);
 		if (continues) {
 			g.last = version;
 			json_array_append_new(g.ops, op);
@@ -206,7 +215,8 @@ static void rebuild_stacks(struct undo_ctx *c, json_t *rows)
 			close_group(c, &g);
 		memset(&g, 0, sizeof(g));
 		g.first = g.last = version;
-		snprintf(g.kind, sizeof(g.kind), "%s", kind);
+		snprintf(g.kind, sizeof(g.kind), "%s", kind ? kind : "do");
+		snprintf(g.at, sizeof(g.at), "%s", at ? at : "");
 		g.undo_of = undo_of;
 		g.ops = json_array();
 		json_array_append_new(g.ops, op);
@@ -466,7 +476,8 @@ static void undo_start(struct undo_ctx *c)
 		undo_db,
 		"SELECT m.role, c.version, "
 		"  coalesce((SELECT json_agg(json_build_array(o.version, o.kind, o.undo_of, o.type, "
-		"                                             o.payload) ORDER BY o.version) "
+		"                                             o.payload, o.created_at) "
+		"                            ORDER BY o.version) "
 		"   FROM (SELECT * FROM operations WHERE canvas_id = $1 AND user_id = $2 "
 		"         ORDER BY version DESC LIMIT $3) o), '[]')::text, "
 		"  coalesce((SELECT json_object_agg(s.stack || ':' || s.version, true) "

@@ -422,6 +422,28 @@ def test_undo_and_redo_stay_exact_while_another_user_writes_concurrently(cluster
 	assert (now["s"]["x"], now["s"]["y"]) == (1, 1)         # 4 undos, 4 redos
 
 
+def test_undo_of_a_restore_reverts_the_whole_restore_and_redo_reapplies_it(team, canvas):
+	"""A restore is one step, however many ops it committed."""
+	create(canvas, team.a, "r1")
+	create(canvas, team.a, "r2")
+	checkpoint = canvas_version(canvas, team.a)
+	move(canvas, team.a, "r1", 50, 50)
+	create(canvas, team.a, "r3")
+	commit(canvas, team.a, "delete_shape", {"shape_id": "r2"})
+	_, before_restore = state_raw(canvas, team.a)
+	status, restored = api("POST", "/api/v1/canvases/%s/restore" % canvas,
+			       {"version": checkpoint}, token=team.a.token)
+	assert status == 200 and len(restored["operations"]) >= 3, (status, restored)
+	_, at_checkpoint = state_raw(canvas, team.a, at=checkpoint)
+	assert state_raw(canvas, team.a)[1] == at_checkpoint
+	answer = undo(canvas, team.a)
+	assert answer["applied"] and len(answer["operations"]) == len(restored["operations"]), answer
+	assert state_raw(canvas, team.a)[1] == before_restore
+	answer = redo(canvas, team.a)
+	assert answer["applied"], answer
+	assert state_raw(canvas, team.a)[1] == at_checkpoint
+
+
 # ---------------------------------------------------------------------------------------------
 # Access and edge cases.
 
