@@ -13,6 +13,7 @@
 
 #include "api/api.h"
 #include "api/router.h"
+#include "app/access.h"
 #include "app/delivery.h"
 #include "app/undo.h"
 #include "base/alloc.h"
@@ -129,7 +130,12 @@ static void server_wire(struct server *srv)
 					  .wants_json = delivery_wants_ops_json });
 	rooms_init(&(struct room_env){ .base = srv->base, .db = srv->db, .cfg = cfg });
 	bus_init(srv->base, cfg, delivery_on_bus_message, room_on_subscribed);
+	bus_set_all_handler(access_on_bus_message);
 	delivery_init(cfg);
+	access_init(&(struct access_env){ .base = srv->base,
+					  .db = srv->db,
+					  .cfg = cfg,
+					  .changed = sessions_on_access_changes });
 	undo_init(srv->db);
 	sessions_init(&(struct session_env){ .base = srv->base, .db = srv->db, .cfg = cfg });
 	api_init(&(struct api_env){ .cfg = cfg,
@@ -199,6 +205,7 @@ void server_free(struct server *srv)
 	if (srv->db)
 		db_pool_free(srv->db);
 	commit_shutdown();
+	access_shutdown();
 	sessions_release();
 	rooms_shutdown();
 	bus_shutdown();

@@ -126,8 +126,12 @@ static const struct config_entry config_table[] = {
 	  "a Redis subscriber that has not received a heartbeat for this long is reconnected" },
 	{ "FLOWSTATE_PRESENCE_TTL", CT_INT, OFF(presence_ttl), "30", 3, 3600, false,
 	  "seconds a collaborator of a killed node stays in presence before it expires" },
+	{ "FLOWSTATE_ACCESS_POLL_MS", CT_INT, OFF(access_poll_ms), "250", 20, 10000, false,
+	  "period of each node's read of access changes (removals, role changes, deletions) that "
+	  "open WebSockets must apply even when Redis lost the push" },
 	{ "FLOWSTATE_FAULT_BUS_DROP_EVERY", CT_INT, OFF(fault_bus_drop_every), "0", 0, 1000000,
-	  false, "testing only (refused in production): drop every Nth op batch from Redis" },
+	  false, "testing only (refused in production): drop every Nth op batch (and, counted apart, "
+	  "every Nth access push) from Redis" },
 };
 
 #define CONFIG_ENTRIES (sizeof(config_table) / sizeof(config_table[0]))

@@ -62,6 +62,7 @@ struct config {
 	int bus_heartbeat_ms;   /* heartbeat publish period (subscriber probe) */
 	int bus_dead_ms;        /* no heartbeat back for this long: subscriber is dead */
 	int presence_ttl;       /* seconds a presence entry lives without a refresh */
+	int access_poll_ms;     /* period of the node's read of the access feed (live permissions) */
 	int fault_bus_drop_every; /* testing only: drop every Nth incoming op batch (0: off) */
 };
 

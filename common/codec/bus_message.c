@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/strbuf.h"
 
 static char *encode(json_t *msg, size_t *len)
@@ -49,6 +50,32 @@ char *bus_message_encode_relay(const char *node, json_t *msg, size_t *len)
 	return encode(json_pack("{s:s, s:s, s:O}", "t", "relay", "n", node, "m", msg), len);
 }
 
+char *bus_message_encode_access(const char *node, const struct access_change *changes,
+				size_t count, size_t *len)
+{
+	*len = 0;
+	if (count == 0 || count > BUS_MESSAGE_ACCESS_MAX)
+		return NULL;
+	json_t *list = json_array();
+	for (size_t i = 0; i < count; i++)
+		json_array_append_new(list, access_change_to_json(&changes[i]));
+	return encode(json_pack("{s:s, s:s, s:o}", "t", "access", "n", node, "a", list), len);
+}
+
+static bool decode_access(json_t *root, struct bus_message *out)
+{
+	json_t *list = json_object_get(root, "a");
+	size_t n = json_array_size(list);
+	if (!json_is_array(list) || n == 0 || n > BUS_MESSAGE_ACCESS_MAX)
+		return false;
+	out->access = xcalloc(n, sizeof(*out->access));
+	for (size_t i = 0; i < n; i++)
+		if (!access_change_from_json(json_array_get(list, i), &out->access[i]))
+			return false;
+	out->access_count = n;
+	return true;
+}
+
 bool bus_message_decode(const char *data, size_t len, struct bus_message *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -67,6 +94,10 @@ bool bus_message_decode(const char *data, size_t len, struct bus_message *out)
 		json_t *ts = json_object_get(root, "ts");
 		if (json_is_integer(ts))
 			out->ts_us = (long long)json_integer_value(ts);
+	} else if (!strcmp(t, "access")) {
+		out->type = BUS_MESSAGE_ACCESS;
+		if (!decode_access(root, out))
+			goto fail;
 	} else if (!strcmp(t, "relay")) {
 		out->type = BUS_MESSAGE_RELAY;
 		out->relay = json_object_get(root, "m");
@@ -79,6 +110,7 @@ bool bus_message_decode(const char *data, size_t len, struct bus_message *out)
 	return true;
 fail:
 	json_decref(root);
+	free(out->access);
 	memset(out, 0, sizeof(*out));
 	return false;
 }
@@ -86,5 +118,6 @@ fail:
 void bus_message_free(struct bus_message *m)
 {
 	json_decref(m->root);
+	free(m->access);
 	memset(m, 0, sizeof(*m));
 }

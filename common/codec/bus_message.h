@@ -4,7 +4,10 @@
  *
  *   {"t":"ops",   "n":<node id>, "ts":<publish time, Unix µs>, "ops":[<operation>, ...]}
  *   {"t":"relay", "n":<node id>, "m":<client message: cursor, stroke, presence_join, ...>}
+ *   {"t":"access","n":<node id>, "a":[<access change>, ...]}   on the all-nodes channel
  *
+ * An access change is {kind, workspace_id, canvas_id?, user_id?} (model/access.h); a message
+ * carries 1..BUS_MESSAGE_ACCESS_MAX of them, each validated by the decoder.
  * "n" lets a node skip its own messages (it delivered them already); "ts" measures delivery
  * lag on the receiving node. Pure, and fuzzed: bytes from Redis are untrusted like any input.
  *
@@ -19,9 +22,14 @@
 
 #include <jansson.h>
 
+#include "model/access.h"
+
+#define BUS_MESSAGE_ACCESS_MAX 64
+
 enum bus_message_type {
 	BUS_MESSAGE_OPS,     /* a committed batch */
 	BUS_MESSAGE_RELAY,   /* a transient client message for the canvas's sessions */
+	BUS_MESSAGE_ACCESS,  /* access changes (all-nodes channel) */
 };
 
 struct bus_message {
@@ -30,6 +38,8 @@ struct bus_message {
 	long long ts_us;         /* ops: publish time (-1 when absent) */
 	json_t *ops;             /* ops: array of operation objects (borrowed) */
 	json_t *relay;           /* relay: the message object (borrowed) */
+	struct access_change *access;   /* access: the changes (owned) */
+	size_t access_count;
 	json_t *root;            /* owned */
 };
 
@@ -41,6 +51,10 @@ char *bus_message_encode_op_texts(const char *node, long long ts_us, const char 
 				  size_t count, size_t *len);
 /* msg is borrowed. */
 char *bus_message_encode_relay(const char *node, json_t *msg, size_t *len);
+
+/* 1..BUS_MESSAGE_ACCESS_MAX changes (NULL when count is out of range). */
+char *bus_message_encode_access(const char *node, const struct access_change *changes,
+				size_t count, size_t *len);
 
 /* false (out->root NULL) for anything but a well-formed message of a known type. */
 bool bus_message_decode(const char *data, size_t len, struct bus_message *out)

@@ -17,11 +17,16 @@
 #include "store/state.h"
 #include "base/validate.h"
 
-/* Reads path parameter 0 as a canvas UUID; answers 404 otherwise. */
+/* Reads path parameter 0 as a canvas UUID, lower-cased (rooms, bus channels and access changes
+ * name a canvas by its canonical id); answers 404 otherwise. */
 bool api_canvas_param(struct http_request *req, char out[64])
 {
-	if (http_param(req, 0, out, 64) && validate_uuid(out))
+	if (http_param(req, 0, out, 64) && validate_uuid(out)) {
+		for (char *p = out; *p; p++)
+			if (*p >= 'A' && *p <= 'F')
+				*p = (char)(*p - 'A' + 'a');
 		return true;
+	}
 	http_respond_error(req, 404, "not_found", "canvas not found");
 	return false;
 }

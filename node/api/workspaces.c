@@ -14,6 +14,7 @@
 
 #include "base/alloc.h"
 #include "api/api.h"
+#include "app/access.h"
 #include "base/validate.h"
 
 #define WORKSPACE_JSON                                                                     \
@@ -93,6 +94,15 @@ static void respond_undeleted(struct http_request *req, const struct db_result *
 	} else {
 		http_respond_json_text(req, 200, db_value(r, 0, 2), (size_t)db_length(r, 0, 2));
 	}
+}
+
+/* Tells open sockets on every node about a change that just committed (app/access.h). */
+static void publish_access(const char *kind, const char *workspace_id, const char *canvas_id,
+			   const char *user_id)
+{
+	struct access_change change;
+	if (access_change_make(&change, kind, workspace_id, canvas_id, user_id))
+		access_publish(&change, 1);
 }
 
 /* ---- workspaces -------------------------------------------------------------------------- */
@@ -241,7 +251,12 @@ static void respond_function_status(struct http_request *req, const struct db_re
  * fs_workspace_delete); answers the workspace as GET /workspaces?deleted=true lists it. */
 static void workspace_deleted(const struct db_result *r, void *arg)
 {
-	respond_function_status(arg, r, "workspace");
+	struct http_request *req = arg;
+	char id[64];
+	if (r->ok && db_rows(r) == 1 && !strcmp(db_value(r, 0, 0), "ok") &&
+	    http_param(req, 0, id, sizeof(id)))
+		publish_access("workspace_deleted", id, NULL, NULL);
+	respond_function_status(req, r, "workspace");
 }
 
 void api_workspaces_delete(struct http_request *req)
@@ -374,7 +389,13 @@ void api_members_add(struct http_request *req)
  * sockets learn through the access feed (app/access.h). */
 static void member_changed(const struct db_result *r, void *arg)
 {
-	respond_function_status(arg, r, "workspace");
+	struct http_request *req = arg;
+	char id[64], target[64];
+	if (r->ok && db_rows(r) == 1 && !strcmp(db_value(r, 0, 0), "ok") &&
+	    http_param(req, 0, id, sizeof(id)) && http_param(req, 1, target, sizeof(target)))
+		publish_access(req->head.method == HTTP_DELETE ? "removed" : "role", id, NULL,
+			       target);
+	respond_function_status(req, r, "workspace");
 }
 
 /* Path parameters: the workspace and the member's user id; 404 for a malformed one. */
@@ -543,6 +564,9 @@ void api_canvases_update(struct http_request *req)
 static void canvas_deleted(const struct db_result *r, void *arg)
 {
 	struct http_request *req = arg;
+	char id[64];
+	if (r->ok && db_rows(r) == 1 && !db_is_null(r, 0, 2) && http_param(req, 0, id, sizeof(id)))
+		publish_access("canvas_deleted", db_value(r, 0, 2), id, NULL);
 	respond_role_checked(req, r, ROLE_OWNER, 200, "canvas");
 }
 
@@ -565,7 +589,8 @@ void api_canvases_delete(struct http_request *req)
 		  "d AS (UPDATE canvases c SET deleted_at = now(), deleted_by = $2 FROM me "
 		  "      WHERE c.id = $1 AND c.deleted_at IS NULL AND me.role = 'owner' "
 		  "      RETURNING c.*) "
-		  "SELECT (SELECT role FROM me), (SELECT " DELETED_CANVAS_JSON("d") "::text FROM d)",
+		  "SELECT (SELECT role FROM me), (SELECT " DELETED_CANVAS_JSON("d") "::text FROM d), "
+		  "  (SELECT workspace_id FROM d)",
 		  2, params, canvas_deleted, req);
 }
 

@@ -15,6 +15,7 @@
 #include "codec/query.h"
 #include "base/validate.h"
 #include "base/config.h"
+#include "app/access.h"
 #include "realtime/session.h"
 #include "codec/ws_codec.h"
 
@@ -63,6 +64,8 @@ static void ws_member_loaded(const struct db_result *r, void *arg)
 		c->join.head = db_int(r, 0, 1);
 		snprintf(c->join.display_name, sizeof(c->join.display_name), "%s",
 			 db_value(r, 0, 2));
+		snprintf(c->join.workspace_id, sizeof(c->join.workspace_id), "%s",
+			 db_value(r, 0, 3));
 		struct stream *stream = http_upgrade(req, c->accept);
 		if (stream)
 			session_start(stream, &c->join);
@@ -115,10 +118,11 @@ void api_ws_upgrade(struct http_request *req)
 	snprintf(c->join.canvas_id, sizeof(c->join.canvas_id), "%s", canvas_id);
 	snprintf(c->join.user_id, sizeof(c->join.user_id), "%s", req->user_id);
 	c->join.since = has_since ? since : -1;
+	c->join.access_generation = access_generation();
 	ws_handshake_accept(key->ptr, key->len, c->accept);
 	const char *params[] = { canvas_id, req->user_id };
 	if (!api_query(req,
-		       "SELECT m.role, c.version, u.display_name FROM canvases c "
+		       "SELECT m.role, c.version, u.display_name, c.workspace_id FROM canvases c "
 		       "JOIN workspace_members m ON m.workspace_id = c.workspace_id AND m.user_id = $2 "
 		       "JOIN users u ON u.id = $2 WHERE c.id = $1 AND c.deleted_at IS NULL",
 		       2, params, ws_member_loaded, c))

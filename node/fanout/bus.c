@@ -18,6 +18,7 @@
 #include "core/metrics.h"
 
 #define BUS_CHANNEL_PREFIX "fs:canvas:"
+#define BUS_ALL_CHANNEL "fs:all"
 #define BUS_BACKOFF_MIN_MS 100
 #define BUS_BACKOFF_MAX_MS 5000
 /* Publishes waiting for Redis's reply; past this Redis is too far behind to be useful and
@@ -46,6 +47,7 @@ static struct {
 	double last_heartbeat_rx;
 	bus_message_fn on_message;
 	bus_subscribed_fn on_subscribed;
+	bus_all_fn on_all;
 	char node_channel[160];
 	char host[256];
 	int port;
@@ -141,6 +143,12 @@ static void bus_sub_cb(redisAsyncContext *ac, void *r, void *privdata)
 		bus.last_heartbeat_rx = clock_mono_seconds();
 		return;
 	}
+	if (!strcmp(channel->str, BUS_ALL_CHANNEL)) {
+		metrics_counter_inc(METRIC_BUS_RECEIVED);
+		if (bus.on_all)
+			bus.on_all(reply->element[2]->str, reply->element[2]->len);
+		return;
+	}
 	const char *canvas = canvas_of_channel(channel->str);
 	if (!canvas)
 		return;
@@ -178,7 +186,8 @@ static void bus_connect_cb(const redisAsyncContext *ac, int status)
 		/* Every room may have missed messages while we were away: resubscribing makes
 		 * each one catch up from Postgres (on_subscribed). */
 		bus.last_heartbeat_rx = clock_mono_seconds();
-		redisAsyncCommand(c->ac, bus_sub_cb, NULL, "SUBSCRIBE %s", bus.node_channel);
+		redisAsyncCommand(c->ac, bus_sub_cb, NULL, "SUBSCRIBE %s " BUS_ALL_CHANNEL,
+				  bus.node_channel);
 		strmap_foreach(bus.channels, resubscribe_one, NULL);
 	}
 }
@@ -310,6 +319,11 @@ void bus_unsubscribe(const char *canvas_id)
 				  canvas_id);
 }
 
+void bus_set_all_handler(bus_all_fn on_all)
+{
+	bus.on_all = on_all;
+}
+
 static void bus_publish_cb(redisAsyncContext *ac, void *reply, void *privdata)
 {
 	if (bus.in_flight)
@@ -324,6 +338,19 @@ void bus_publish(const char *canvas_id, const char *data, size_t len)
 	}
 	if (redisAsyncCommand(bus.pub.ac, bus_publish_cb, NULL, "PUBLISH " BUS_CHANNEL_PREFIX "%s %b",
 			      canvas_id, data, len) == REDIS_OK) {
+		bus.in_flight++;
+		metrics_counter_inc(METRIC_BUS_PUBLISHED);
+	}
+}
+
+void bus_publish_all(const char *data, size_t len)
+{
+	if (bus.pub.state != BUS_UP || bus.in_flight >= BUS_MAX_IN_FLIGHT) {
+		metrics_counter_inc(METRIC_BUS_PUBLISH_DROPPED);
+		return;
+	}
+	if (redisAsyncCommand(bus.pub.ac, bus_publish_cb, NULL, "PUBLISH " BUS_ALL_CHANNEL " %b",
+			      data, len) == REDIS_OK) {
 		bus.in_flight++;
 		metrics_counter_inc(METRIC_BUS_PUBLISHED);
 	}

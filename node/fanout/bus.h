@@ -4,6 +4,9 @@
  * batches, presence changes, cursors and strokes travel on it. Redis is never the source of
  * truth and pub/sub is at-most-once: rooms repair every loss from Postgres (room.h).
  *
+ * Besides the canvas channels, every node subscribes fs:all, a channel for what concerns every
+ * node (access changes, app/access.h); it is at-most-once like the others.
+ *
  * Two connections: a publisher (commands) and a subscriber (subscribed mode). The subscriber
  * is probed: the node publishes a heartbeat to its own channel fs:node:<id> every
  * FLOWSTATE_FANOUT_BUS_HEARTBEAT_MS and a subscriber that has not seen one for FLOWSTATE_BUS_DEAD_MS
@@ -45,6 +48,12 @@ void bus_subscribe(const char *canvas_id);
 void bus_unsubscribe(const char *canvas_id);
 /* Fire and forget; dropped (counted) while Redis is down or too far behind. */
 void bus_publish(const char *canvas_id, const char *data, size_t len);
+
+/* A message on the all-nodes channel (this node's own included). */
+typedef void (*bus_all_fn)(const char *data, size_t len);
+void bus_set_all_handler(bus_all_fn on_all);
+/* Fire and forget to every node, like bus_publish. */
+void bus_publish_all(const char *data, size_t len);
 
 /* Both connections up and the heartbeat coming back. */
 bool bus_healthy(void);

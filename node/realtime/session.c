@@ -11,9 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "app/access.h"
 #include "app/undo.h"
 #include "auth/token.h"
 #include "base/alloc.h"
@@ -21,6 +24,7 @@
 #include "base/config.h"
 #include "base/list.h"
 #include "base/log.h"
+#include "base/strmap.h"
 #include "base/tbucket.h"
 #include "codec/ws_codec.h"
 #include "codec/ws_message.h"
@@ -755,6 +759,158 @@ static const struct ws_conn_handler session_conn_handler = {
 	.on_gone = session_on_gone,
 };
 
+/* ---- live permissions ------------------------------------------------------------------------ */
+
+/* (canvas, user) pairs whose access is read again, as Postgres array literals. */
+struct access_check {
+	struct list_link link;       /* access_checks */
+	char *canvases;
+	char *users;
+	int attempts;
+	struct event *retry_timer;
+};
+
+#define SESSION_ACCESS_CHECK_ATTEMPTS 30
+
+/* Checks in flight or waiting to retry, freed at exit if still there. */
+static struct list access_checks;
+
+static void session_access_check_run(struct access_check *c);
+
+static void access_check_free(struct access_check *c)
+{
+	list_remove(&access_checks, &c->link);
+	if (c->retry_timer)
+		event_free(c->retry_timer);
+	free(c->canvases);
+	free(c->users);
+	free(c);
+}
+
+/* Applies what Postgres says now to every open session of (canvas, user). */
+static void session_apply_access(const char *canvas_id, const char *user_id, bool live,
+				 const char *role)
+{
+	for (struct list_link *l = sessions.head; l; l = l->next) {
+		struct session *s = LIST_ITEM(l, struct session, link);
+		if (s->state >= SESSION_CLOSING || strcasecmp(s->join.canvas_id, canvas_id) ||
+		    strcasecmp(s->join.user_id, user_id))
+			continue;
+		if (!live || !role) {
+			log_info("ws_access_revoked", "session=%llu canvas=%s user=%s reason=%s",
+				 (unsigned long long)s->id, s->join.canvas_id, s->join.user_id,
+				 live ? "removed" : "canvas_deleted");
+			if (live)
+				session_close(s, SESSION_CLOSE_ACCESS_REVOKED, "access revoked");
+			else
+				session_close(s, SESSION_CLOSE_CANVAS_DELETED, "canvas deleted");
+		} else if (strcmp(s->join.role, role) != 0) {
+			log_info("ws_role_changed", "session=%llu canvas=%s user=%s from=%s to=%s",
+				 (unsigned long long)s->id, s->join.canvas_id, s->join.user_id,
+				 s->join.role, role);
+			snprintf(s->join.role, sizeof(s->join.role), "%s", role);
+			session_send_json(s, json_pack("{s:s, s:s}", "type", "role_changed", "role",
+						       role),
+					  false);
+		}
+	}
+}
+
+static void session_access_retry_cb(evutil_socket_t fd, short events, void *arg)
+{
+	session_access_check_run(arg);
+}
+
+/* Columns: canvas id, user id, canvas live ("t"/"f"), the user's role (NULL: not a member). */
+static void session_access_checked(const struct db_result *r, void *arg)
+{
+	struct access_check *c = arg;
+	if (!r->ok) {
+		/* Retry while Postgres is away: the feed will not bring the change again. */
+		if (++c->attempts < SESSION_ACCESS_CHECK_ATTEMPTS && r->retryable && sessions.head) {
+			log_warn("ws_access_check_failed", "sqlstate=%s attempt=%d", r->sqlstate,
+				 c->attempts);
+			struct timeval second = { 1, 0 };
+			evtimer_add(c->retry_timer, &second);
+			return;
+		}
+		log_warn("ws_access_check_failed", "sqlstate=%s attempt=%d final=true", r->sqlstate,
+			 c->attempts);
+		access_check_free(c);
+		return;
+	}
+	for (int i = 0; i < db_rows(r); i++)
+		session_apply_access(db_value(r, i, 0), db_value(r, i, 1),
+				     !strcmp(db_value(r, i, 2), "t"),
+				     db_is_null(r, i, 3) ? NULL : db_value(r, i, 3));
+	access_check_free(c);
+}
+
+static void session_access_check_run(struct access_check *c)
+{
+	const char *params[] = { c->canvases, c->users };
+	if (!db_query(env.db,
+		      "SELECT s.canvas_id, s.user_id, c.id IS NOT NULL, m.role "
+		      "FROM unnest($1::uuid[], $2::uuid[]) AS s(canvas_id, user_id) "
+		      "LEFT JOIN canvases c ON c.id = s.canvas_id AND c.deleted_at IS NULL "
+		      "LEFT JOIN workspace_members m "
+		      "  ON m.workspace_id = c.workspace_id AND m.user_id = s.user_id",
+		      2, params, session_access_checked, c)) {
+		struct timeval second = { 1, 0 };
+		if (++c->attempts < SESSION_ACCESS_CHECK_ATTEMPTS)
+			evtimer_add(c->retry_timer, &second);
+		else
+			access_check_free(c);
+	}
+}
+
+/* Reads the access of every open session concerned by one of the changes (or of `only`). */
+static void session_access_check(const struct access_change *changes, size_t count,
+				 const struct session *only)
+{
+	struct strmap *seen = strmap_new();
+	struct evbuffer *canvases = evbuffer_new(), *users = evbuffer_new();
+	for (struct list_link *l = sessions.head; l; l = l->next) {
+		struct session *s = LIST_ITEM(l, struct session, link);
+		if (s->state >= SESSION_CLOSING || (only && s != only))
+			continue;
+		bool affected = only != NULL;
+		for (size_t i = 0; i < count && !affected; i++)
+			affected = access_change_affects(&changes[i], s->join.workspace_id,
+							 s->join.canvas_id, s->join.user_id);
+		char key[140];
+		snprintf(key, sizeof(key), "%s/%s", s->join.canvas_id, s->join.user_id);
+		if (!affected || strmap_get(seen, key))
+			continue;
+		strmap_put(seen, key, (void *)1);
+		bool first = strmap_count(seen) == 1;
+		evbuffer_add_printf(canvases, "%s%s", first ? "{" : ",", s->join.canvas_id);
+		evbuffer_add_printf(users, "%s%s", first ? "{" : ",", s->join.user_id);
+	}
+	if (strmap_count(seen) > 0) {
+		evbuffer_add(canvases, "}", 2); /* with the NUL */
+		evbuffer_add(users, "}", 2);
+		struct access_check *c = xcalloc(1, sizeof(*c));
+		size_t n = evbuffer_get_length(canvases);
+		c->canvases = xmalloc(n);
+		evbuffer_remove(canvases, c->canvases, n);
+		n = evbuffer_get_length(users);
+		c->users = xmalloc(n);
+		evbuffer_remove(users, c->users, n);
+		c->retry_timer = evtimer_new(env.base, session_access_retry_cb, c);
+		list_push(&access_checks, &c->link);
+		session_access_check_run(c);
+	}
+	evbuffer_free(canvases);
+	evbuffer_free(users);
+	strmap_free(seen);
+}
+
+void sessions_on_access_changes(const struct access_change *changes, size_t count)
+{
+	session_access_check(changes, count, NULL);
+}
+
 /* ---- module ---------------------------------------------------------------------------------- */
 
 void sessions_init(const struct session_env *e)
@@ -797,6 +953,9 @@ void session_start(struct stream *stream, const struct session_join *join)
 	s->room = room_join(join->canvas_id, &s->member);
 	session_start_sync(s, join->head);
 	ws_conn_start(s->conn);
+	/* Changes applied between the authorization query and now did not see this session. */
+	if (join->access_generation != access_generation() && s->state < SESSION_CLOSING)
+		session_access_check(NULL, 0, s);
 }
 
 void sessions_drain(void)
@@ -823,6 +982,8 @@ void sessions_close_all(void)
 
 void sessions_release(void)
 {
+	while (access_checks.head)
+		access_check_free(LIST_ITEM(access_checks.head, struct access_check, link));
 	reaper_free(reaper);
 	reaper = NULL;
 	ws_conns_release();

@@ -23,6 +23,12 @@
 
 #include <stddef.h>
 
+#include "model/access.h"
+
+/* Application close codes (docs/protocol.md): the client must not reconnect. */
+#define SESSION_CLOSE_ACCESS_REVOKED 4403   /* removed from the canvas's workspace */
+#define SESSION_CLOSE_CANVAS_DELETED 4404   /* the canvas or its workspace was deleted */
+
 struct config;
 struct db_pool;
 struct event_base;
@@ -30,11 +36,14 @@ struct stream;
 
 struct session_join {
 	char canvas_id[64];
+	char workspace_id[64];
 	char user_id[64];
 	char display_name[128];
 	char role[16];
 	long long since;      /* -1: no since */
 	long long head;       /* canvas version when the upgrade was authorized */
+	/* access_generation() before the authorization query (app/access.h) */
+	unsigned long long access_generation;
 };
 
 struct session_env {
@@ -55,5 +64,13 @@ void sessions_close_all(void);
 /* Frees what is left once no async work can reference a session (after the db pool). */
 void sessions_release(void);
 size_t sessions_open(void);
+
+/*
+ * Access changes (app/access.h's callback): every open session they concern reads its access
+ * again from Postgres, in one query for all of them; then a session whose canvas is gone
+ * closes with 4404, one whose user is no longer a member with 4403, and one whose role
+ * changed gets {type: role_changed, role} and is held to the new role from its next message.
+ */
+void sessions_on_access_changes(const struct access_change *changes, size_t count);
 
 #endif

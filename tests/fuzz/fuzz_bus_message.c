@@ -27,17 +27,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	check(m.node != NULL && m.node[0] != '\0');
 	size_t len;
-	char *text = m.type == BUS_MESSAGE_OPS
-			     ? bus_message_encode_ops(m.node, m.ts_us, m.ops, &len)
-			     : bus_message_encode_relay(m.node, m.relay, &len);
+	char *text = NULL;
+	switch (m.type) {
+	case BUS_MESSAGE_OPS:
+		text = bus_message_encode_ops(m.node, m.ts_us, m.ops, &len);
+		break;
+	case BUS_MESSAGE_RELAY:
+		text = bus_message_encode_relay(m.node, m.relay, &len);
+		break;
+	case BUS_MESSAGE_ACCESS:
+		check(m.access_count >= 1 && m.access_count <= BUS_MESSAGE_ACCESS_MAX);
+		text = bus_message_encode_access(m.node, m.access, m.access_count, &len);
+		break;
+	}
 	check(text != NULL);
 	struct bus_message again;
 	check(bus_message_decode(text, len, &again));
 	check(again.type == m.type && !strcmp(again.node, m.node));
 	if (m.type == BUS_MESSAGE_OPS)
 		check(json_equal(again.ops, m.ops) && again.ts_us == m.ts_us);
-	else
+	else if (m.type == BUS_MESSAGE_RELAY)
 		check(json_equal(again.relay, m.relay));
+	else
+		check(again.access_count == m.access_count &&
+		      !memcmp(again.access, m.access, m.access_count * sizeof(*m.access)));
 	bus_message_free(&again);
 	free(text);
 	bus_message_free(&m);

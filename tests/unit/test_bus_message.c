@@ -91,3 +91,50 @@ Test(bus_message, ops_encoded_from_their_texts_decode_like_ops_encoded_whole)
 	bus_message_free(&m);
 	free(empty);
 }
+
+Test(bus_message, access_changes_round_trip_and_are_validated)
+{
+	struct access_change changes[3];
+	cr_assert(access_change_make(&changes[0], "role", "7B1D2C3E-0000-4000-8000-00000000000A",
+				     NULL, "7b1d2c3e-0000-4000-8000-00000000000b"));
+	cr_assert(access_change_make(&changes[1], "canvas_deleted",
+				     "7b1d2c3e-0000-4000-8000-00000000000a",
+				     "7b1d2c3e-0000-4000-8000-00000000000c", ""));
+	cr_assert(access_change_make(&changes[2], "workspace_deleted",
+				     "7b1d2c3e-0000-4000-8000-00000000000a", NULL, NULL));
+	size_t len;
+	char *text = bus_message_encode_access("n3", changes, 3, &len);
+	struct bus_message m;
+	cr_assert(bus_message_decode(text, len, &m));
+	cr_assert_eq(m.type, BUS_MESSAGE_ACCESS);
+	cr_assert_eq(m.access_count, 3);
+	cr_assert_eq(memcmp(m.access, changes, sizeof(changes)), 0);
+	cr_assert_str_eq(m.access[0].workspace_id, "7b1d2c3e-0000-4000-8000-00000000000a");
+	bus_message_free(&m);
+	free(text);
+	cr_assert_null(bus_message_encode_access("n3", changes, 0, &len));
+}
+
+Test(bus_message, malformed_access_messages_are_refused)
+{
+	const char *bad[] = {
+		"{\"t\":\"access\",\"n\":\"a\"}",
+		"{\"t\":\"access\",\"n\":\"a\",\"a\":[]}",
+		"{\"t\":\"access\",\"n\":\"a\",\"a\":[{\"kind\":\"role\"}]}",
+		"{\"t\":\"access\",\"n\":\"a\",\"a\":[{\"kind\":\"role\",\"workspace_id\":"
+		"\"7b1d2c3e-0000-4000-8000-00000000000a\"}]}", /* no user */
+		"{\"t\":\"access\",\"n\":\"a\",\"a\":[{\"kind\":\"root\",\"workspace_id\":"
+		"\"7b1d2c3e-0000-4000-8000-00000000000a\"}]}",
+		"{\"t\":\"access\",\"n\":\"a\",\"a\":[{\"kind\":\"workspace_deleted\","
+		"\"workspace_id\":\"nope\"}]}",
+		"{\"t\":\"access\",\"n\":\"a\",\"a\":[{\"kind\":\"workspace_deleted\","
+		"\"workspace_id\":\"7b1d2c3e-0000-4000-8000-00000000000a\",\"x\":\"y\"}]}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct bus_message m;
+		cr_assert_not(bus_message_decode(bad[i], strlen(bad[i]), &m), "accepted: %s",
+			      bad[i]);
+		cr_assert_null(m.root);
+		cr_assert_null(m.access);
+	}
+}
