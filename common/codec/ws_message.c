@@ -222,6 +222,38 @@ static bool parse_stroke(const json_t *msg, const struct ws_message_limits *limi
 	return true;
 }
 
+/* Exactly {type, shape_ids}: distinct valid shape ids, at most max_selection of them. */
+static bool parse_selection(const json_t *msg, const struct ws_message_limits *limits,
+			    struct ws_message *out, struct ws_msg_error *err)
+{
+	const json_t *ids = json_object_get(msg, "shape_ids");
+	size_t n = json_array_size(ids);
+	if (!json_is_array(ids) || json_object_size(msg) != 2 || n > limits->max_selection) {
+		set_error(err, NULL, "invalid_field",
+			  "selection: {type, shape_ids: [shape id, ...] (at most %zu)}",
+			  limits->max_selection);
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *id = json_string_value(json_array_get(ids, i));
+		if (!id || !op_shape_id_valid(id, json_string_length(json_array_get(ids, i)))) {
+			set_error(err, NULL, "invalid_field", "selection.shape_ids: shape ids");
+			return false;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (!strcmp(id, json_string_value(json_array_get(ids, j)))) {
+				set_error(err, NULL, "invalid_field",
+					  "selection.shape_ids: each id at most once");
+				return false;
+			}
+		}
+	}
+	out->shape_ids = json_deep_copy(ids);
+	if (!out->shape_ids)
+		abort(); /* only on out-of-memory: the allocation policy of alloc.h */
+	return true;
+}
+
 static bool type_from_name(const char *name, enum ws_msg_type *type, bool *batch)
 {
 	static const struct {
@@ -236,6 +268,7 @@ static bool type_from_name(const char *name, enum ws_msg_type *type, bool *batch
 		{ "cursor", WS_MSG_CURSOR, false },
 		{ "stroke", WS_MSG_STROKE, false },
 		{ "ping", WS_MSG_PING, false },
+		{ "selection", WS_MSG_SELECTION, false },
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (!strcmp(name, names[i].name)) {
@@ -285,6 +318,9 @@ bool ws_message_parse(const char *text, size_t len, const struct ws_message_limi
 	case WS_MSG_STROKE:
 		ok = parse_stroke(msg, limits, out, err);
 		break;
+	case WS_MSG_SELECTION:
+		ok = parse_selection(msg, limits, out, err);
+		break;
 	default:
 		/* undo, redo and ping carry nothing; other members are ignored, as ever. */
 		ok = true;
@@ -311,6 +347,7 @@ void ws_message_free(struct ws_message *m)
 	free(m->ops);
 	free(m->op_errors);
 	json_decref(m->points);
+	json_decref(m->shape_ids);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -329,6 +366,8 @@ const char *ws_message_type_name(enum ws_msg_type type, bool batch)
 		return "stroke";
 	case WS_MSG_PING:
 		return "ping";
+	case WS_MSG_SELECTION:
+		return "selection";
 	case WS_MSG_UNKNOWN:
 		return "unknown";
 	case WS_MSG_INVALID:

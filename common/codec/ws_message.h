@@ -10,6 +10,8 @@
  *   undo, redo, ping                                               no fields read
  *   cursor      exactly {type, x, y}, finite numbers, |v| <= coord_max
  *   stroke      {type, stroke_id, points: [[x, y], ...] (<= max_stroke_points), done?}
+ *   selection   exactly {type, shape_ids: [shape id, ...]}: <= max_selection distinct valid
+ *               shape ids ([] clears the selection)
  * Op payloads go through op_validate() and come back normalized. Error codes and details are
  * the ones clients already see (malformed_json, invalid_message, unknown_type, unknown_field,
  * missing_field, invalid_field, too_many_ops, unknown_op_type, and op_validate's own), and
@@ -32,6 +34,7 @@
 /* The protocol's default bounds (FLOWSTATE_WS_MAX_OPS_PER_MESSAGE is configurable). */
 #define WS_MESSAGE_MAX_OPS_DEFAULT 64
 #define WS_MESSAGE_MAX_STROKE_POINTS 512
+#define WS_MESSAGE_MAX_SELECTION 256
 #define WS_MESSAGE_COORD_MAX 1e9
 
 /* Buffer sizes: a canonical UUID plus NUL (and slack), a stroke id (<= 64 bytes) plus NUL. */
@@ -47,6 +50,7 @@ enum ws_msg_type {
 	WS_MSG_CURSOR,
 	WS_MSG_STROKE,
 	WS_MSG_PING,
+	WS_MSG_SELECTION,
 };
 
 struct ws_msg_op {
@@ -76,12 +80,15 @@ struct ws_message {
 	char stroke_id[WS_MESSAGE_STROKE_ID_SIZE];
 	json_t *points; /* a copy of the validated [[x, y], ...], owned */
 	bool done;
+	/* selection */
+	json_t *shape_ids; /* a copy of the validated [id, ...], owned */
 };
 
 struct ws_message_limits {
 	size_t max_ops;           /* entries of an "operations" message */
 	size_t max_stroke_points; /* points of a "stroke" message */
 	double coord_max;         /* bound on |x| and |y| of cursors and stroke points */
+	size_t max_selection;     /* shape ids of a "selection" message */
 };
 
 /*

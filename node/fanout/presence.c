@@ -55,10 +55,54 @@ void presence_free(struct presence *p)
 /* The client-facing part of a stored entry. */
 static json_t *presence_public(const json_t *entry)
 {
-	return json_pack("{s:O, s:O, s:O, s:O}", "user_id", json_object_get(entry, "user_id"),
+	json_t *selection = json_object_get(entry, "selection");
+	return json_pack("{s:O, s:O, s:O, s:O, s:o}", "user_id", json_object_get(entry, "user_id"),
 			 "session_id", json_object_get(entry, "session_id"), "display_name",
 			 json_object_get(entry, "display_name"), "color",
-			 json_object_get(entry, "color"));
+			 json_object_get(entry, "color"), "selection",
+			 json_is_array(selection) ? json_incref(selection) : json_array());
+}
+
+static long long selection_seq_of(const json_t *entry)
+{
+	return json_integer_value(json_object_get(entry, "selection_seq"));
+}
+
+static void presence_announce_selection(struct presence *p, const json_t *entry)
+{
+	json_t *msg = json_pack("{s:s, s:O, s:O, s:O}", "type", "selection", "user_id",
+				json_object_get(entry, "user_id"), "session_id",
+				json_object_get(entry, "session_id"), "shape_ids",
+				json_object_get(entry, "selection"));
+	p->announce(p->owner, msg);
+	json_decref(msg);
+}
+
+/* Takes a newer selection into the cached entry of sid (a copy: entries may be shared). */
+static bool presence_update_selection(struct presence *p, const char *sid, json_t *shape_ids,
+				      long long seq)
+{
+	json_t *known = json_object_get(p->remote, sid);
+	if (!known || seq <= selection_seq_of(known))
+		return false;
+	json_t *updated = json_copy(known);
+	json_object_set(updated, "selection", shape_ids);
+	json_object_set_new(updated, "selection_seq", json_integer(seq));
+	json_object_set_new(p->remote, sid, updated);
+	return true;
+}
+
+bool presence_remote_selection(struct presence *p, const json_t *msg)
+{
+	const char *sid = json_string_value(json_object_get(msg, "session_id"));
+	json_t *ids = json_object_get(msg, "shape_ids");
+	json_t *seq = json_object_get(msg, "seq");
+	if (!sid || !json_is_array(ids) || !json_is_integer(seq) ||
+	    !json_is_string(json_object_get(msg, "user_id")))
+		return false;
+	if (!json_object_get(p->remote, sid))
+		return true; /* its join is still on the way: announce, the join will carry it */
+	return presence_update_selection(p, sid, ids, json_integer_value(seq));
 }
 
 static void presence_announce(struct presence *p, const json_t *entry, bool joined)
@@ -154,7 +198,13 @@ static void presence_loaded(const char *canvas_id, const struct bus_field *field
 		} else if (strcmp(node, p->node_id) != 0) {
 			json_object_set_new(seen, sid, json_true());
 			json_object_set_new(entry, "session_id", json_string(sid));
-			presence_remote_join(p, entry);
+			json_t *selection = json_object_get(entry, "selection");
+			if (!json_object_get(p->remote, sid))
+				presence_remote_join(p, entry);
+			else if (json_is_array(selection) &&
+				 presence_update_selection(p, sid, selection,
+							   selection_seq_of(entry)))
+				presence_announce_selection(p, json_object_get(p->remote, sid));
 		}
 		json_decref(entry);
 	}

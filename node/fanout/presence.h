@@ -10,9 +10,17 @@
  *
  * The object caches the other nodes' sessions and announces each change once, through the
  * callback its owner (the room) gave it. Redis is reached through the bus only.
+ *
+ * Selections: an entry carries its session's current selection ("selection": [shape id, ...])
+ * and, internally, "selection_seq", which the owning session increments with every change it
+ * relays. A relayed selection or a reconciled entry updates the cache only when its sequence is
+ * newer, so a hash read answered after a newer relay never brings an old selection back; and
+ * reconciliation announces a selection whose relay was lost (as a "selection" message).
  */
 #ifndef FLOWSTATE_FANOUT_PRESENCE_H
 #define FLOWSTATE_FANOUT_PRESENCE_H
+
+#include <stdbool.h>
 
 #include <jansson.h>
 
@@ -37,6 +45,9 @@ void presence_reconcile(struct presence *p);
 /* Relayed from another node: a session joined (entry borrowed) / left. */
 void presence_remote_join(struct presence *p, json_t *entry);
 void presence_remote_leave(struct presence *p, const char *session_id);
+/* Relayed from another node: {type: selection, user_id, session_id, shape_ids, seq} (borrowed).
+ * false when it is malformed or older than what the cache holds: not to be announced. */
+bool presence_remote_selection(struct presence *p, const json_t *msg);
 
 /* Public entries of the other nodes' sessions (new array). */
 json_t *presence_remote_entries(const struct presence *p);

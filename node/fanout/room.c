@@ -255,13 +255,21 @@ static void room_presence_announce(void *owner, json_t *msg)
 	ws_frame_release(f);
 }
 
+/* What the hash holds for a member: its presence and the sequence of its selection. */
+static json_t *room_member_entry(const struct room_member *m)
+{
+	json_t *entry = m->ops->presence(m);
+	json_object_set_new(entry, "selection_seq", json_integer(m->ops->selection_seq(m)));
+	return entry;
+}
+
 /* Refreshes this node's visible members in the canvas's hash and reconciles with the others. */
 static void room_presence_sync(struct room *r)
 {
 	json_t *entries = json_array();
 	for (struct room_member *m = r->members; m; m = m->next)
 		if (m->ops->visible(m))
-			json_array_append_new(entries, m->ops->presence(m));
+			json_array_append_new(entries, room_member_entry(m));
 	presence_store(r->presence, entries);
 	json_decref(entries);
 	presence_reconcile(r->presence);
@@ -276,7 +284,7 @@ static void room_presence_timer_cb(evutil_socket_t fd, short events, void *arg)
 void room_member_opened(struct room *r, struct room_member *m)
 {
 	json_t *entries = json_array();
-	json_array_append_new(entries, m->ops->presence(m));
+	json_array_append_new(entries, room_member_entry(m));
 	presence_store(r->presence, entries);
 	json_decref(entries);
 }
@@ -366,6 +374,31 @@ void room_relay(struct room *r, json_t *msg, const struct room_member *except)
 	free(text);
 }
 
+void room_member_selected(struct room *r, struct room_member *m, json_t *shape_ids,
+			  long long seq)
+{
+	json_t *p = m->ops->presence(m);
+	json_t *msg = json_pack("{s:s, s:O, s:O, s:O}", "type", "selection", "user_id",
+				json_object_get(p, "user_id"), "session_id",
+				json_object_get(p, "session_id"), "shape_ids", shape_ids);
+	json_decref(p);
+	struct ws_frame *f = ws_frame_json(msg);
+	room_broadcast(r, f, m, true);
+	ws_frame_release(f);
+	/* Other nodes order relays and hash entries by seq (fanout/presence.h). */
+	json_object_set_new(msg, "seq", json_integer(seq));
+	size_t len;
+	char *text = bus_message_encode_relay(env.cfg->node_id, msg, &len);
+	if (text)
+		bus_publish(r->canvas_id, text, len);
+	free(text);
+	json_decref(msg);
+	json_t *entries = json_array();
+	json_array_append_new(entries, room_member_entry(m));
+	presence_store(r->presence, entries);
+	json_decref(entries);
+}
+
 void room_receive_relay(const char *canvas_id, json_t *msg)
 {
 	struct room *r = rooms ? strmap_get(rooms, canvas_id) : NULL;
@@ -383,6 +416,17 @@ void room_receive_relay(const char *canvas_id, json_t *msg)
 		const char *sid = json_string_value(json_object_get(msg, "session_id"));
 		if (sid)
 			presence_remote_leave(r->presence, sid);
+		return;
+	}
+	if (type && !strcmp(type, "selection")) {
+		if (presence_remote_selection(r->presence, msg)) {
+			json_t *public = json_copy(msg);
+			json_object_del(public, "seq");
+			struct ws_frame *f = ws_frame_json(public);
+			room_broadcast(r, f, NULL, true);
+			ws_frame_release(f);
+			json_decref(public);
+		}
 		return;
 	}
 	struct ws_frame *f = ws_frame_json(msg);

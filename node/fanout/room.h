@@ -37,8 +37,10 @@ struct room_member_ops {
 	void (*deliver_op)(struct room_member *m, long long version, struct ws_frame *f);
 	/* Any other frame (presence, cursor, stroke); transient ones may be dropped. */
 	void (*send)(struct room_member *m, struct ws_frame *f, bool transient);
-	/* {user_id, session_id, display_name, color} (new reference). */
+	/* {user_id, session_id, display_name, color, selection} (new reference). */
 	json_t *(*presence)(const struct room_member *m);
+	/* How many selection changes the member relayed (orders them in presence caches). */
+	long long (*selection_seq)(const struct room_member *m);
 	/* Visible to others (in presence). */
 	bool (*visible)(const struct room_member *m);
 	/* Has its sync: broadcasts may follow it. */
@@ -91,6 +93,12 @@ void room_relay(struct room *r, json_t *msg, const struct room_member *except);
 void room_receive_relay(const char *canvas_id, json_t *msg);
 /* The bus (re)subscribed the canvas's channel: catch up from Postgres. */
 void room_on_subscribed(const char *canvas_id);
+
+/* A member's new selection (shape_ids borrowed, seq = its selection_seq): to the room's
+ * other members here, to the other nodes' rooms, and into the presence hash, so that joiners
+ * see it. Callers coalesce (at most FLOWSTATE_WS_CURSOR_HZ per second per member). */
+void room_member_selected(struct room *r, struct room_member *m, json_t *shape_ids,
+			  long long seq);
 
 /* A member became visible (open) / left: stored in the canvas's Redis presence hash. */
 void room_member_opened(struct room *r, struct room_member *m);

@@ -69,6 +69,12 @@ struct session {
 	bool cursor_pending;
 	double cursor_x, cursor_y;
 	struct event *cursor_timer;
+	/* selection, coalesced like the cursor: the latest wins */
+	json_t *selection;                   /* [shape id, ...], owned; [] when nothing */
+	long long selection_seq;             /* selections relayed so far */
+	struct tbucket selection_bucket;
+	bool selection_pending;
+	struct event *selection_timer;
 	/* undo/redo wait for this connection's earlier ops to commit, and for each other */
 	int commits_in_flight;
 	bool undo_running;
@@ -98,7 +104,9 @@ static struct session *session_of(const struct room_member *m)
 
 static void session_free(struct list_link *link)
 {
-	free(LIST_ITEM(link, struct session, link));
+	struct session *s = LIST_ITEM(link, struct session, link);
+	json_decref(s->selection);
+	free(s);
 }
 
 static void session_ref(struct session *s)
@@ -118,8 +126,9 @@ static void session_unref(struct session *s)
 
 static json_t *session_presence(const struct session *s)
 {
-	return json_pack("{s:s, s:s, s:s, s:s}", "user_id", s->join.user_id, "session_id",
-			 s->session_id, "display_name", s->join.display_name, "color", s->color);
+	return json_pack("{s:s, s:s, s:s, s:s, s:O}", "user_id", s->join.user_id, "session_id",
+			 s->session_id, "display_name", s->join.display_name, "color", s->color,
+			 "selection", s->selection);
 }
 
 /* The only function that changes a session's state. */
@@ -155,6 +164,8 @@ static void session_change_state(struct session *s, enum session_state state)
 		s->room = NULL;
 		event_free(s->cursor_timer);
 		s->cursor_timer = NULL;
+		event_free(s->selection_timer);
+		s->selection_timer = NULL;
 		open_count--;
 		metrics_gauge_add(METRIC_WS_CONNECTIONS, -1);
 	}
@@ -254,6 +265,11 @@ static json_t *member_presence(const struct room_member *m)
 	return session_presence(session_of(m));
 }
 
+static long long member_selection_seq(const struct room_member *m)
+{
+	return session_of(m)->selection_seq;
+}
+
 static bool member_visible(const struct room_member *m)
 {
 	return session_of(m)->state == SESSION_OPEN;
@@ -280,6 +296,7 @@ static const struct room_member_ops session_member_ops = {
 	.deliver_op = member_deliver_op,
 	.send = member_send,
 	.presence = member_presence,
+	.selection_seq = member_selection_seq,
 	.visible = member_visible,
 	.synced = member_synced,
 	.room_ready = member_room_ready,
@@ -688,6 +705,46 @@ static void session_handle_cursor(struct session *s, const struct ws_message *m)
 	}
 }
 
+static void session_relay_selection(struct session *s)
+{
+	s->selection_pending = false;
+	s->selection_bucket.tokens -= 1.0;
+	s->selection_seq++;
+	room_member_selected(s->room, &s->member, s->selection, s->selection_seq);
+}
+
+static void session_selection_timer_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct session *s = arg;
+	if (!s->selection_pending || s->state != SESSION_OPEN)
+		return;
+	tbucket_refill(&s->selection_bucket, clock_mono_seconds());
+	if (s->selection_bucket.tokens < 1.0)
+		s->selection_bucket.tokens = 1.0; /* the timer was set for when a token is due */
+	session_relay_selection(s);
+}
+
+/* The shapes the client has selected: shown to the others (and in presence, for joiners),
+ * coalesced like cursors: at most ws_cursor_hz relays per second, the latest wins. A selection
+ * made before the session is open is relayed when it opens (its presence carries it). */
+static void session_handle_selection(struct session *s, struct ws_message *m)
+{
+	json_decref(s->selection);
+	s->selection = m->shape_ids;
+	m->shape_ids = NULL;
+	if (s->state != SESSION_OPEN)
+		return;
+	tbucket_refill(&s->selection_bucket, clock_mono_seconds());
+	if (s->selection_bucket.tokens >= 1.0) {
+		session_relay_selection(s);
+	} else if (!s->selection_pending) {
+		s->selection_pending = true;
+		double wait = tbucket_wait(&s->selection_bucket, 1.0);
+		struct timeval tv = { (time_t)wait, (suseconds_t)((wait - (time_t)wait) * 1e6) };
+		evtimer_add(s->selection_timer, &tv);
+	}
+}
+
 /* In-progress freehand points: relayed to the room, never stored. */
 static void session_handle_stroke(struct session *s, const struct ws_message *m)
 {
@@ -710,6 +767,7 @@ static void session_on_text(void *owner, const uint8_t *data, size_t len)
 		.max_ops = (size_t)env.cfg->ws_max_ops_per_message,
 		.max_stroke_points = WS_MESSAGE_MAX_STROKE_POINTS,
 		.coord_max = WS_MESSAGE_COORD_MAX,
+		.max_selection = WS_MESSAGE_MAX_SELECTION,
 	};
 	struct ws_message m;
 	struct ws_msg_error err;
@@ -742,6 +800,9 @@ static void session_on_text(void *owner, const uint8_t *data, size_t len)
 			break;
 		case WS_MSG_STROKE:
 			session_handle_stroke(s, &m);
+			break;
+		case WS_MSG_SELECTION:
+			session_handle_selection(s, &m);
 			break;
 		case WS_MSG_PING:
 			session_send_json(s, json_pack("{s:s}", "type", "pong"), false);
@@ -937,6 +998,8 @@ void session_start(struct stream *stream, const struct session_join *join)
 	double now = clock_mono_seconds();
 	tbucket_init(&s->ops_bucket, env.cfg->ws_ops_per_second, env.cfg->ws_ops_burst, now);
 	tbucket_init(&s->cursor_bucket, env.cfg->ws_cursor_hz, SESSION_CURSOR_BURST, now);
+	tbucket_init(&s->selection_bucket, env.cfg->ws_cursor_hz, SESSION_CURSOR_BURST, now);
+	s->selection = json_array();
 	if (!token_uuid_v4(s->session_id))
 		abort(); /* no randomness: nothing safe to do */
 	user_color(join->user_id, s->color);
@@ -944,6 +1007,7 @@ void session_start(struct stream *stream, const struct session_join *join)
 	open_count++;
 	metrics_gauge_add(METRIC_WS_CONNECTIONS, 1);
 	s->cursor_timer = evtimer_new(env.base, session_cursor_timer_cb, s);
+	s->selection_timer = evtimer_new(env.base, session_selection_timer_cb, s);
 	char label[128];
 	snprintf(label, sizeof(label), "session=%llu canvas=%s", (unsigned long long)s->id,
 		 join->canvas_id);

@@ -7,8 +7,9 @@
  *   - an accepted message is within its limits, and every batch entry is either an op or an
  *     error;
  *   - normalization is idempotent: the ops re-serialized as an "operations" batch parse back
- *     to the same ids, types and payloads with no errors, and strokes and cursors re-serialize
- *     to themselves.
+ *     to the same ids, types and payloads with no errors, and strokes, cursors and selections
+ *     re-serialize to themselves;
+ *   - a selection holds at most max_selection distinct valid shape ids.
  * Small limits make the bounds (too_many_ops, the stroke point count) cheap to reach.
  */
 #include <stddef.h>
@@ -21,7 +22,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const struct ws_message_limits limits = { 8, 16, WS_MESSAGE_COORD_MAX };
+static const struct ws_message_limits limits = { 8, 16, WS_MESSAGE_COORD_MAX, 4 };
 
 static void check(bool ok)
 {
@@ -114,10 +115,27 @@ static void check_accepted(const struct ws_message *m, const struct ws_msg_error
 		ws_message_free(&again);
 		break;
 	}
+	case WS_MSG_SELECTION: {
+		size_t n = json_array_size(m->shape_ids);
+		check(json_is_array(m->shape_ids) && n <= limits.max_selection);
+		for (size_t i = 0; i < n; i++) {
+			const char *id = json_string_value(json_array_get(m->shape_ids, i));
+			check(id && op_shape_id_valid(id, strlen(id)));
+			for (size_t j = 0; j < i; j++)
+				check(strcmp(id, json_string_value(json_array_get(m->shape_ids, j))));
+		}
+		struct ws_message again;
+		check(reparse(json_pack("{s:s, s:O}", "type", "selection", "shape_ids", m->shape_ids),
+			      &again));
+		check(again.type == WS_MSG_SELECTION && json_equal(again.shape_ids, m->shape_ids));
+		ws_message_free(&again);
+		check(m->ops == NULL && m->points == NULL);
+		break;
+	}
 	case WS_MSG_UNDO:
 	case WS_MSG_REDO:
 	case WS_MSG_PING:
-		check(m->ops == NULL && m->points == NULL);
+		check(m->ops == NULL && m->points == NULL && m->shape_ids == NULL);
 		break;
 	case WS_MSG_INVALID:
 	case WS_MSG_UNKNOWN:
@@ -134,8 +152,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_accepted(&m, &err);
 	} else {
 		check_error(&err);
-		check(m.ops == NULL && m.op_errors == NULL && m.points == NULL);
-		check(m.type <= WS_MSG_PING);
+		check(m.ops == NULL && m.op_errors == NULL && m.points == NULL && m.shape_ids == NULL);
+		check(m.type <= WS_MSG_SELECTION);
 	}
 	ws_message_free(&m);
 	return 0;

@@ -14,7 +14,7 @@
 
 static const struct ws_message_limits limits = { WS_MESSAGE_MAX_OPS_DEFAULT,
 						 WS_MESSAGE_MAX_STROKE_POINTS,
-						 WS_MESSAGE_COORD_MAX };
+						 WS_MESSAGE_COORD_MAX, WS_MESSAGE_MAX_SELECTION };
 
 static char *canon(const json_t *v)
 {
@@ -472,7 +472,8 @@ static char *batch_of(size_t n)
 
 Test(ws_message, operations_accepts_max_ops_and_refuses_one_more)
 {
-	struct ws_message_limits three = { 3, WS_MESSAGE_MAX_STROKE_POINTS, WS_MESSAGE_COORD_MAX };
+	struct ws_message_limits three = { 3, WS_MESSAGE_MAX_STROKE_POINTS, WS_MESSAGE_COORD_MAX,
+					   WS_MESSAGE_MAX_SELECTION };
 	char *ok = batch_of(3);
 	struct ws_message m;
 	parse_with(&three, ok, &m);
@@ -574,7 +575,7 @@ Test(ws_message, cursor_rejects_non_numbers_and_out_of_range_coordinates)
 
 Test(ws_message, coordinate_bound_comes_from_the_limits)
 {
-	struct ws_message_limits small = { 64, 512, 100 };
+	struct ws_message_limits small = { 64, 512, 100, 256 };
 	struct ws_message m;
 	parse_with(&small, "{\"type\":\"cursor\",\"x\":100,\"y\":-100}", &m);
 	ws_message_free(&m);
@@ -621,7 +622,7 @@ Test(ws_message, stroke_rejects_bad_ids_points_and_done)
 
 Test(ws_message, stroke_refuses_more_points_than_the_limit_naming_it)
 {
-	struct ws_message_limits two = { 64, 2, 1e9 };
+	struct ws_message_limits two = { 64, 2, 1e9, 256 };
 	expect_refused_with(&two,
 			    "{\"type\":\"stroke\",\"stroke_id\":\"s\","
 			    "\"points\":[[0,0],[1,1],[2,2]]}",
@@ -690,4 +691,48 @@ Test(ws_message, type_names_match_the_protocol)
 	cr_assert_str_eq(ws_message_type_name(WS_MSG_CURSOR, false), "cursor");
 	cr_assert_str_eq(ws_message_type_name(WS_MSG_STROKE, false), "stroke");
 	cr_assert_str_eq(ws_message_type_name(WS_MSG_PING, false), "ping");
+}
+
+/* ---- selection ---- */
+
+Test(ws_message, selection_keeps_the_ids_in_order_and_an_empty_one_clears)
+{
+	struct ws_message m;
+	parse("{\"type\":\"selection\",\"shape_ids\":[\"b\",\"a-1\",\"c.2:x\"]}", &m);
+	cr_assert_eq(m.type, WS_MSG_SELECTION);
+	expect_json(m.shape_ids, "[\"b\",\"a-1\",\"c.2:x\"]");
+	ws_message_free(&m);
+	cr_assert_null(m.shape_ids);
+	parse("{\"shape_ids\":[],\"type\":\"selection\"}", &m);
+	expect_json(m.shape_ids, "[]");
+	cr_assert_str_eq(ws_message_type_name(m.type, false), "selection");
+	ws_message_free(&m);
+}
+
+Test(ws_message, selection_is_bounded_distinct_and_exact)
+{
+	struct ws_message_limits two = limits;
+	two.max_selection = 2;
+	struct ws_message m;
+	parse_with(&two, "{\"type\":\"selection\",\"shape_ids\":[\"a\",\"b\"]}", &m);
+	ws_message_free(&m);
+	const char *detail2 = "selection: {type, shape_ids: [shape id, ...] (at most 2)}";
+	expect_refused_with(&two, "{\"type\":\"selection\",\"shape_ids\":[\"a\",\"b\",\"c\"]}",
+			    WS_MSG_SELECTION, "invalid_field", detail2, "");
+	expect_refused("{\"type\":\"selection\"}", WS_MSG_SELECTION, "invalid_field", NULL, "");
+	expect_refused("{\"type\":\"selection\",\"shape_ids\":\"a\"}", WS_MSG_SELECTION,
+		       "invalid_field", NULL, "");
+	expect_refused("{\"type\":\"selection\",\"shape_ids\":[],\"x\":1}", WS_MSG_SELECTION,
+		       "invalid_field", NULL, "");
+	expect_refused("{\"type\":\"selection\",\"shape_ids\":[\"a\",\"a\"]}", WS_MSG_SELECTION,
+		       "invalid_field", "selection.shape_ids: each id at most once", "");
+	expect_refused("{\"type\":\"selection\",\"shape_ids\":[1]}", WS_MSG_SELECTION,
+		       "invalid_field", "selection.shape_ids: shape ids", "");
+	expect_refused("{\"type\":\"selection\",\"shape_ids\":[\"bad id\"]}", WS_MSG_SELECTION,
+		       "invalid_field", "selection.shape_ids: shape ids", "");
+	expect_refused("{\"type\":\"selection\",\"shape_ids\":[\"\"]}", WS_MSG_SELECTION,
+		       "invalid_field", "selection.shape_ids: shape ids", "");
+	char big[200];
+	snprintf(big, sizeof(big), "{\"type\":\"selection\",\"shape_ids\":[\"%065d\"]}", 0);
+	expect_refused(big, WS_MSG_SELECTION, "invalid_field", "selection.shape_ids: shape ids", "");
 }
