@@ -129,6 +129,9 @@ static const struct config_entry config_table[] = {
 	{ "FLOWSTATE_ACCESS_POLL_MS", CT_INT, OFF(access_poll_ms), "250", 20, 10000, false,
 	  "period of each node's read of access changes (removals, role changes, deletions) that "
 	  "open WebSockets must apply even when Redis lost the push" },
+	{ "FLOWSTATE_PUBLIC_URL", CT_STRING, OFF(public_url), "", 0, 0, false,
+	  "base URL of the web client (https://board.example.com), for the links invites answer "
+	  "with; empty: links are relative (/#/invite/<token>)" },
 	{ "FLOWSTATE_FAULT_BUS_DROP_EVERY", CT_INT, OFF(fault_bus_drop_every), "0", 0, 1000000,
 	  false, "testing only (refused in production): drop every Nth op batch (and, counted apart, "
 	  "every Nth access push) from Redis" },

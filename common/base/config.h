@@ -63,6 +63,7 @@ struct config {
 	int bus_dead_ms;        /* no heartbeat back for this long: subscriber is dead */
 	int presence_ttl;       /* seconds a presence entry lives without a refresh */
 	int access_poll_ms;     /* period of the node's read of the access feed (live permissions) */
+	char *public_url;       /* the web client's base URL, for invite links ("" = relative) */
 	int fault_bus_drop_every; /* testing only: drop every Nth incoming op batch (0: off) */
 };
 

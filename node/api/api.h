@@ -112,6 +112,13 @@ void api_canvases_update(struct http_request *req);
 void api_canvases_delete(struct http_request *req);
 void api_canvases_undelete(struct http_request *req);
 
+/* Invites (invites.c). */
+void api_invites_create(struct http_request *req);
+void api_invites_list(struct http_request *req);
+void api_invites_revoke(struct http_request *req);
+void api_invites_get(struct http_request *req);
+void api_invites_accept(struct http_request *req);
+
 void api_operations_create(struct http_request *req);
 void api_operations_list(struct http_request *req);
 void api_state_get(struct http_request *req);
