@@ -133,8 +133,8 @@ static const struct config_entry config_table[] = {
 	  "base URL of the web client (https://board.example.com), for the links invites answer "
 	  "with; empty: links are relative (/#/invite/<token>)" },
 	{ "FLOWSTATE_FAULT_BUS_DROP_EVERY", CT_INT, OFF(fault_bus_drop_every), "0", 0, 1000000,
-	  false, "testing only (refused in production): drop every Nth op batch (and, counted apart, "
-	  "every Nth access push) from Redis" },
+	  false, "testing only (refused in production): drop every Nth op batch, comment batch and "
+	  "access push from Redis (each counted apart)" },
 };
 
 #define CONFIG_ENTRIES (sizeof(config_table) / sizeof(config_table[0]))

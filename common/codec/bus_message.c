@@ -45,6 +45,13 @@ char *bus_message_encode_op_texts(const char *node, long long ts_us, const char 
 	return b.data;
 }
 
+char *bus_message_encode_comments(const char *node, long long ts_us, json_t *events, size_t *len)
+{
+	return encode(json_pack("{s:s, s:s, s:I, s:O}", "t", "comments", "n", node, "ts",
+				(json_int_t)ts_us, "ev", events),
+		      len);
+}
+
 char *bus_message_encode_relay(const char *node, json_t *msg, size_t *len)
 {
 	return encode(json_pack("{s:s, s:s, s:O}", "t", "relay", "n", node, "m", msg), len);
@@ -90,6 +97,14 @@ bool bus_message_decode(const char *data, size_t len, struct bus_message *out)
 		out->type = BUS_MESSAGE_OPS;
 		out->ops = json_object_get(root, "ops");
 		if (!json_is_array(out->ops))
+			goto fail;
+		json_t *ts = json_object_get(root, "ts");
+		if (json_is_integer(ts))
+			out->ts_us = (long long)json_integer_value(ts);
+	} else if (!strcmp(t, "comments")) {
+		out->type = BUS_MESSAGE_COMMENTS;
+		out->events = json_object_get(root, "ev");
+		if (!json_is_array(out->events))
 			goto fail;
 		json_t *ts = json_object_get(root, "ts");
 		if (json_is_integer(ts))

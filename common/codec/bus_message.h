@@ -4,6 +4,7 @@
  *
  *   {"t":"ops",   "n":<node id>, "ts":<publish time, Unix µs>, "ops":[<operation>, ...]}
  *   {"t":"relay", "n":<node id>, "m":<client message: cursor, stroke, presence_join, ...>}
+ *   {"t":"comments", "n":<node id>, "ts":<µs>, "ev":[<comment event>, ...]}
  *   {"t":"access","n":<node id>, "a":[<access change>, ...]}   on the all-nodes channel
  *
  * An access change is {kind, workspace_id, canvas_id?, user_id?} (model/access.h); a message
@@ -30,13 +31,15 @@ enum bus_message_type {
 	BUS_MESSAGE_OPS,     /* a committed batch */
 	BUS_MESSAGE_RELAY,   /* a transient client message for the canvas's sessions */
 	BUS_MESSAGE_ACCESS,  /* access changes (all-nodes channel) */
+	BUS_MESSAGE_COMMENTS, /* committed comment events ({seq, ...}, schema/022) */
 };
 
 struct bus_message {
 	enum bus_message_type type;
 	const char *node;        /* sender's node id */
-	long long ts_us;         /* ops: publish time (-1 when absent) */
+	long long ts_us;         /* ops, comments: publish time (-1 when absent) */
 	json_t *ops;             /* ops: array of operation objects (borrowed) */
+	json_t *events;          /* comments: array of event objects (borrowed) */
 	json_t *relay;           /* relay: the message object (borrowed) */
 	struct access_change *access;   /* access: the changes (owned) */
 	size_t access_count;
@@ -49,6 +52,8 @@ char *bus_message_encode_ops(const char *node, long long ts_us, json_t *ops, siz
  * path has every committed op as text once, and encodes none twice. */
 char *bus_message_encode_op_texts(const char *node, long long ts_us, const char *const *ops,
 				  size_t count, size_t *len);
+/* events is borrowed. */
+char *bus_message_encode_comments(const char *node, long long ts_us, json_t *events, size_t *len);
 /* msg is borrowed. */
 char *bus_message_encode_relay(const char *node, json_t *msg, size_t *len);
 

@@ -112,6 +112,13 @@ void api_canvases_update(struct http_request *req);
 void api_canvases_delete(struct http_request *req);
 void api_canvases_undelete(struct http_request *req);
 
+/* Comments (comments.c). */
+void api_comments_create(struct http_request *req);
+void api_comments_list(struct http_request *req);
+void api_comments_get(struct http_request *req);
+void api_comments_update(struct http_request *req);
+void api_comments_delete(struct http_request *req);
+
 /* Invites (invites.c). */
 void api_invites_create(struct http_request *req);
 void api_invites_list(struct http_request *req);

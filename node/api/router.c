@@ -69,6 +69,13 @@ static const struct route routes[] = {
 	/* Authenticated by ?token= before the upgrade (browsers cannot set headers on it). */
 	{ HTTP_GET, "/api/v1/canvases/{}/ws", api_ws_upgrade, false, "GET /canvases/{id}/ws" },
 	{ HTTP_POST, "/api/v1/canvases/{}/undo", api_undo, true, "POST /canvases/{id}/undo" },
+	{ HTTP_POST, "/api/v1/canvases/{}/comments", api_comments_create, true,
+	  "POST /canvases/{id}/comments" },
+	{ HTTP_GET, "/api/v1/canvases/{}/comments", api_comments_list, true,
+	  "GET /canvases/{id}/comments" },
+	{ HTTP_GET, "/api/v1/comments/{}", api_comments_get, true, "GET /comments/{id}" },
+	{ HTTP_PATCH, "/api/v1/comments/{}", api_comments_update, true, "PATCH /comments/{id}" },
+	{ HTTP_DELETE, "/api/v1/comments/{}", api_comments_delete, true, "DELETE /comments/{id}" },
 	{ HTTP_POST, "/api/v1/canvases/{}/redo", api_redo, true, "POST /canvases/{id}/redo" },
 
 	/* History (api_history.c). */

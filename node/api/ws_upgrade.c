@@ -105,9 +105,10 @@ void api_ws_upgrade(struct http_request *req)
 	}
 	if (!api_verify_access_token(req, token))
 		return;
-	long long since = -1;
-	bool has_since;
-	if (!api_query_int(req, "since", 0, (1ll << 53), &since, &has_since))
+	long long since = -1, comment_since = -1;
+	bool has_since, has_comment_since;
+	if (!api_query_int(req, "since", 0, (1ll << 53), &since, &has_since) ||
+	    !api_query_int(req, "comment_since", 0, (1ll << 53), &comment_since, &has_comment_since))
 		return;
 	if (api_env()->draining()) {
 		http_respond_error(req, 503, "draining", "node is shutting down, reconnect");
@@ -118,6 +119,7 @@ void api_ws_upgrade(struct http_request *req)
 	snprintf(c->join.canvas_id, sizeof(c->join.canvas_id), "%s", canvas_id);
 	snprintf(c->join.user_id, sizeof(c->join.user_id), "%s", req->user_id);
 	c->join.since = has_since ? since : -1;
+	c->join.comment_since = has_comment_since ? comment_since : -1;
 	c->join.access_generation = access_generation();
 	ws_handshake_accept(key->ptr, key->len, c->accept);
 	const char *params[] = { canvas_id, req->user_id };

@@ -14,12 +14,12 @@
 #include "store/snapshot.h"
 
 static const struct config *delivery_cfg;
-static unsigned long long batches_received;
+static unsigned long long batches_received, comment_batches_received;
 
 void delivery_init(const struct config *cfg)
 {
 	delivery_cfg = cfg;
-	batches_received = 0;
+	batches_received = comment_batches_received = 0;
 }
 
 bool delivery_wants_ops_json(const char *canvas_id)
@@ -50,6 +50,30 @@ void delivery_on_committed(const struct commit_committed *c, void *arg)
 		snapshot_schedule(c->canvas_id, last);
 }
 
+void delivery_on_comment_events(const char *canvas_id, json_t *events)
+{
+	if (json_array_size(events) == 0)
+		return;
+	room_receive_comment_events(canvas_id, events);
+	size_t len;
+	char *text = bus_message_encode_comments(delivery_cfg->node_id, clock_wall_us(), events,
+						 &len);
+	if (text)
+		bus_publish(canvas_id, text, len);
+	free(text);
+}
+
+/* The test hook FLOWSTATE_FAULT_BUS_DROP_EVERY: every Nth batch of a stream is lost. */
+static bool delivery_fault_drop(unsigned long long *counter, const char *canvas_id,
+				const char *stream)
+{
+	int drop_every = delivery_cfg->fault_bus_drop_every;
+	if (drop_every <= 0 || ++*counter % (unsigned long long)drop_every != 0)
+		return false;
+	log_info("fault_bus_drop", "canvas=%s stream=%s", canvas_id, stream);
+	return true;
+}
+
 void delivery_on_bus_message(const char *canvas_id, const char *data, size_t len)
 {
 	struct bus_message m;
@@ -68,12 +92,12 @@ void delivery_on_bus_message(const char *canvas_id, const char *data, size_t len
 			if (lag >= 0)
 				metrics_histogram_observe(METRIC_HIST_DELIVERY_LAG_SECONDS, lag / 1e6);
 		}
-		int drop_every = delivery_cfg->fault_bus_drop_every;
-		if (drop_every > 0 && ++batches_received % (unsigned long long)drop_every == 0)
-			log_info("fault_bus_drop", "canvas=%s", canvas_id); /* test hook: lost */
-		else
+		if (!delivery_fault_drop(&batches_received, canvas_id, "ops"))
 			room_receive_ops(canvas_id, m.ops);
-	} else {
+	} else if (m.type == BUS_MESSAGE_COMMENTS) {
+		if (!delivery_fault_drop(&comment_batches_received, canvas_id, "comments"))
+			room_receive_comment_events(canvas_id, m.events);
+	} else if (m.type == BUS_MESSAGE_RELAY) {
 		room_receive_relay(canvas_id, m.relay);
 	}
 	bus_message_free(&m);

@@ -10,10 +10,21 @@ long long reorder_op_version(const json_t *op)
 	return json_integer_value(json_object_get(op, "version"));
 }
 
-void reorder_init(struct reorder *q, size_t max)
+static long long position(const struct reorder *q, const json_t *op)
+{
+	return json_integer_value(json_object_get(op, q->key));
+}
+
+void reorder_init_keyed(struct reorder *q, size_t max, const char *key)
 {
 	memset(q, 0, sizeof(*q));
 	q->max = max;
+	q->key = key;
+}
+
+void reorder_init(struct reorder *q, size_t max)
+{
+	reorder_init_keyed(q, max, "version");
 }
 
 void reorder_clear(struct reorder *q)
@@ -27,18 +38,18 @@ void reorder_clear(struct reorder *q)
 
 enum reorder_result reorder_offer(struct reorder *q, json_t *op, long long delivered)
 {
-	long long v = reorder_op_version(op);
+	long long v = position(q, op);
 	if (v <= 0 || (delivered >= 0 && v <= delivered))
 		return REORDER_DUPLICATE;
 	size_t lo = 0, hi = q->count;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		if (reorder_op_version(q->ops[mid]) < v)
+		if (position(q, q->ops[mid]) < v)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo < q->count && reorder_op_version(q->ops[lo]) == v)
+	if (lo < q->count && position(q, q->ops[lo]) == v)
 		return REORDER_DUPLICATE;
 	if (q->count == q->max) {
 		reorder_clear(q);
@@ -55,9 +66,9 @@ long long reorder_release(struct reorder *q, long long delivered,
 			  void (*deliver)(json_t *op, long long version, void *arg), void *arg)
 {
 	size_t i = 0;
-	while (i < q->count && reorder_op_version(q->ops[i]) <= delivered + 1) {
+	while (i < q->count && position(q, q->ops[i]) <= delivered + 1) {
 		json_t *op = q->ops[i++];
-		long long v = reorder_op_version(op);
+		long long v = position(q, op);
 		if (v == delivered + 1) {
 			deliver(op, v, arg);
 			delivered = v;
@@ -73,5 +84,5 @@ long long reorder_release(struct reorder *q, long long delivered,
 
 long long reorder_first(const struct reorder *q)
 {
-	return q->count ? reorder_op_version(q->ops[0]) : -1;
+	return q->count ? position(q, q->ops[0]) : -1;
 }

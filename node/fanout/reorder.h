@@ -2,7 +2,8 @@
  * The reorder buffer of a room: committed ops (JSON objects with a "version") arrive from local
  * commits, Redis and Postgres, out of order, duplicated or not at all; the buffer holds those
  * above the delivered version, sorted, without duplicates, and releases them strictly in
- * version order. Pure: no loop, no I/O (the room times gaps and refetches).
+ * version order. Pure: no loop, no I/O (the room times gaps and refetches). The same buffer
+ * orders comment events by their "seq" (reorder_init_keyed).
  *
  * Ownership: the buffer holds a reference to every op it keeps.
  */
@@ -18,6 +19,7 @@ struct reorder {
 	json_t **ops;          /* sorted by version, all > the delivered version */
 	size_t count;
 	size_t max;            /* bound: past it the buffer overflows */
+	const char *key;       /* the member holding the position: "version" (static) */
 };
 
 enum reorder_result {
@@ -27,6 +29,8 @@ enum reorder_result {
 };
 
 void reorder_init(struct reorder *q, size_t max);
+/* Items positioned by another integer member (e.g. "seq"; key must outlive q). */
+void reorder_init_keyed(struct reorder *q, size_t max, const char *key);
 void reorder_clear(struct reorder *q);
 
 /* Offers op (borrowed) given the delivered version (-1: not known yet, keep everything). */

@@ -29,6 +29,8 @@ struct room {
 	size_t member_count;
 	long long delivered;          /* -1 until the first head check answers */
 	struct reorder pending;       /* ops above delivered, waiting for their turn */
+	long long comments_delivered; /* the comment stream's: -1 until known */
+	struct reorder comment_pending;
 	struct event *gap_timer, *head_timer, *grace_timer, *presence_timer;
 	struct presence *presence;    /* other nodes' sessions */
 	bool gap_armed;
@@ -63,11 +65,17 @@ long long room_delivered(const struct room *r)
 	return r->delivered;
 }
 
+long long room_comments_delivered(const struct room *r)
+{
+	return r->comments_delivered;
+}
+
 static void room_free(struct room *r)
 {
 	bus_unsubscribe(r->canvas_id);
 	strmap_remove(rooms, r->canvas_id);
 	reorder_clear(&r->pending);
+	reorder_clear(&r->comment_pending);
 	event_free(r->gap_timer);
 	event_free(r->head_timer);
 	event_free(r->grace_timer);
@@ -106,21 +114,71 @@ static void room_deliver(json_t *op, long long version, void *arg)
 	metrics_counter_inc(METRIC_OPS_DELIVERED);
 }
 
-/* Delivers every op that directly follows the delivered version, then watches the gap. */
+/* Sends comment event `seq` to every member: the frame is encoded once and shared. */
+static void room_deliver_comment(json_t *event, long long seq, void *arg)
+{
+	struct room *r = arg;
+	json_t *msg = json_copy(event);
+	json_object_set_new(msg, "type", json_string("comment"));
+	struct ws_frame *f = ws_frame_json(msg);
+	json_decref(msg);
+	r->comments_delivered = seq;
+	struct room_member *m = r->members;
+	while (m) {
+		struct room_member *next = m->next;
+		m->ops->deliver_comment(m, seq, f);
+		m = next;
+	}
+	ws_frame_release(f);
+}
+
+/* Delivers every op and comment event that directly follows what was delivered, then watches
+ * the gaps (one timer for both streams). */
 static void room_pump(struct room *r)
 {
-	if (r->delivered < 0)
-		return;
-	r->delivered = reorder_release(&r->pending, r->delivered, room_deliver, r);
-	if (r->pending.count && !r->gap_armed) {
+	if (r->delivered >= 0)
+		r->delivered = reorder_release(&r->pending, r->delivered, room_deliver, r);
+	if (r->comments_delivered >= 0)
+		r->comments_delivered = reorder_release(&r->comment_pending, r->comments_delivered,
+							room_deliver_comment, r);
+	bool waiting = (r->delivered >= 0 && r->pending.count) ||
+		       (r->comments_delivered >= 0 && r->comment_pending.count);
+	if (waiting && !r->gap_armed) {
 		struct timeval tv = { env.cfg->gap_timeout_ms / 1000,
 				      (env.cfg->gap_timeout_ms % 1000) * 1000 };
 		evtimer_add(r->gap_timer, &tv);
 		r->gap_armed = true;
-	} else if (!r->pending.count && r->gap_armed) {
+	} else if (!waiting && r->gap_armed) {
 		evtimer_del(r->gap_timer);
 		r->gap_armed = false;
 	}
+}
+
+/* Holds a comment event for ordered delivery. */
+static void room_buffer_comment(struct room *r, json_t *event)
+{
+	switch (reorder_offer(&r->comment_pending, event, r->comments_delivered)) {
+	case REORDER_HELD:
+	case REORDER_DUPLICATE:
+		break;
+	case REORDER_OVERFLOW:
+		log_warn("room_reorder_overflow", "canvas=%s stream=comments delivered=%lld",
+			 r->canvas_id, r->comments_delivered);
+		room_fetch(r);
+		break;
+	}
+}
+
+void room_receive_comment_events(const char *canvas_id, json_t *events)
+{
+	struct room *r = rooms ? strmap_get(rooms, canvas_id) : NULL;
+	if (!r)
+		return;
+	size_t i;
+	json_t *event;
+	json_array_foreach(events, i, event)
+		room_buffer_comment(r, event);
+	room_pump(r);
 }
 
 /* Holds an op for ordered delivery. */
@@ -170,10 +228,13 @@ static void room_fetched(const struct db_result *res, void *arg)
 		return;
 	}
 	long long head = db_int(res, 0, 0);
+	long long comment_head = db_int(res, 0, 2);
 	json_t *ops = json_loads(db_value(res, 0, 1), 0, NULL);
+	json_t *events = json_loads(db_value(res, 0, 3), 0, NULL);
 	bool became_known = false;
 	if (r->delivered < 0) {
 		r->delivered = head;
+		r->comments_delivered = comment_head;
 		became_known = true;
 	} else if (json_array_size(ops)) {
 		metrics_counter_add(METRIC_OPS_FETCHED, json_array_size(ops));
@@ -183,6 +244,9 @@ static void room_fetched(const struct db_result *res, void *arg)
 	json_array_foreach(ops, i, op)
 		room_buffer(r, op);
 	json_decref(ops);
+	json_array_foreach(events, i, op)
+		room_buffer_comment(r, op);
+	json_decref(events);
 	room_pump(r);
 	if (became_known) {
 		struct room_member *m = r->members;
@@ -192,31 +256,39 @@ static void room_fetched(const struct db_result *res, void *arg)
 			m = next;
 		}
 	}
-	/* Versions are gap-free, so while delivered < head another read makes progress. */
+	/* Versions and seqs are gap-free, so while one stream is behind its head another read
+	 * makes progress. */
 	bool again = r->fetch_again;
 	r->fetch_again = false;
-	if (r->delivered < head || again)
+	if (r->delivered < head || r->comments_delivered < comment_head || again)
 		room_fetch(r);
 }
 
-/* Reads the head and the ops after the delivered version (none while the head is unknown). */
+/* Reads both heads, the ops after the delivered version and the comment events after the
+ * delivered seq (none while the heads are unknown), in one statement: one snapshot. */
 static void room_fetch(struct room *r)
 {
 	if (r->fetching) {
 		r->fetch_again = true;
 		return;
 	}
-	char after[32];
+	char after[32], comments_after[32];
 	snprintf(after, sizeof(after), "%lld", r->delivered);
+	snprintf(comments_after, sizeof(comments_after), "%lld", r->comments_delivered);
 	char limit[16];
 	snprintf(limit, sizeof(limit), "%d", ROOM_FETCH_BATCH);
-	const char *params[] = { r->canvas_id, r->delivered >= 0 ? after : NULL, limit };
+	const char *params[] = { r->canvas_id, r->delivered >= 0 ? after : NULL, limit,
+				 r->comments_delivered >= 0 ? comments_after : NULL };
 	if (db_query(env.db,
 		     "SELECT c.version, coalesce((SELECT json_agg(fs_op_json(o) ORDER BY o.version) "
 		     "  FROM (SELECT * FROM operations WHERE canvas_id = $1 AND version > $2 "
-		     "        ORDER BY version LIMIT $3) o), '[]')::text "
+		     "        ORDER BY version LIMIT $3) o), '[]')::text, "
+		     "  coalesce((SELECT h.seq FROM comment_heads h WHERE h.canvas_id = $1), 0), "
+		     "  coalesce((SELECT json_agg(fs_comment_event_json(e) ORDER BY e.seq) "
+		     "  FROM (SELECT * FROM comment_events WHERE canvas_id = $1 AND seq > $4 "
+		     "        ORDER BY seq LIMIT $3) e), '[]')::text "
 		     "FROM canvases c WHERE c.id = $1",
-		     3, params, room_fetched, r))
+		     4, params, room_fetched, r))
 		r->fetching = true;
 }
 
@@ -224,7 +296,7 @@ static void room_gap_timer_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct room *r = arg;
 	r->gap_armed = false;
-	if (r->pending.count) {
+	if (r->pending.count || r->comment_pending.count) {
 		metrics_counter_inc(METRIC_GAP_FETCHES);
 		log_debug("room_gap_fetch", "canvas=%s delivered=%lld next=%lld", r->canvas_id,
 			  r->delivered, reorder_first(&r->pending));
@@ -305,7 +377,9 @@ struct room *room_join(const char *canvas_id, struct room_member *m)
 		r = xcalloc(1, sizeof(*r));
 		snprintf(r->canvas_id, sizeof(r->canvas_id), "%s", canvas_id);
 		r->delivered = -1;
+		r->comments_delivered = -1;
 		reorder_init(&r->pending, ROOM_REORDER_MAX);
+		reorder_init_keyed(&r->comment_pending, ROOM_REORDER_MAX, "seq");
 		r->gap_timer = evtimer_new(env.base, room_gap_timer_cb, r);
 		r->grace_timer = evtimer_new(env.base, room_grace_timer_cb, r);
 		r->head_timer = event_new(env.base, -1, EV_PERSIST, room_head_timer_cb, r);

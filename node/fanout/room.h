@@ -10,6 +10,10 @@
  * check (FLOWSTATE_HEAD_CHECK_MS) against canvases.version catches a lost *last* op, which
  * leaves no gap to see.
  *
+ * Comment events (schema/022) are a second stream with the same guarantees: each has a seq,
+ * gap-free per canvas; the room delivers seq n only after n-1, drops duplicates, refills gaps
+ * from Postgres, and its head check reads the comment head too (one query for both streams).
+ *
  * Members: the room reaches its sessions only through the member interface below (the
  * realtime layer implements it), so this layer never calls up into sessions.
  *
@@ -35,6 +39,8 @@ struct room_member;
 struct room_member_ops {
 	/* Op `version`, in order; f is the shared {type: operation} frame. */
 	void (*deliver_op)(struct room_member *m, long long version, struct ws_frame *f);
+	/* Comment event `seq`, in order; f is the shared {type: comment} frame. */
+	void (*deliver_comment)(struct room_member *m, long long seq, struct ws_frame *f);
 	/* Any other frame (presence, cursor, stroke); transient ones may be dropped. */
 	void (*send)(struct room_member *m, struct ws_frame *f, bool transient);
 	/* {user_id, session_id, display_name, color, selection} (new reference). */
@@ -80,6 +86,12 @@ long long room_delivered(const struct room *r);
 /* Hands committed ops (operation objects with "version") to the canvas's room, if this node
  * has one; they are delivered in version order. ops is borrowed. */
 void room_receive_ops(const char *canvas_id, json_t *ops);
+
+/* The last comment seq delivered to the room's members; -1 until the room knows the head. */
+long long room_comments_delivered(const struct room *r);
+/* Hands committed comment events ({seq, action, comment_id, comment}) to the canvas's room, if
+ * this node has one; they are delivered in seq order. events is borrowed. */
+void room_receive_comment_events(const char *canvas_id, json_t *events);
 
 /* Sends a frame to every synced member of the room but `except` (NULL: all). Transient frames
  * (cursor, stroke, presence) are dropped for clients above their soft output limit. */

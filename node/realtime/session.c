@@ -39,6 +39,9 @@
 #include "store/state.h"
 
 #define SESSION_UNDO_QUEUE_MAX 16
+/* A joining client missing at most this many comment events gets them in its sync; otherwise
+ * the canvas's comment threads as they are. */
+#define SESSION_SYNC_MAX_COMMENT_EVENTS 256
 /* Cursor relays a session may bunch up: a client sending at the full rate with ordinary
  * jitter is then never delayed, while the average stays at FLOWSTATE_WS_CURSOR_HZ. */
 #define SESSION_CURSOR_BURST 3.0
@@ -62,6 +65,9 @@ struct session {
 	struct room *room;
 	long long cursor;                    /* last op version sent */
 	bool catch_up_in_flight;
+	long long comment_cursor;            /* last comment event seq sent (schema/022) */
+	bool comment_catch_up_in_flight, comment_catch_up_again;
+	char *sync_comments;                 /* the sync's "comments" member, until it is sent */
 	bool waiting_for_room;
 	struct tbucket ops_bucket;           /* ops and strokes */
 	/* cursor coalescing: relays at FLOWSTATE_WS_CURSOR_HZ, the latest position wins */
@@ -106,6 +112,7 @@ static void session_free(struct list_link *link)
 {
 	struct session *s = LIST_ITEM(link, struct session, link);
 	json_decref(s->selection);
+	free(s->sync_comments);
 	free(s);
 }
 
@@ -255,6 +262,24 @@ static void member_deliver_op(struct room_member *m, long long version, struct w
 	s->cursor = version;
 }
 
+static void session_comment_catch_up(struct session *s);
+
+/* Comment events, like ops, reach a client exactly once and in seq order from its sync on:
+ * anything but the next one (a gap, or events arriving during a catch-up) is read from
+ * Postgres instead. */
+static void member_deliver_comment(struct room_member *m, long long seq, struct ws_frame *f)
+{
+	struct session *s = session_of(m);
+	if ((s->state != SESSION_CATCHING && s->state != SESSION_OPEN) || seq <= s->comment_cursor)
+		return; /* before the sync, or sent already */
+	if (seq != s->comment_cursor + 1 || s->comment_catch_up_in_flight) {
+		session_comment_catch_up(s);
+		return;
+	}
+	session_send_frame(s, f, false);
+	s->comment_cursor = seq;
+}
+
 static void member_send(struct room_member *m, struct ws_frame *f, bool transient)
 {
 	session_send_frame(session_of(m), f, transient);
@@ -294,6 +319,7 @@ static void member_room_ready(struct room_member *m)
 
 static const struct room_member_ops session_member_ops = {
 	.deliver_op = member_deliver_op,
+	.deliver_comment = member_deliver_comment,
 	.send = member_send,
 	.presence = member_presence,
 	.selection_seq = member_selection_seq,
@@ -314,6 +340,8 @@ static void session_after_sync(struct session *s)
 		s->waiting_for_room = true; /* member_room_ready resumes */
 		return;
 	}
+	if (room_comments_delivered(s->room) > s->comment_cursor)
+		session_comment_catch_up(s);
 	if (delivered > s->cursor) {
 		session_catch_up(s);
 		return;
@@ -374,6 +402,63 @@ static void session_catch_up(struct session *s)
 	s->catch_up_in_flight = true;
 }
 
+static void session_comments_caught_up(const struct db_result *r, void *arg)
+{
+	struct session *s = arg;
+	s->comment_catch_up_in_flight = false;
+	if (s->state >= SESSION_CLOSING) {
+		session_unref(s);
+		return;
+	}
+	if (!r->ok) {
+		session_close(s, WS_CLOSE_TRY_AGAIN_LATER, "database unavailable");
+		session_unref(s);
+		return;
+	}
+	json_t *events = json_loads(db_value(r, 0, 0), 0, NULL);
+	size_t i;
+	json_t *event;
+	json_array_foreach(events, i, event) {
+		long long seq = json_integer_value(json_object_get(event, "seq"));
+		if (seq != s->comment_cursor + 1)
+			continue;
+		json_object_set_new(event, "type", json_string("comment"));
+		session_send_json(s, json_incref(event), false);
+		s->comment_cursor = seq;
+	}
+	json_decref(events);
+	if (s->comment_catch_up_again || room_comments_delivered(s->room) > s->comment_cursor)
+		session_comment_catch_up(s);
+	session_unref(s);
+}
+
+/* Reads the comment events between the session's comment cursor and what its room delivered. */
+static void session_comment_catch_up(struct session *s)
+{
+	if (s->comment_catch_up_in_flight) {
+		s->comment_catch_up_again = true;
+		return;
+	}
+	s->comment_catch_up_again = false;
+	long long upto = room_comments_delivered(s->room);
+	if (upto <= s->comment_cursor || s->state >= SESSION_CLOSING)
+		return;
+	char after[32], until[32];
+	snprintf(after, sizeof(after), "%lld", s->comment_cursor);
+	snprintf(until, sizeof(until), "%lld", upto);
+	const char *params[] = { s->join.canvas_id, after, until };
+	session_ref(s);
+	if (!db_query(env.db,
+		      "SELECT coalesce(json_agg(fs_comment_event_json(e) ORDER BY e.seq), '[]')::text "
+		      "FROM comment_events e WHERE e.canvas_id = $1 AND e.seq > $2 AND e.seq <= $3",
+		      3, params, session_comments_caught_up, s)) {
+		session_unref(s);
+		session_close(s, WS_CLOSE_TRY_AGAIN_LATER, "server busy");
+		return;
+	}
+	s->comment_catch_up_in_flight = true;
+}
+
 static json_t *session_you(const struct session *s)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "user_id", s->join.user_id, "session_id",
@@ -391,15 +476,18 @@ static void session_send_sync(struct session *s, long long version, const char *
 	char *presence_text = json_dumps(presence, JSON_COMPACT);
 	char *you_text = json_dumps(you, JSON_COMPACT);
 	char *text = xasprintf("{\"type\":\"sync\",\"canvas_id\":\"%s\",\"current_version\":%lld,"
-			       "\"mode\":\"%s\",\"%s\":%s,\"presence\":%s,\"you\":%s}",
+			       "\"mode\":\"%s\",\"%s\":%s,\"comments\":%s,\"presence\":%s,"
+			       "\"you\":%s}",
 			       s->join.canvas_id, version, mode, payload_key, payload_json,
-			       presence_text, you_text);
+			       s->sync_comments, presence_text, you_text);
 	struct ws_frame *f = ws_frame_text(text, strlen(text));
 	session_send_frame(s, f, false);
 	ws_frame_release(f);
 	free(text);
 	free(presence_text);
 	free(you_text);
+	free(s->sync_comments);
+	s->sync_comments = NULL;
 	json_decref(presence);
 	json_decref(you);
 	s->cursor = version;
@@ -449,8 +537,9 @@ static void session_synced_ops(const struct db_result *r, void *arg)
 	session_unref(s);
 }
 
-static void session_start_sync(struct session *s, long long head_at_join)
+static void session_start_ops_sync(struct session *s)
 {
+	long long head_at_join = s->join.head;
 	long long since = s->join.since;
 	bool ops_mode = since >= 0 && since <= head_at_join &&
 			head_at_join - since <= env.cfg->sync_max_ops;
@@ -471,6 +560,54 @@ static void session_start_sync(struct session *s, long long head_at_join)
 		queued = state_load(s->join.canvas_id, NULL, -1, session_synced_state, s);
 	}
 	if (!queued) {
+		session_unref(s);
+		session_close(s, WS_CLOSE_TRY_AGAIN_LATER, "server busy");
+	}
+}
+
+/* Columns: the comment head, the mode (events | state), the events or the threads. */
+static void session_synced_comments(const struct db_result *r, void *arg)
+{
+	struct session *s = arg;
+	if (s->state >= SESSION_CLOSING) {
+		session_unref(s);
+		return;
+	}
+	if (!r->ok || db_rows(r) != 1) {
+		session_close(s, WS_CLOSE_TRY_AGAIN_LATER, "sync failed");
+		session_unref(s);
+		return;
+	}
+	bool events = !strcmp(db_value(r, 0, 1), "events");
+	s->comment_cursor = db_int(r, 0, 0);
+	s->sync_comments = xasprintf("{\"seq\":%lld,\"mode\":\"%s\",\"%s\":%s}", s->comment_cursor,
+				     events ? "events" : "state", events ? "events" : "threads",
+				     db_value(r, 0, 2));
+	session_start_ops_sync(s);
+	session_unref(s);
+}
+
+/* The sync: first the comments (the events after ?comment_since= when few are missing, else
+ * the threads, with the head seq: one snapshot), then the ops or the state. */
+static void session_start_sync(struct session *s)
+{
+	char since[32], max[16];
+	snprintf(since, sizeof(since), "%lld", s->join.comment_since);
+	snprintf(max, sizeof(max), "%d", SESSION_SYNC_MAX_COMMENT_EVENTS);
+	const char *params[] = { s->join.canvas_id, s->join.comment_since >= 0 ? since : NULL, max };
+	session_ref(s);
+	if (!db_query(env.db,
+		      "WITH h AS (SELECT coalesce((SELECT seq FROM comment_heads "
+		      "                            WHERE canvas_id = $1), 0) AS seq), "
+		      "m AS (SELECT h.seq, $2::bigint IS NOT NULL AND $2::bigint <= h.seq "
+		      "             AND h.seq - $2::bigint <= $3::int AS events FROM h) "
+		      "SELECT m.seq, CASE WHEN m.events THEN 'events' ELSE 'state' END, "
+		      "  CASE WHEN m.events THEN (SELECT coalesce(json_agg(fs_comment_event_json(e) "
+		      "                                ORDER BY e.seq), '[]') FROM comment_events e "
+		      "                           WHERE e.canvas_id = $1 AND e.seq > $2::bigint)::text "
+		      "       ELSE fs_comment_threads($1, NULL)::text END "
+		      "FROM m",
+		      3, params, session_synced_comments, s)) {
 		session_unref(s);
 		session_close(s, WS_CLOSE_TRY_AGAIN_LATER, "server busy");
 	}
@@ -1015,7 +1152,7 @@ void session_start(struct stream *stream, const struct session_join *join)
 	log_info("ws_open", "%s user=%s since=%lld", label, join->user_id, join->since);
 
 	s->room = room_join(join->canvas_id, &s->member);
-	session_start_sync(s, join->head);
+	session_start_sync(s);
 	ws_conn_start(s->conn);
 	/* Changes applied between the authorization query and now did not see this session. */
 	if (join->access_generation != access_generation() && s->state < SESSION_CLOSING)

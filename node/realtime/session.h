@@ -41,6 +41,7 @@ struct session_join {
 	char display_name[128];
 	char role[16];
 	long long since;      /* -1: no since */
+	long long comment_since; /* -1: no comment_since */
 	long long head;       /* canvas version when the upgrade was authorized */
 	/* access_generation() before the authorization query (app/access.h) */
 	unsigned long long access_generation;

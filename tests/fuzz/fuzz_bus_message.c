@@ -35,6 +35,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case BUS_MESSAGE_RELAY:
 		text = bus_message_encode_relay(m.node, m.relay, &len);
 		break;
+	case BUS_MESSAGE_COMMENTS:
+		text = bus_message_encode_comments(m.node, m.ts_us, m.events, &len);
+		break;
 	case BUS_MESSAGE_ACCESS:
 		check(m.access_count >= 1 && m.access_count <= BUS_MESSAGE_ACCESS_MAX);
 		text = bus_message_encode_access(m.node, m.access, m.access_count, &len);
@@ -48,6 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(json_equal(again.ops, m.ops) && again.ts_us == m.ts_us);
 	else if (m.type == BUS_MESSAGE_RELAY)
 		check(json_equal(again.relay, m.relay));
+	else if (m.type == BUS_MESSAGE_COMMENTS)
+		check(json_equal(again.events, m.events) && again.ts_us == m.ts_us);
 	else
 		check(again.access_count == m.access_count &&
 		      !memcmp(again.access, m.access, m.access_count * sizeof(*m.access)));

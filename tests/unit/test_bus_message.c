@@ -138,3 +138,21 @@ Test(bus_message, malformed_access_messages_are_refused)
 		cr_assert_null(m.access);
 	}
 }
+
+Test(bus_message, comment_events_round_trip)
+{
+	json_t *events = json_pack("[{s:I, s:s}, {s:I, s:s}]", "seq", (json_int_t)4, "action",
+				   "created", "seq", (json_int_t)5, "action", "deleted");
+	size_t len;
+	char *text = bus_message_encode_comments("n1", 42, events, &len);
+	struct bus_message m;
+	cr_assert(bus_message_decode(text, len, &m));
+	cr_assert_eq(m.type, BUS_MESSAGE_COMMENTS);
+	cr_assert_eq(m.ts_us, 42);
+	cr_assert(json_equal(m.events, events));
+	bus_message_free(&m);
+	free(text);
+	json_decref(events);
+	const char *bad = "{\"t\":\"comments\",\"n\":\"a\",\"ev\":{}}";
+	cr_assert_not(bus_message_decode(bad, strlen(bad), &m));
+}

@@ -107,3 +107,33 @@ Test(reorder, a_full_buffer_overflows_and_empties)
 	offer(&q, 2, 1, REORDER_HELD);
 	reorder_clear(&q);
 }
+
+static void record_seq(json_t *o, long long seq, void *arg)
+{
+	struct delivered *d = arg;
+	cr_assert_eq(json_integer_value(json_object_get(o, "seq")), seq);
+	d->versions[d->count++] = seq;
+}
+
+Test(reorder, a_keyed_buffer_orders_comment_events_by_seq)
+{
+	struct reorder q;
+	reorder_init_keyed(&q, 8, "seq");
+	json_t *e3 = json_pack("{s:I, s:s}", "seq", (json_int_t)3, "action", "created");
+	json_t *e2 = json_pack("{s:I, s:s}", "seq", (json_int_t)2, "action", "updated");
+	json_t *versioned = json_pack("{s:I}", "version", (json_int_t)4); /* no seq: refused */
+	cr_assert_eq(reorder_offer(&q, e3, 1), REORDER_HELD);
+	cr_assert_eq(reorder_offer(&q, e3, 1), REORDER_DUPLICATE);
+	cr_assert_eq(reorder_offer(&q, versioned, 1), REORDER_DUPLICATE);
+	cr_assert_eq(reorder_first(&q), 3);
+	cr_assert_eq(reorder_offer(&q, e2, 1), REORDER_HELD);
+	struct delivered d = { 0 };
+	cr_assert_eq(reorder_release(&q, 1, record_seq, &d), 3);
+	cr_assert_eq(d.count, 2);
+	cr_assert_eq(d.versions[0], 2);
+	cr_assert_eq(d.versions[1], 3);
+	json_decref(e3);
+	json_decref(e2);
+	json_decref(versioned);
+	reorder_clear(&q);
+}
