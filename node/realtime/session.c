@@ -985,33 +985,39 @@ static void access_check_free(struct access_check *c)
 	free(c);
 }
 
-/* Applies what Postgres says now to every open session of (canvas, user). */
-static void session_apply_access(const char *canvas_id, const char *user_id, bool live,
-				 const char *role)
+/* What Postgres says now about one (canvas, user) pair. */
+struct access_answer {
+	bool live;
+	char role[16];    /* "" when not a member */
+};
+
+/* Applies an answer to one open session. */
+static void session_apply_access(struct session *s, const struct access_answer *a)
 {
-	for (struct list_link *l = sessions.head; l; l = l->next) {
-		struct session *s = LIST_ITEM(l, struct session, link);
-		if (s->state >= SESSION_CLOSING || strcasecmp(s->join.canvas_id, canvas_id) ||
-		    strcasecmp(s->join.user_id, user_id))
-			continue;
-		if (!live || !role) {
-			log_info("ws_access_revoked", "session=%llu canvas=%s user=%s reason=%s",
-				 (unsigned long long)s->id, s->join.canvas_id, s->join.user_id,
-				 live ? "removed" : "canvas_deleted");
-			if (live)
-				session_close(s, SESSION_CLOSE_ACCESS_REVOKED, "access revoked");
-			else
-				session_close(s, SESSION_CLOSE_CANVAS_DELETED, "canvas deleted");
-		} else if (strcmp(s->join.role, role) != 0) {
-			log_info("ws_role_changed", "session=%llu canvas=%s user=%s from=%s to=%s",
-				 (unsigned long long)s->id, s->join.canvas_id, s->join.user_id,
-				 s->join.role, role);
-			snprintf(s->join.role, sizeof(s->join.role), "%s", role);
-			session_send_json(s, json_pack("{s:s, s:s}", "type", "role_changed", "role",
-						       role),
-					  false);
-		}
+	if (!a->live || !a->role[0]) {
+		log_info("ws_access_revoked", "session=%llu canvas=%s user=%s reason=%s",
+			 (unsigned long long)s->id, s->join.canvas_id, s->join.user_id,
+			 a->live ? "removed" : "canvas_deleted");
+		if (a->live)
+			session_close(s, SESSION_CLOSE_ACCESS_REVOKED, "access revoked");
+		else
+			session_close(s, SESSION_CLOSE_CANVAS_DELETED, "canvas deleted");
+	} else if (strcmp(s->join.role, a->role) != 0) {
+		log_info("ws_role_changed", "session=%llu canvas=%s user=%s from=%s to=%s",
+			 (unsigned long long)s->id, s->join.canvas_id, s->join.user_id, s->join.role,
+			 a->role);
+		snprintf(s->join.role, sizeof(s->join.role), "%s", a->role);
+		session_send_json(s, json_pack("{s:s, s:s}", "type", "role_changed", "role", a->role),
+				  false);
 	}
+}
+
+static void access_key(char out[140], const char *canvas_id, const char *user_id)
+{
+	snprintf(out, 140, "%s/%s", canvas_id, user_id);
+	for (char *p = out; *p; p++)
+		if (*p >= 'A' && *p <= 'F')
+			*p = (char)(*p - 'A' + 'a');
 }
 
 static void session_access_retry_cb(evutil_socket_t fd, short events, void *arg)
@@ -1037,10 +1043,32 @@ static void session_access_checked(const struct db_result *r, void *arg)
 		access_check_free(c);
 		return;
 	}
-	for (int i = 0; i < db_rows(r); i++)
-		session_apply_access(db_value(r, i, 0), db_value(r, i, 1),
-				     !strcmp(db_value(r, i, 2), "t"),
-				     db_is_null(r, i, 3) ? NULL : db_value(r, i, 3));
+	/* One pass over the sessions whatever the number of answers (a workspace deletion). */
+	int rows = db_rows(r);
+	struct access_answer *answers = xcalloc(rows ? (size_t)rows : 1, sizeof(*answers));
+	struct strmap *by_key = strmap_new();
+	for (int i = 0; i < rows; i++) {
+		char key[140];
+		access_key(key, db_value(r, i, 0), db_value(r, i, 1));
+		answers[i].live = !strcmp(db_value(r, i, 2), "t");
+		snprintf(answers[i].role, sizeof(answers[i].role), "%s",
+			 db_is_null(r, i, 3) ? "" : db_value(r, i, 3));
+		strmap_put(by_key, key, &answers[i]);
+	}
+	struct list_link *next;
+	for (struct list_link *l = sessions.head; l; l = next) {
+		next = l->next; /* closing never frees here, but stay safe against removal */
+		struct session *s = LIST_ITEM(l, struct session, link);
+		if (s->state >= SESSION_CLOSING)
+			continue;
+		char key[140];
+		access_key(key, s->join.canvas_id, s->join.user_id);
+		const struct access_answer *a = strmap_get(by_key, key);
+		if (a)
+			session_apply_access(s, a);
+	}
+	strmap_free(by_key);
+	free(answers);
 	access_check_free(c);
 }
 
@@ -1077,7 +1105,7 @@ static void session_access_check(const struct access_change *changes, size_t cou
 			affected = access_change_affects(&changes[i], s->join.workspace_id,
 							 s->join.canvas_id, s->join.user_id);
 		char key[140];
-		snprintf(key, sizeof(key), "%s/%s", s->join.canvas_id, s->join.user_id);
+		access_key(key, s->join.canvas_id, s->join.user_id);
 		if (!affected || strmap_get(seen, key))
 			continue;
 		strmap_put(seen, key, (void *)1);
