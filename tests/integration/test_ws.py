@@ -518,7 +518,8 @@ def test_op_sent_right_after_sync_is_accepted(cluster, team):
 # Presence, cursors, strokes.
 
 def _presence_ok(entry, user, session_id=None):
-	assert set(entry) == {"user_id", "session_id", "display_name", "color"}, entry
+	assert set(entry) == {"user_id", "session_id", "display_name", "color", "selection"}, entry
+	assert isinstance(entry["selection"], list), entry
 	assert entry["user_id"] == user.id and entry["display_name"] == user.display_name, entry
 	assert entry["color"].startswith("#") and len(entry["color"]) == 7, entry
 	if session_id:
