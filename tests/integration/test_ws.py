@@ -186,7 +186,8 @@ def test_upgrade_through_the_gateway_syncs_and_commits(cluster, team, canvas):
 		try:
 			s = a.sync
 			assert set(s) == {"type", "canvas_id", "current_version", "mode", "operations",
-					  "presence", "you"}, s
+					  "comments", "presence", "you"}, s
+			assert s["comments"] == {"seq": 0, "mode": "state", "threads": []}, s
 			assert s["canvas_id"] == canvas and s["current_version"] == 0, s
 			assert s["mode"] == "operations" and s["operations"] == [], s
 			assert set(s["you"]) == {"user_id", "session_id", "display_name", "color",
