@@ -15,11 +15,11 @@ import uuid
 import pytest
 import websockets
 
-from conftest import api
 import wsclient
+from helpers import (RestWriter, add_member, api, canvas_version, create_canvas, list_ops,
+		     make_team, rect)
 from test_multinode import make_cluster  # noqa: F401  (fixture)
 from test_team import Team, assert_error, call, expect, new_user
-from test_team_live import register
 
 
 def post_comment(user, canvas_id, base=None, **body):
@@ -100,9 +100,9 @@ def test_role_matrix_of_reading_comments(cluster, actor, expected):
 def test_role_matrix_of_editing_a_comments_body(cluster, actor, expected):
 	t = Team()
 	author = new_user("author")
-	wsclient.add_member(t.owner, t.workspace_id, author, "commenter")
+	add_member(t.owner, t.workspace_id, author, "commenter")
 	other = new_user("other")
-	wsclient.add_member(t.owner, t.workspace_id, other, "commenter")
+	add_member(t.owner, t.workspace_id, other, "commenter")
 	c = post_comment(author, t.canvas_id, body="first")
 	user = {"author": author, "other_commenter": other}.get(actor) or t.who(actor)
 	status, body = call(user, "PATCH", "/comments/%s" % c["id"], {"body": "second"})
@@ -126,9 +126,9 @@ def test_role_matrix_of_editing_a_comments_body(cluster, actor, expected):
 def test_role_matrix_of_resolving_a_thread(cluster, actor, expected):
 	t = Team()
 	author = new_user("author")
-	wsclient.add_member(t.owner, t.workspace_id, author, "commenter")
+	add_member(t.owner, t.workspace_id, author, "commenter")
 	other = new_user("other")
-	wsclient.add_member(t.owner, t.workspace_id, other, "commenter")
+	add_member(t.owner, t.workspace_id, other, "commenter")
 	c = post_comment(author, t.canvas_id)
 	user = {"author": author, "other_commenter": other}.get(actor) or t.who(actor)
 	status, body = call(user, "PATCH", "/comments/%s" % c["id"], {"resolved": True})
@@ -154,9 +154,9 @@ def test_role_matrix_of_resolving_a_thread(cluster, actor, expected):
 def test_role_matrix_of_deleting_a_comment(cluster, actor, expected):
 	t = Team()
 	author = new_user("author")
-	wsclient.add_member(t.owner, t.workspace_id, author, "commenter")
+	add_member(t.owner, t.workspace_id, author, "commenter")
 	other = new_user("other")
-	wsclient.add_member(t.owner, t.workspace_id, other, "commenter")
+	add_member(t.owner, t.workspace_id, other, "commenter")
 	c = post_comment(author, t.canvas_id)
 	user = {"author": author, "other_commenter": other}.get(actor) or t.who(actor)
 	status, body = call(user, "DELETE", "/comments/%s" % c["id"])
@@ -261,16 +261,16 @@ def test_comment_edits_are_validated_and_a_no_change_edit_makes_no_event(cluster
 
 def test_comments_stay_outside_the_shape_log_and_survive_undo_and_restore(cluster):
 	t = Team()
-	writer = wsclient.RestWriter(cluster.gateway_url, t.editor.token)
-	writer.commit(t.canvas_id, "create_shape", wsclient.rect("r1"))
+	writer = RestWriter(cluster.gateway_url, t.editor.token)
+	writer.commit(t.canvas_id, "create_shape", rect("r1"))
 	writer.close()
 	c = post_comment(t.editor, t.canvas_id, shape_id="r1")
-	assert wsclient.canvas_version(t.canvas_id, t.owner) == 1
+	assert canvas_version(t.canvas_id, t.owner) == 1
 	status, body = call(t.editor, "POST", "/canvases/%s/undo" % t.canvas_id)
 	assert status == 200 and body["applied"], body
 	status, body = call(t.editor, "POST", "/canvases/%s/restore" % t.canvas_id, {"version": 1})
 	assert status == 200, body
-	ops = wsclient.list_ops(t.canvas_id, t.owner)
+	ops = list_ops(t.canvas_id, t.owner)
 	assert [o["type"] for o in ops] == ["create_shape", "delete_shape", "create_shape"], ops
 	got = threads(t.viewer, t.canvas_id)
 	assert [x["id"] for x in got["threads"]] == [c["id"]] and got["seq"] == 1, got
@@ -435,14 +435,9 @@ def test_with_pubsub_dropping_comment_batches_every_client_still_gets_every_even
 	the last one included; rooms refill the gaps from Postgres (gap timeout, head check)."""
 	c = make_cluster(FLOWSTATE_FAULT_BUS_DROP_EVERY="2")
 	base = c.gateway_url
-	owner = register(base, "owner")
-	commenter = register(base, "commenter")
-	ws = api("POST", "/api/v1/workspaces", {"name": "drop"}, token=owner.token, base=base)[1]["id"]
-	status, body = api("POST", "/api/v1/workspaces/%s/members" % ws,
-			   {"email": commenter.email, "role": "commenter"}, token=owner.token, base=base)
-	assert status == 201, body
-	canvas = api("POST", "/api/v1/workspaces/%s/canvases" % ws, {"name": "x"}, token=owner.token,
-		     base=base)[1]["id"]
+	t = make_team({"commenter": "commenter"}, base=base, name="drop")
+	owner, commenter = t.owner, t.commenter
+	canvas = create_canvas(owner, t.workspace_id, base=base)["id"]
 	n = 24
 
 	async def scenario():

@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 import wsclient
+from helpers import rect
 from test_team import Team, assert_error, call, expect, members_of, new_user
 
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -274,7 +275,7 @@ def test_accepting_an_invite_raises_the_role_live_on_open_sockets_of_other_nodes
 			assert status == 200 and body["role"] == "editor", body
 			for c in clients:
 				await c.wait_type("role_changed", lambda m: m["role"] == "editor")
-				await c.commit("create_shape", wsclient.rect("by-" + c.label))
+				await c.commit("create_shape", rect("by-" + c.label))
 		finally:
 			await wsclient.close_all(*clients)
 	wsclient.run(scenario())

@@ -11,10 +11,9 @@ Close codes: 4403 (removed from the workspace), 4404 (canvas or workspace delete
 """
 
 import asyncio
-import uuid
 
-from conftest import api
 import wsclient
+from helpers import RestWriter, api, create_canvas, list_ops, make_team, rect
 from test_multinode import make_cluster  # noqa: F401  (fixture)
 from test_team import Team, call
 
@@ -49,8 +48,8 @@ def test_a_removed_members_sockets_on_every_node_close_with_4403_and_others_stay
 			for c in removed:
 				assert c.close_reason == "access revoked", c.close_reason
 			# The others keep receiving: an op committed now reaches all of them.
-			writer = wsclient.RestWriter(urls[1], t.owner.token)
-			committed = writer.commit(t.canvas_id, "create_shape", wsclient.rect("after"))
+			writer = RestWriter(urls[1], t.owner.token)
+			committed = writer.commit(t.canvas_id, "create_shape", rect("after"))
 			writer.close()
 			for c in stays:
 				await c.wait_version(committed["version"])
@@ -73,13 +72,13 @@ def test_a_demoted_members_next_write_is_refused_without_reconnecting_and_a_prom
 		clients = await connect_everywhere(urls, t.canvas_id, t.editor, "editor")
 		try:
 			for c in clients:
-				await c.commit("create_shape", wsclient.rect("before-" + c.label))
+				await c.commit("create_shape", rect("before-" + c.label))
 			status, body = call(t.owner, "PATCH", member, {"role": "viewer"}, base=urls[0])
 			assert status == 200, body
 			for c in clients:
 				# Refused at once, whether or not the session heard of the change yet:
 				# the commit reads the role it authorizes against.
-				cid = await c.send_op("create_shape", wsclient.rect("after-" + c.label))
+				cid = await c.send_op("create_shape", rect("after-" + c.label))
 				reply = await c.wait_reply(cid)
 				assert reply["type"] == "error" and reply["code"] == "forbidden", reply
 				m = await c.wait_type("role_changed")
@@ -92,12 +91,12 @@ def test_a_demoted_members_next_write_is_refused_without_reconnecting_and_a_prom
 			assert status == 200, body
 			for c in clients:
 				await c.wait_type("role_changed", lambda m: m["role"] == "editor")
-				await c.commit("create_shape", wsclient.rect("again-" + c.label))
+				await c.commit("create_shape", rect("again-" + c.label))
 				assert not c.finished
 		finally:
 			await wsclient.close_all(*clients)
 	wsclient.run(scenario())
-	ops = wsclient.list_ops(t.canvas_id, t.owner)
+	ops = list_ops(t.canvas_id, t.owner)
 	ids = sorted(o["payload"]["shape_id"] for o in ops)
 	assert ids == sorted(["before-editor-%d" % i for i in range(3)]
 			     + ["again-editor-%d" % i for i in range(3)]), ids
@@ -121,7 +120,7 @@ def test_a_member_who_leaves_has_their_sockets_closed(cluster):
 def test_deleting_a_canvas_closes_its_sockets_on_every_node_with_4404_and_leaves_other_canvases(
 		cluster):
 	t = Team()
-	other = wsclient.create_canvas(t.owner, t.workspace_id)
+	other = create_canvas(t.owner, t.workspace_id)['id']
 	urls = cluster.node_urls
 
 	async def scenario():
@@ -134,7 +133,7 @@ def test_deleting_a_canvas_closes_its_sockets_on_every_node_with_4404_and_leaves
 			assert status == 200, body
 			await assert_closed_with(on_deleted, DELETED)
 			for c in on_other:
-				await c.commit("create_shape", wsclient.rect("still-" + c.label))
+				await c.commit("create_shape", rect("still-" + c.label))
 			# A reconnect is refused before the upgrade.
 			status, _ = call(t.owner, "GET", "/canvases/%s" % t.canvas_id)
 			assert status == 404
@@ -145,7 +144,7 @@ def test_deleting_a_canvas_closes_its_sockets_on_every_node_with_4404_and_leaves
 
 def test_deleting_a_workspace_closes_the_sockets_of_all_its_canvases_on_every_node(cluster):
 	t = Team()
-	second = wsclient.create_canvas(t.owner, t.workspace_id)
+	second = create_canvas(t.owner, t.workspace_id)['id']
 	urls = cluster.node_urls
 
 	async def scenario():
@@ -167,16 +166,9 @@ def test_with_every_push_lost_the_access_feed_still_closes_and_demotes_sockets_o
 	node's read of access_events in Postgres can apply the changes there."""
 	c = make_cluster(FLOWSTATE_FAULT_BUS_DROP_EVERY="1", FLOWSTATE_ACCESS_POLL_MS="200")
 	base = c.gateway_url
-	owner = register(base, "owner")
-	editor = register(base, "editor")
-	viewer = register(base, "viewer")
-	ws = api("POST", "/api/v1/workspaces", {"name": "live"}, token=owner.token, base=base)[1]["id"]
-	for user, role in ((editor, "editor"), (viewer, "viewer")):
-		status, body = api("POST", "/api/v1/workspaces/%s/members" % ws,
-				   {"email": user.email, "role": role}, token=owner.token, base=base)
-		assert status == 201, body
-	canvas = api("POST", "/api/v1/workspaces/%s/canvases" % ws, {"name": "x"}, token=owner.token,
-		     base=base)[1]["id"]
+	t = make_team({"editor": "editor", "viewer": "viewer"}, base=base, name="live")
+	owner, editor, viewer, ws = t.owner, t.editor, t.viewer, t.workspace_id
+	canvas = create_canvas(owner, ws, base=base)["id"]
 	changer, others = c.node_urls[0], c.node_urls[1:]
 
 	async def scenario():
@@ -202,24 +194,6 @@ def test_with_every_push_lost_the_access_feed_still_closes_and_demotes_sockets_o
 	dropped = sum(path.read_text(errors="replace").count("fault_bus_drop channel=all")
 		      for path in c.node_logs)
 	assert dropped >= 4, "the drop hook fired only %d times" % dropped
-
-
-class _User:
-	def __init__(self, email, id, token):
-		self.email, self.id, self.token = email, id, token
-
-
-def register(base, tag):
-	email = "%s-%s@example.com" % (tag, uuid.uuid4().hex[:12])
-	status, body = api("POST", "/api/v1/auth/register",
-			   {"email": email, "password": wsclient.PASSWORD, "display_name": tag},
-			   base=base)
-	assert status == 201, body
-	user_id = body["id"]
-	status, body = api("POST", "/api/v1/auth/login",
-			   {"email": email, "password": wsclient.PASSWORD}, base=base)
-	assert status == 200, body
-	return _User(email, user_id, body["access_token"])
 
 
 def test_a_session_opened_while_its_member_is_being_removed_does_not_outlive_the_removal(cluster):
