@@ -391,6 +391,31 @@ def test_deleted_canvases_are_listed_for_owners_and_undeleted_with_their_log_int
 	assert status == 201 and body["version"] == 5, body
 
 
+def test_past_30_days_a_deleted_canvas_or_workspace_can_be_neither_listed_nor_undeleted(cluster):
+	t = Team()
+	late = create_canvas(t.owner, t.workspace_id)["id"]
+	for canvas_id in (t.canvas_id, late):
+		assert call(t.owner, "DELETE", "/canvases/%s" % canvas_id)[0] == 200
+	# Move one deletion just past the window in the database: tests do not wait 30 days.
+	cluster.psql("UPDATE canvases SET deleted_at = now() - interval '30 days 1 second' "
+		     "WHERE id = '%s'" % t.canvas_id)
+	listing = "/workspaces/%s/canvases?deleted=true" % t.workspace_id
+	status, deleted = call(t.owner, "GET", listing)
+	assert status == 200 and [d["id"] for d in deleted] == [late], deleted
+	assert_error(*call(t.owner, "POST", "/canvases/%s/undelete" % t.canvas_id), 404, "not_found")
+	assert_error(*call(t.owner, "GET", "/canvases/%s" % t.canvas_id), 404, "not_found")
+	assert call(t.owner, "POST", "/canvases/%s/undelete" % late)[0] == 200
+
+	w = "/workspaces/%s" % t.workspace_id
+	assert call(t.owner, "DELETE", w)[0] == 200
+	cluster.psql("UPDATE workspaces SET deleted_at = now() - interval '30 days 1 second' "
+		     "WHERE id = '%s'" % t.workspace_id)
+	status, deleted = call(t.owner, "GET", "/workspaces?deleted=true")
+	assert status == 200 and t.workspace_id not in [d["id"] for d in deleted], deleted
+	assert_error(*call(t.owner, "POST", w + "/undelete"), 404, "not_found")
+	assert_error(*call(t.owner, "GET", w), 404, "not_found")
+
+
 def test_undelete_of_an_unknown_canvas_is_404(cluster):
 	t = Team()
 	assert_error(*call(t.owner, "POST", "/canvases/%s/undelete" % uuid.uuid4()), 404, "not_found")
