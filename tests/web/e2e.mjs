@@ -848,6 +848,18 @@ async function scenario(browser) {
 		await H.locator(`#delete-canvas-${scratch}`).click();
 		await H.locator(`#delete-canvas-${scratch}-yes`).click();
 		await H.locator(`#canvas-list li[data-canvas-id="${scratch}"]`).waitFor({ state: 'detached', timeout: T });
+		// Rename the workspace; create another one and delete it.
+		await H.click('#rename-workspace');
+		await H.fill('#rename-workspace-input', 'Design team');
+		await H.keyboard.press('Enter');
+		await H.locator('#workspace-title').filter({ hasText: 'Design team' }).waitFor({ timeout: T });
+		await H.fill('#workspace-form input[name="name"]', 'Temporary');
+		await H.click('#workspace-form button');
+		await H.locator('#workspace-title').filter({ hasText: 'Temporary' }).waitFor({ timeout: T });
+		await H.click('#delete-workspace');
+		await H.click('#delete-workspace-yes');
+		await H.locator('#workspace-list a', { hasText: 'Temporary' }).waitFor({ state: 'detached', timeout: T });
+		await H.locator('#workspace-list a', { hasText: 'Design team' }).waitFor({ timeout: T });
 		await shot(H, 'desktop-team');
 		await H.close();
 		front = null;

@@ -275,7 +275,9 @@ export class Scene {
 				if (rec.shape.z !== shape.z && rec.group && rec.layer === this.main)
 					this.needSort = true;
 				this.unindex(shape.id, rec.shape);
-				if (rec.shape !== shape || force.has(shape.id))
+				// A connector is redone when a shape it joins changed: its ends moved although
+				// its own object did not.
+				if (rec.shape !== shape || force.has(shape.id) || shape.kind === 'connector')
 					rec.stale = true;
 				rec.shape = shape;
 			}

@@ -1,7 +1,8 @@
 // Konva nodes for shapes: one Konva.Group per shape, built once and updated in place when the
 // shape object changes. Drawing conventions follow the server's export (docs/protocol.md), with
 // two refinements: connectors end on their shapes' outlines rather than at their centres, and
-// text wraps inside stickies, rectangles and ellipses.
+// text wraps inside stickies, rectangles and ellipses. A connector's text (a Mermaid link's
+// label) sits on the middle of its line, on a patch of the canvas colour.
 
 import Konva from 'konva';
 import { center, linePoints } from './geometry.js';
@@ -63,6 +64,7 @@ function textNode(attrs) {
 function build(group, s, get) {
 	group.destroyChildren();
 	group.fsLabel = null;
+	group.fsLabelBg = null;
 	const st = s.style;
 	const common = { stroke: paintColor(st.stroke), strokeWidth: st.width, perfectDrawEnabled: false, listening: false, strokeScaleEnabled: true };
 	switch (s.kind) {
@@ -128,10 +130,16 @@ export function shapeNode(s, get, group = null, { hideLabel = null, labels = tru
 	case 'text':
 		break;
 	case 'arrow':
-	case 'connector':
-		body.setAttrs({ points: flat(linePoints(s, get)), stroke: paintColor(st.stroke), fill: paintColor(st.stroke), strokeWidth: st.width,
+	case 'connector': {
+		const pts = linePoints(s, get);
+		body.setAttrs({ points: flat(pts), stroke: paintColor(st.stroke), fill: paintColor(st.stroke), strokeWidth: st.width,
 			pointerLength: 8 + 2 * st.width, pointerWidth: 8 + 2 * st.width });
+		if (s.kind === 'connector' && pts.length) {
+			const a = pts[0], b = pts[pts.length - 1];
+			group.setAttr('labelMid', [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2]);
+		}
 		break;
+	}
 	default:
 		body.setAttrs({ points: flat(linePoints(s, get)), stroke: paintColor(st.stroke), strokeWidth: st.width,
 			fill: s.kind === 'path' ? paintColor(st.fill) : undefined });
@@ -140,10 +148,18 @@ export function shapeNode(s, get, group = null, { hideLabel = null, labels = tru
 	return group;
 }
 
-const LABEL_KINDS = new Set(['text', 'sticky', 'rect', 'ellipse']);
+const LABEL_KINDS = new Set(['text', 'sticky', 'rect', 'ellipse', 'connector']);
+const CONNECTOR_LABEL_MAX = 220;
 
-function labelAttrs(s) {
+function labelAttrs(s, group) {
 	const color = paintColor(s.style.stroke) || '#1e1e1e';
+	if (s.kind === 'connector') {
+		const [mx, my] = group.getAttr('labelMid') || [s.x, s.y];
+		const lines = s.text.split('\n');
+		const w = Math.min(CONNECTOR_LABEL_MAX, Math.ceil(Math.max(...lines.map((l) => measureText(l || ' ')))) + 2 * 4 + 2);
+		return { x: mx - w / 2, y: my - (lines.length * FONT_SIZE * LINE_HEIGHT) / 2 - 2, width: w, text: s.text, fill: color,
+			padding: 2, align: 'center', verticalAlign: 'top' };
+	}
 	if (s.kind === 'text') {
 		return { x: s.x, y: s.y, text: s.text, fill: color, width: s.w > 0 ? s.w + 2 : undefined,
 			align: 'left', verticalAlign: 'top', padding: 0, wrap: s.w > 0 ? 'word' : 'none' };
@@ -163,24 +179,42 @@ function labelAttrs(s) {
 export function updateLabel(group, s, show) {
 	let label = group.fsLabel;
 	const wanted = show && LABEL_KINDS.has(s.kind) && !!s.text;
+	const bg = group.fsLabelBg;
 	if (!wanted) {
 		if (label && label.visible())
 			label.visible(false);
+		if (bg && bg.visible())
+			bg.visible(false);
 		return;
 	}
-	if (label && group.getAttr('labelOf') === s) {
+	// A connector's label moves with its ends, which are not part of its own object.
+	const mid = s.kind === 'connector' ? group.getAttr('labelMid') : null;
+	if (label && group.getAttr('labelOf') === s && group.getAttr('labelAt') === mid) {
 		if (!label.visible())
 			label.visible(true);
+		if (bg && !bg.visible())
+			bg.visible(true);
 		return;
 	}
 	if (!label) {
-		label = textNode({ name: 'label', ...labelAttrs(s) });
+		label = textNode({ name: 'label', ...labelAttrs(s, group) });
 		group.add(label);
 		group.fsLabel = label;
 	} else {
-		label.setAttrs({ ...labelAttrs(s), visible: true });
+		label.setAttrs({ ...labelAttrs(s, group), visible: true });
+	}
+	if (s.kind === 'connector') {
+		let patch = bg;
+		if (!patch) {
+			patch = new Konva.Rect({ name: 'label-bg', fill: '#ffffff', cornerRadius: 3, listening: false, perfectDrawEnabled: false });
+			group.add(patch);
+			group.fsLabelBg = patch;
+			label.moveToTop();
+		}
+		patch.setAttrs({ x: label.x(), y: label.y(), width: label.width(), height: label.height(), visible: true });
 	}
 	group.setAttr('labelOf', s);
+	group.setAttr('labelAt', mid);
 }
 
 // Whether the group shows the up-to-date text of `s` (or `s` has no text to show).

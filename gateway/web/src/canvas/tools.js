@@ -433,9 +433,18 @@ export class Tools {
 		this.board.zoomAt(factor, r.width / 2, r.height / 2);
 	}
 
-	fit() {
+	// Fits `bounds` (default: everything) into the view, clear of the style panel when it
+	// floats over the left of a wide screen.
+	fit(bounds) {
 		const r = this.el.getBoundingClientRect();
-		this.board.fit(r.width, r.height);
+		const inset = { top: 72, bottom: 64, left: 32, right: 32 };
+		const panel = this.el.parentElement && this.el.parentElement.querySelector('.style-panel');
+		if (panel) {
+			const p = panel.getBoundingClientRect();
+			if (p.width > 0 && p.right - r.left < r.width / 3)
+				inset.left = Math.max(inset.left, p.right - r.left + 16);
+		}
+		this.board.fit(r.width, r.height, bounds || undefined, inset);
 	}
 
 	// ---- moving
