@@ -304,6 +304,44 @@ export class Api {
 		const q = at === undefined || at === null ? '' : `?at=${Number(at)}`;
 		return this.authed('GET', `/canvases/${enc(canvasId)}/export.svg${q}`, undefined, { text: true });
 	}
+
+	// ---- comments
+	comments(canvasId) {
+		return this.authed('GET', `/canvases/${enc(canvasId)}/comments`);
+	}
+
+	createComment(canvasId, fields) {
+		return this.authed('POST', `/canvases/${enc(canvasId)}/comments`, fields);
+	}
+
+	updateComment(id, fields) {
+		return this.authed('PATCH', `/comments/${enc(id)}`, fields);
+	}
+
+	deleteComment(id) {
+		return this.authed('DELETE', `/comments/${enc(id)}`);
+	}
+
+	// ---- invites
+	createInvite(workspaceId, fields) {
+		return this.authed('POST', `/workspaces/${enc(workspaceId)}/invites`, fields);
+	}
+
+	invites(workspaceId) {
+		return this.authed('GET', `/workspaces/${enc(workspaceId)}/invites`);
+	}
+
+	revokeInvite(workspaceId, inviteId) {
+		return this.authed('DELETE', `/workspaces/${enc(workspaceId)}/invites/${enc(inviteId)}`);
+	}
+
+	invite(token) {
+		return this.authed('GET', `/invites/${enc(token)}`);
+	}
+
+	acceptInvite(token) {
+		return this.authed('POST', `/invites/${enc(token)}/accept`);
+	}
 }
 
 function enc(s) {

@@ -110,6 +110,11 @@ describe('Api', () => {
 			new ApiError(502, '', ''),
 			{ code: 'rate_limited', detail: 'slow down' },
 			{ code: 'some_future_code', status: 400 },
+			new ApiError(410, 'invite_expired', 'expired'),
+			new ApiError(410, 'invite_used_up', 'used up'),
+			new ApiError(422, 'too_many_comments', 'x'),
+			new ApiError(422, 'invalid_field', 'body: must be 1 to 4000 bytes'),
+			{ code: 'access_revoked' },
 		];
 		for (const e of cases) {
 			const text = plainError(e);

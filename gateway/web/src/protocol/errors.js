@@ -25,6 +25,11 @@ const BY_CODE = {
 	last_owner: 'A workspace needs at least one owner. Make someone else an owner first.',
 	member_not_found: 'That person is no longer a member of this workspace.',
 	not_deleted: 'That is not deleted.',
+	invite_expired: 'This invite link has expired. Ask for a new one.',
+	invite_used_up: 'This invite link has already been used. Ask for a new one.',
+	too_many_comments: 'This canvas has too many comments. Delete some resolved ones first.',
+	access_revoked: 'You no longer have access to this canvas.',
+	deleted: 'This canvas has been deleted.',
 };
 
 // Field-specific wording for validation errors; `detail` starts with the field's path.
@@ -36,6 +41,9 @@ const BY_FIELD = [
 	[/^role\b/, 'Pick a role: viewer, commenter, editor or owner.'],
 	[/^payload\.text\b/, 'That text is too long (at most 10,000 bytes).'],
 	[/^payload\.points\b/, 'That drawing has too many points.'],
+	[/^body\b/, 'Comments are 1 to 4,000 characters and cannot be only spaces.'],
+	[/^expires_in\b/, 'An invite lasts from a minute to 30 days.'],
+	[/^max_uses\b/, 'An invite can be used 1 to 10,000 times.'],
 ];
 
 const VALIDATION = new Set(['invalid_body', 'unknown_field', 'missing_field', 'invalid_field',

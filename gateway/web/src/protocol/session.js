@@ -27,8 +27,18 @@
 //   rejected {client_op_id, message} an op of ours was refused for good
 //   outbox   {size}
 //   presence, cursor (msg), stroke (msg), ack (msg), error (msg), undo / redo (the result)
+//   comments {changed: Set of comment ids | null}   after comment events (null: all replaced)
+//   selection {session_id, shape_ids}   another session's selection changed
+//   role     {role}                     the user's role changed (role_changed)
+//
+// Comments have their own gap-free stream (`seq`), kept like the ops: applied in seq order,
+// each once, a gap repaired by reconnecting with ?comment_since=<last applied seq>.
+//
+// A close with 4403 (access revoked) or 4404 (canvas deleted) is final: state `failed` with
+// reason `access_revoked` or `deleted`, and no reconnect (the upgrade would answer 404).
 
 import { applyOp, stateFromShapes } from './model.js';
+import { applyCommentEvent, commentsFromThreads } from './comments.js';
 
 export const BACKOFF_MIN_MS = 250;
 export const BACKOFF_MAX_MS = 8000;
@@ -41,6 +51,8 @@ export const OFFLINE_RETRY_MS = 5000;
 export const CURSOR_INTERVAL_MS = 34; // ~30 updates/s, the server's relay rate
 export const RETRY_OP_MS = 1000;
 export const MAX_OPS_PER_MESSAGE = 64;
+export const MAX_SELECTION_IDS = 256;
+const FINAL_CLOSE = { 4403: 'access_revoked', 4404: 'deleted' };
 
 export function uuid() {
 	const c = globalThis.crypto;
@@ -79,6 +91,11 @@ export class CanvasSession {
 		this.outbox = new Map(); // client_op_id -> {op_type, payload, client_op_id, sentAt}
 		this.acked = new Map(); // client_op_id -> version, acknowledged but not applied yet
 		this.buffer = new Map(); // version -> operation, beyond a gap
+		this.comments = new Map(); // comment id -> comment (comments.js)
+		this.commentSeq = null; // last applied comment event; null until a sync carried comments
+		this.commentBuffer = new Map(); // seq -> event, beyond a gap
+		this.selectionIds = []; // ours, sent to the others
+		this.selectionSent = null; // JSON of the last selection sent on this socket
 		this.ws = null;
 		this.attempt = 0;
 		this.timers = {};
@@ -163,6 +180,8 @@ export class CanvasSession {
 		const params = new URLSearchParams({ token: this.api.accessToken || '' });
 		if (this.version !== null)
 			params.set('since', String(this.version));
+		if (this.commentSeq !== null)
+			params.set('comment_since', String(this.commentSeq));
 		return `${this.baseUrl}/canvases/${encodeURIComponent(this.canvasId)}/ws?${params}`;
 	}
 
@@ -211,6 +230,12 @@ export class CanvasSession {
 			if (this.ws !== ws)
 				return;
 			this.ws = null;
+			const final = ev && FINAL_CLOSE[ev.code];
+			if (final) {
+				this.dropSocket();
+				this.setState('failed', { reason: final, error: { code: final } });
+				return;
+			}
 			this.scheduleReconnect(`closed ${ev && ev.code}`);
 		};
 		ws.onerror = () => {}; // a close always follows
@@ -233,6 +258,8 @@ export class CanvasSession {
 			}
 		}
 		this.buffer.clear();
+		this.commentBuffer.clear();
+		this.selectionSent = null;
 		if (this.presence.size) {
 			this.presence.clear();
 			this.emit('presence');
@@ -323,6 +350,24 @@ export class CanvasSession {
 				this.emit('presence');
 			}
 			break;
+		case 'comment':
+			this.onCommentEvent(msg);
+			break;
+		case 'selection': {
+			const p = this.presence.get(msg.session_id);
+			if (p)
+				this.presence.set(msg.session_id, { ...p, selection: msg.shape_ids || [] });
+			this.emit('selection', { session_id: msg.session_id, shape_ids: msg.shape_ids || [] });
+			break;
+		}
+		case 'role_changed':
+			if (typeof msg.role === 'string') {
+				this.role = msg.role;
+				if (this.you)
+					this.you = { ...this.you, role: msg.role };
+				this.emit('role', { role: msg.role });
+			}
+			break;
 		case 'presence_leave':
 			this.presence.delete(msg.session_id);
 			this.emit('presence', { left: msg.session_id });
@@ -364,6 +409,11 @@ export class CanvasSession {
 				return;
 			}
 		}
+		// A server without the team features (comments, selections) sends no `comments`:
+		// then we send it no `selection` either (it would answer unknown_type).
+		this.teamFeatures = !!msg.comments;
+		if (msg.comments)
+			this.syncComments(msg.comments);
 		this.you = msg.you || null;
 		if (msg.you && msg.you.role)
 			this.role = msg.you.role;
@@ -379,6 +429,88 @@ export class CanvasSession {
 		for (const entry of this.outbox.values())
 			entry.sentAt = 0;
 		this.flushOutbox();
+		this.sendSelection();
+	}
+
+	// ---- comments
+
+	syncComments(c) {
+		if (c.mode === 'state') {
+			this.comments = commentsFromThreads(c.threads);
+			this.commentSeq = c.seq;
+			this.commentBuffer.clear();
+			this.emit('comments', { changed: null });
+			return;
+		}
+		if (this.commentSeq === null) {
+			// Events after a seq we never had: cannot happen (we send no comment_since before
+			// a sync gave us one); treat the list as empty up to there.
+			this.commentSeq = Math.max(0, c.seq - (c.events || []).length);
+		}
+		for (const ev of c.events || [])
+			this.commentBuffer.set(ev.seq, ev);
+		this.drainComments();
+		if (this.commentSeq < c.seq)
+			this.commentSeq = c.seq; // nothing can be missing below the sync's position
+	}
+
+	onCommentEvent(ev) {
+		if (typeof ev.seq !== 'number' || this.commentSeq === null || ev.seq <= this.commentSeq)
+			return; // duplicate from a reconnect overlap
+		this.commentBuffer.set(ev.seq, ev);
+		this.drainComments();
+	}
+
+	drainComments() {
+		const changed = new Set();
+		let ev;
+		while ((ev = this.commentBuffer.get(this.commentSeq + 1))) {
+			this.commentBuffer.delete(ev.seq);
+			if (applyCommentEvent(this.comments, ev))
+				changed.add(ev.comment_id);
+			this.commentSeq = ev.seq;
+		}
+		for (const seq of this.commentBuffer.keys()) {
+			if (seq <= this.commentSeq)
+				this.commentBuffer.delete(seq);
+		}
+		if (changed.size)
+			this.emit('comments', { changed });
+		this.cancel('commentGap');
+		if (this.commentBuffer.size > 0 && this.state === 'live') {
+			const stuckAt = this.commentSeq;
+			this.timer('commentGap', () => {
+				if (this.commentSeq === stuckAt && this.commentBuffer.size > 0)
+					this.scheduleReconnect(`comment gap after ${stuckAt}`);
+			}, GAP_REPAIR_MS);
+		}
+	}
+
+	// ---- selection
+
+	// Tells the others what we have selected (latest wins, at most ~30 a second). Kept across
+	// reconnects: a new socket starts with an empty selection on the server.
+	select(shapeIds) {
+		this.selectionIds = [...new Set(shapeIds)].slice(0, MAX_SELECTION_IDS);
+		if (this.timers.selection)
+			return;
+		const wait = (this.selectionAt || 0) + CURSOR_INTERVAL_MS - this.clock.now();
+		if (wait <= 0)
+			this.sendSelection();
+		else
+			this.timer('selection', () => this.sendSelection(), wait);
+	}
+
+	sendSelection() {
+		if (!this.live || !this.teamFeatures)
+			return;
+		const json = JSON.stringify(this.selectionIds);
+		if (json === this.selectionSent || (this.selectionSent === null && !this.selectionIds.length))
+			return;
+		if (this.send({ type: 'selection', shape_ids: this.selectionIds })) {
+			this.selectionSent = json;
+			this.selectionAt = this.clock.now();
+		}
 	}
 
 	onOperation(op) {

@@ -98,7 +98,7 @@ function harness({ canvasError = null } = {}) {
 	};
 	const s = new CanvasSession({ api, canvasId: 'c1', WebSocketImpl: FakeSocket, env, clock, baseUrl: 'ws://gw/api/v1' });
 	const events = [];
-	for (const t of ['status', 'ops', 'settled', 'rejected', 'sync'])
+	for (const t of ['status', 'ops', 'settled', 'rejected', 'sync', 'comments', 'selection', 'role'])
 		s.on(t, (d) => events.push([t, d]));
 	return { s, sockets, clock, env, events, last: () => sockets[sockets.length - 1] };
 }
@@ -279,5 +279,95 @@ describe('CanvasSession', () => {
 		expect(h.s.state).toBe('failed');
 		await h.clock.advance(20000);
 		expect(h.sockets.length).toBe(0);
+	});
+});
+
+const comment = (id, extra = {}) => ({
+	id, canvas_id: 'c1', author: { user_id: 'u', display_name: 'Ada' }, body: `body ${id}`, shape_id: null, x: 1, y: 2,
+	parent_id: null, resolved: false, resolved_by: null, resolved_at: null, created_at: `2026-01-01T00:00:0${id.length}Z`, updated_at: '', ...extra,
+});
+const cev = (seq, action, c, id = c && c.id) => ({ type: 'comment', seq, action, comment_id: id, comment: c });
+
+describe('CanvasSession: comments, selections, live permissions', () => {
+	test('comment events apply in seq order, each once; a reconnect asks for comment_since', async () => {
+		const h = harness();
+		h.s.start();
+		await flush();
+		h.last().deliver(sync(0, [], { comments: { seq: 1, mode: 'state', threads: [{ ...comment('t1'), replies: [] }] } }));
+		expect([...h.s.comments.keys()]).toEqual(['t1']);
+		const ws = h.last();
+		ws.deliver(cev(3, 'updated', comment('t1', { resolved: true })));
+		expect(h.s.commentSeq).toBe(1); // waits for 2
+		ws.deliver(cev(2, 'created', comment('r1', { parent_id: 't1', x: null, y: null })));
+		expect(h.s.commentSeq).toBe(3);
+		expect(h.s.comments.get('t1').resolved).toBe(true);
+		expect(h.s.comments.get('r1').parent_id).toBe('t1');
+		ws.deliver(cev(2, 'created', comment('r1', { parent_id: 't1', body: 'stale' })));
+		expect(h.s.comments.get('r1').body).toBe('body r1');
+		ws.serverClose(1001);
+		await h.clock.advance(300);
+		expect(h.last().url.searchParams.get('comment_since')).toBe('3');
+		h.last().deliver(sync(0, [], { comments: { seq: 5, mode: 'events', events: [cev(4, 'deleted', null, 'r1'), cev(5, 'deleted', null, 't1')] } }));
+		expect(h.s.comments.size).toBe(0);
+		expect(h.s.commentSeq).toBe(5);
+	});
+
+	test('a comment gap that does not fill reconnects with comment_since', async () => {
+		const h = harness();
+		h.s.start();
+		await flush();
+		h.last().deliver(sync(0, [], { comments: { seq: 0, mode: 'state', threads: [] } }));
+		h.last().deliver(cev(2, 'created', comment('t2')));
+		await h.clock.advance(GAP_REPAIR_MS + 10);
+		await h.clock.advance(5000);
+		expect(h.sockets.length).toBe(2);
+		expect(h.last().url.searchParams.get('comment_since')).toBe('0');
+	});
+
+	test('our selection goes out coalesced, and again on a new socket; others\' arrive as events', async () => {
+		const h = harness();
+		h.s.start();
+		await flush();
+		const other = { user_id: 'u2', session_id: 's2', display_name: 'Bob', color: '#ff0000', selection: ['x'] };
+		h.last().deliver(sync(0, [], { comments: { seq: 0, mode: 'state', threads: [] }, presence: [other] }));
+		expect(h.s.presence.get('s2').selection).toEqual(['x']);
+		h.s.select(['a']);
+		h.s.select(['a', 'b']);
+		h.s.select(['b', 'b']);
+		await h.clock.advance(100);
+		const sent = () => h.last().sent.filter((m) => m.type === 'selection');
+		expect(sent()).toEqual([{ type: 'selection', shape_ids: ['a'] }, { type: 'selection', shape_ids: ['b'] }]);
+		h.last().deliver({ type: 'selection', user_id: 'u2', session_id: 's2', shape_ids: ['y', 'z'] });
+		expect(h.s.presence.get('s2').selection).toEqual(['y', 'z']);
+		expect(h.events.some(([t, d]) => t === 'selection' && d.session_id === 's2')).toBe(true);
+		h.last().serverClose(1001);
+		await h.clock.advance(300);
+		h.last().deliver(sync(0, [], { comments: { seq: 0, mode: 'events', events: [] } }));
+		expect(sent()).toEqual([{ type: 'selection', shape_ids: ['b'] }]);
+	});
+
+	test('a server without comments gets no selection messages', async () => {
+		const h = harness();
+		h.s.start();
+		await flush();
+		h.last().deliver(sync(0));
+		h.s.select(['a']);
+		await h.clock.advance(100);
+		expect(h.last().sent.filter((m) => m.type === 'selection')).toEqual([]);
+		expect(h.last().url.searchParams.has('comment_since')).toBe(false);
+	});
+
+	test('role_changed updates the role; a 4403 close is final', async () => {
+		const h = harness();
+		h.s.start();
+		await flush();
+		h.last().deliver(sync(0, [], { comments: { seq: 0, mode: 'state', threads: [] } }));
+		h.last().deliver({ type: 'role_changed', role: 'viewer' });
+		expect(h.s.role).toBe('viewer');
+		expect(h.events.some(([t, d]) => t === 'role' && d.role === 'viewer')).toBe(true);
+		h.last().serverClose(4403);
+		expect(h.s.state).toBe('failed');
+		await h.clock.advance(20000);
+		expect(h.sockets.length).toBe(1);
 	});
 });

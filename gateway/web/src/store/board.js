@@ -16,6 +16,7 @@
 import { createStore } from 'zustand/vanilla';
 import { applyOp, completeShape } from '../protocol/model.js';
 import { uuid } from '../protocol/session.js';
+import { roleAtLeast } from '../protocol/comments.js';
 import { compareZ, LINE_KINDS, shapeAABB, unionBounds } from '../canvas/geometry.js';
 
 export const MIN_SCALE = 0.05;
@@ -60,8 +61,13 @@ export function createBoardStore({ theme } = {}) {
 		editing: null, // {id} of the shape whose text is edited in place
 		notice: null, // {text, kind, at}
 		theme: theme || loadTheme(),
-		panel: null, // 'history' | 'activity' | null
+		panel: null, // 'history' | 'comments' | 'activity' | 'share' | null
 		help: false,
+		comments: new Map(), // comment id -> comment (protocol/comments.js), from the session
+		selections: new Map(), // session id -> {ids: Set, color, name}: what the others have selected
+		thread: null, // id of the comment thread shown in the panel
+		showResolved: false,
+		commentDraft: null, // {x, y, shape_id}: a new comment being written at that place
 		preview: null, // {version, shapes: Map, diff} while the history slider previews a version
 		clipboard: [],
 		pasteCount: 0,
@@ -119,6 +125,35 @@ export function createBoardStore({ theme } = {}) {
 		canEdit() {
 			const s = store.getState();
 			return (s.role === 'editor' || s.role === 'owner') && !s.preview;
+		},
+
+		canComment() {
+			const s = store.getState();
+			return roleAtLeast(s.role, 'commenter') && !s.preview;
+		},
+
+		// Others' selections from the session's presence (entries carry `selection`), without
+		// our own session; shape ids as Sets.
+		setSelections(presence, mySessionId) {
+			const next = new Map();
+			for (const p of presence) {
+				if (p.session_id === mySessionId || !Array.isArray(p.selection) || !p.selection.length)
+					continue;
+				next.set(p.session_id, { ids: new Set(p.selection), color: p.color, name: p.display_name });
+			}
+			const cur = store.getState().selections;
+			let same = cur.size === next.size;
+			if (same) {
+				for (const [sid, e] of next) {
+					const o = cur.get(sid);
+					if (!o || o.color !== e.color || o.ids.size !== e.ids.size || [...e.ids].some((id) => !o.ids.has(id))) {
+						same = false;
+						break;
+					}
+				}
+			}
+			if (!same)
+				store.setState({ selections: next });
 		},
 
 		topZ() {
@@ -439,9 +474,9 @@ export function createBoardStore({ theme } = {}) {
 		// ---- tools, view
 
 		setTool(tool) {
-			if (tool !== 'select' && tool !== 'hand' && !api.canEdit())
+			if (tool === 'comment' ? !api.canComment() : tool !== 'select' && tool !== 'hand' && !api.canEdit())
 				tool = 'select';
-			store.setState({ tool, editing: null });
+			store.setState({ tool, editing: null, commentDraft: null });
 		},
 
 		setViewport(v) {
@@ -496,6 +531,7 @@ export function createBoardStore({ theme } = {}) {
 				shapes: new Map(), overrides: new Map(), selection: new Set(), tool: 'select',
 				presence: [], you: null, cursors: new Map(), strokes: new Map(), editing: null,
 				notice: null, panel: null, preview: null, viewport: { x: 0, y: 0, scale: 1 },
+				comments: new Map(), selections: new Map(), thread: null, commentDraft: null,
 			});
 		},
 	};

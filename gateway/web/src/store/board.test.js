@@ -146,6 +146,35 @@ describe('board store', () => {
 		expect(b.get().tool).toBe('select');
 	});
 
+	test('commenters may pick the comment tool but not drawing tools; viewers neither', () => {
+		const { b } = setup();
+		b.set({ role: 'commenter' });
+		b.setTool('comment');
+		expect(b.get().tool).toBe('comment');
+		b.setTool('rect');
+		expect(b.get().tool).toBe('select');
+		b.set({ role: 'viewer' });
+		b.setTool('comment');
+		expect(b.get().tool).toBe('select');
+	});
+
+	test("others' selections come from presence, without our own, and change only when they do", () => {
+		const { b } = setup();
+		const presence = [
+			{ session_id: 'me', selection: ['a'], color: '#111' },
+			{ session_id: 's2', selection: ['a', 'b'], color: '#f00', display_name: 'Bob' },
+			{ session_id: 's3', selection: [], color: '#0f0' },
+		];
+		b.setSelections(presence, 'me');
+		const first = b.get().selections;
+		expect([...first.keys()]).toEqual(['s2']);
+		expect([...first.get('s2').ids]).toEqual(['a', 'b']);
+		b.setSelections(presence.map((p) => ({ ...p })), 'me');
+		expect(b.get().selections).toBe(first);
+		b.setSelections([{ session_id: 's2', selection: ['b'], color: '#f00' }], 'me');
+		expect([...b.get().selections.get('s2').ids]).toEqual(['b']);
+	});
+
 	test('zooming keeps the point under the pointer fixed; fit frames every shape', () => {
 		const { b } = setup([rect('a', 0, 0), rect('b', 900, 400)]);
 		b.setViewport({ x: 100, y: 50, scale: 1 });

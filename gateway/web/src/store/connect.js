@@ -29,6 +29,23 @@ export function connectBoard(api, board, canvasId, { WebSocketImpl } = {}) {
 	session.on('sync', () => {
 		board.set({ role: session.role, you: session.you, cursors: new Map(), strokes: new Map(), outbox: session.outbox.size });
 	});
+	session.on('comments', () => board.set({ comments: new Map(session.comments) }));
+	const syncSelections = () => board.setSelections(session.presence.values(), session.you && session.you.session_id);
+	session.on('selection', syncSelections);
+	session.on('role', ({ role }) => {
+		const was = board.get().role;
+		board.set({ role });
+		const s = board.get();
+		// A tool the new role does not allow goes back to select.
+		board.setTool(s.tool);
+		if (was && was !== role)
+			board.notify(`Your role here is now ${role}.`, 'info');
+	});
+	// Our selection, for the others to see.
+	const unsubSelection = board.subscribe((s, prev) => {
+		if (s.selection !== prev.selection)
+			session.select([...s.selection]);
+	});
 	session.on('ops', ({ operations, changed }) => {
 		board.applyCommitted(session.shapes, session.version, changed);
 		// A committed path replaces the live stroke it was relayed as (same id).
@@ -72,6 +89,7 @@ export function connectBoard(api, board, canvasId, { WebSocketImpl } = {}) {
 			}
 		}
 		board.set({ presence, cursors: next });
+		syncSelections();
 	});
 	session.on('cursor', (m) => {
 		if (session.you && m.session_id === session.you.session_id)
@@ -119,6 +137,7 @@ export function connectBoard(api, board, canvasId, { WebSocketImpl } = {}) {
 	return {
 		session,
 		close() {
+			unsubSelection();
 			for (const t of timers)
 				clearTimeout(t);
 			session.close();
