@@ -132,6 +132,34 @@ async function newShape(page, kind, before) {
 
 const ids = async (page) => new Set(Object.keys((await snap(page)).shapes));
 
+// The centre of a committed shape, in canvas units.
+async function centre(page, id) {
+	const s = (await snap(page)).shapes[id];
+	assert.ok(s, `shape ${id} exists`);
+	return { x: s.x + s.w / 2, y: s.y + s.h / 2 };
+}
+
+// Waits until a comment satisfying `pred` (JavaScript source over `c`) is on the page; returns it.
+async function waitComment(page, pred, what = pred) {
+	const test = new Function('c', `return (${pred})`);
+	const deadline = Date.now() + T;
+	for (;;) {
+		const all = await page.evaluate(() => window.flowstate.comments());
+		const found = all.find((c) => {
+			try {
+				return test(c);
+			} catch {
+				return false;
+			}
+		});
+		if (found)
+			return found;
+		if (Date.now() > deadline)
+			throw new Error(`${what}: comments are ${JSON.stringify(all)}`);
+		await new Promise((r) => setTimeout(r, 50));
+	}
+}
+
 // ---- input in canvas coordinates ---------------------------------------------------------------
 
 async function at(page, x, y) {
@@ -229,7 +257,9 @@ async function login(page, base, user, hash = '') {
 
 async function scenario(browser) {
 	const desktop = { viewport: { width: 1280, height: 760 }, acceptDownloads: true };
-	const ctxA = await browser.newContext(desktop);
+	// Ada copies an invite link: her browser lets the page use
+	// the clipboard, as a person's does after a click.
+	const ctxA = await browser.newContext({ ...desktop, permissions: ['clipboard-read', 'clipboard-write'] });
 	const ctxB = await browser.newContext(desktop);
 	const A = await ctxA.newPage();
 	const B = await ctxB.newPage();
@@ -238,6 +268,8 @@ async function scenario(browser) {
 	const run = Math.random().toString(36).slice(2, 8);
 	const ada = { email: `ada-${run}@example.com`, password: 'correct horse battery', name: 'Ada' };
 	const bob = { email: `bob-${run}@example.com`, password: 'tr0ub4dor&3 staple', name: 'Bob' };
+	const carol = { email: `carol-${run}@example.com`, password: 'purple monkey dishwasher', name: 'Carol' };
+	let ctxC = null, C = null;
 	let canvasId;
 	log(`Ada through ${GW_A}, Bob through ${GW_B}`);
 
@@ -737,6 +769,147 @@ async function scenario(browser) {
 		front = null;
 	});
 
+	await step("selections: what Ada selects shows on Bob's page in her colour", async () => {
+		for (const page of [A, B]) {
+			await on(page);
+			await page.click('#zoom-fit');
+		}
+		await key(A, 'Escape');
+		await click(A, await centre(A, rectId));
+		assert.deepEqual(await selection(A), [rectId]);
+		const adaColor = (await snap(B)).presence.find((p) => p.display_name === 'Ada').color;
+		const sees = (want) => B.waitForFunction(([w, color]) => Object.values(window.flowstate.selections()).some((e) =>
+			e.name === 'Ada' && e.color === color && [...e.ids].sort().join() === [...w].sort().join()), [want, adaColor], { timeout: T });
+		await sees([rectId]);
+		await click(A, await centre(A, ellipseId), { modifiers: ['Shift'] });
+		await sees([rectId, ellipseId]);
+		await shot(B, 'desktop-bob-sees-ada-selection');
+		await key(A, 'Escape');
+		await B.waitForFunction(() => Object.keys(window.flowstate.selections()).length === 0, null, { timeout: T });
+	});
+
+	let threadId;
+	await step('comments: Bob pins one on the sticky (M, click, type, Enter); Ada opens it from its pin and replies; Bob resolves it', async () => {
+		await on(B);
+		await B.locator('#board').focus();
+		await key(B, 'm');
+		assert.equal((await boardState(B)).tool, 'comment');
+		await click(B, await centre(B, stickyId));
+		await B.locator('#comment-composer textarea').waitFor({ timeout: T });
+		await B.keyboard.type('Can we make this **shorter**?');
+		await B.keyboard.press('Enter');
+		await B.locator('#comment-composer').waitFor({ state: 'detached', timeout: T });
+		assert.equal((await boardState(B)).tool, 'select');
+		const c = await waitComment(A, `c.shape_id === ${JSON.stringify(stickyId)} && c.body === "Can we make this **shorter**?"`, "Bob's comment on Ada's page");
+		threadId = c.id;
+		assert.equal(c.author.display_name, 'Bob');
+		// The pin sits on the sticky's top right corner.
+		await A.waitForFunction((id) => !!window.flowstate.pin(id), threadId, { timeout: T });
+		const pin = await A.evaluate((id) => window.flowstate.pin(id), threadId);
+		const st = (await snap(A)).shapes[stickyId];
+		const corner = await at(A, st.x + st.w, st.y);
+		assert.ok(Math.abs(pin.y - (corner.y - 14)) < 2 && pin.x > corner.x, `pin ${JSON.stringify(pin)} at the corner ${JSON.stringify(corner)}`);
+		assert.equal(pin.text, '1');
+		await on(A);
+		await A.mouse.click(pin.x, pin.y);
+		const thread = A.locator(`#comments-panel .thread.current[data-thread-id="${threadId}"]`);
+		await thread.waitFor({ timeout: T });
+		// Markdown is rendered (safely) as text elements.
+		assert.equal(await thread.locator('.comment-body strong').first().textContent(), 'shorter');
+		await thread.locator('textarea').click();
+		await A.keyboard.type('Agreed, I will trim it.');
+		await A.keyboard.press('Enter');
+		await B.waitForFunction((id) => { const p = window.flowstate.pin(id); return p && p.text === '2'; }, threadId, { timeout: T });
+		await thread.locator('.comment.reply').filter({ hasText: 'Agreed, I will trim it.' }).waitFor({ timeout: T });
+		await shot(A, 'desktop-ada-comments');
+		// The pin follows the sticky when it moves.
+		await A.click('#comments-panel [aria-label="Close comments"]');
+		await click(A, await centre(A, stickyId));
+		assert.deepEqual(await selection(A), [stickyId]);
+		await key(A, 'Shift+ArrowUp');
+		await waitShape(B, stickyId, `s.y === ${st.y - 10}`, 'sticky nudged');
+		await B.waitForFunction(([id, y]) => { const p = window.flowstate.pin(id); const c = window.flowstate.toScreen(0, y); return p && Math.abs(p.y - (c.y - 14)) < 2; }, [threadId, st.y - 10], { timeout: T });
+		await key(A, 'Escape');
+		// Bob resolves the thread from the Comments panel.
+		await on(B);
+		await B.click('#menu');
+		await B.click('#menu-comments');
+		await B.locator(`#comments-panel .thread[data-thread-id="${threadId}"] .resolve`).click();
+		await waitComment(A, `c.id === ${JSON.stringify(threadId)} && c.resolved === true && c.resolved_by`, 'resolved');
+		await B.click('#comments-panel [aria-label="Close comments"]');
+		await B.waitForFunction((id) => window.flowstate.pin(id) === null, threadId, { timeout: T });
+		// Resolved threads come back with "Show resolved".
+		await B.click('#menu');
+		await B.click('#menu-comments');
+		await B.locator('#show-resolved').check();
+		await B.waitForFunction((id) => { const p = window.flowstate.pin(id); return p && p.resolved; }, threadId, { timeout: T });
+		await shot(B, 'desktop-bob-resolved');
+		await B.locator('#show-resolved').uncheck();
+		await B.click('#comments-panel [aria-label="Close comments"]');
+	});
+
+	await step('invites: Ada copies a link for commenters; Carol opens it, registers, joins, and may comment but not draw', async () => {
+		await on(A);
+		assert.equal(await B.locator('#share').count(), 0, 'Share is for owners');
+		await A.click('#share');
+		await A.selectOption('#invite-form select[name="role"]', 'commenter');
+		await A.click('#invite-form button[type="submit"]');
+		await A.locator('#invite-url').waitFor({ timeout: T });
+		await A.click('#copy-invite');
+		await A.locator('#copy-invite').filter({ hasText: 'Copied' }).waitFor({ timeout: T });
+		const link = await A.evaluate(() => navigator.clipboard.readText());
+		assert.equal(link, await A.inputValue('#invite-url'));
+		assert.match(link, /^http:\/\/[^/]+\/#\/invite\/[A-Za-z0-9_-]{20,}$/);
+		await A.locator('#invite-list li[data-status="active"]').filter({ hasText: 'commenter' }).waitFor({ timeout: T });
+		await shot(A, 'desktop-share');
+		await A.click('#share-dialog [aria-label="Close"]');
+		ctxC = await browser.newContext(desktop);
+		C = await ctxC.newPage();
+		watch(C, 'Carol');
+		await on(C);
+		await C.goto(GW_B + new URL(link).pathname + new URL(link).hash);
+		await C.locator('#auth-intro').filter({ hasText: 'invited' }).waitFor({ timeout: T });
+		await C.click('[data-auth-tab="register"]');
+		await C.fill('#auth-form input[name="email"]', carol.email);
+		await C.fill('#auth-form input[name="password"]', carol.password);
+		await C.fill('#auth-form input[name="display_name"]', carol.name);
+		await C.click('#auth-submit');
+		await C.locator('#invite-card').filter({ hasText: 'Ada invited you to Design as commenter' }).waitFor({ timeout: T });
+		await shot(C, 'desktop-carol-invite');
+		await C.click('#accept-invite');
+		await C.waitForURL(/#\/w\//, { timeout: T });
+		await C.locator('#workspace-role').filter({ hasText: 'commenter' }).waitFor({ timeout: T });
+		assert.equal(await C.locator('#canvas-form').count(), 0, 'commenters create no canvases');
+		await C.locator('#canvas-list a', { hasText: 'Sprint board' }).click();
+		await waitLive(C);
+		assert.equal(await C.locator('#tools [data-tool="rect"]').isDisabled(), true);
+		assert.equal(await C.locator('#tools [data-tool="comment"]').isDisabled(), false);
+		await A.locator('#presence li').filter({ hasText: 'Carol' }).waitFor({ timeout: T });
+		// The R key does nothing for her; M does. She comments on an empty spot right of the drawing.
+		await C.locator('#board').focus();
+		await key(C, 'r');
+		assert.equal((await boardState(C)).tool, 'select');
+		await C.click('#zoom-fit');
+		await C.click('#zoom-out');
+		await C.click('#zoom-out');
+		await key(C, 'm');
+		const shapes = Object.values((await snap(C)).shapes).filter((s) => s.kind !== 'connector');
+		const right = Math.max(...shapes.map((s) => s.x + s.w)), top = Math.min(...shapes.map((s) => s.y));
+		const spot = { x: right + 80, y: top };
+		await click(C, spot);
+		await C.locator('#comment-composer textarea').waitFor({ timeout: T });
+		await C.keyboard.type('Who owns this board?');
+		await C.keyboard.press('Enter');
+		const c = await waitComment(A, 'c.body === "Who owns this board?"', "Carol's comment");
+		assert.equal(c.shape_id, null);
+		assert.ok(Math.abs(c.x - spot.x) < 1 && Math.abs(c.y - spot.y) < 1, `placed at ${JSON.stringify([c.x, c.y])}`);
+		await A.waitForFunction((id) => !!window.flowstate.pin(id), c.id, { timeout: T });
+		await shot(C, 'desktop-carol-commenter');
+		const v = (await snap(C)).version;
+		assert.equal((await snap(C)).role, 'commenter');
+		assert.equal((await snap(C)).version, v);
+	});
+
 	await step('phone, 390 px: nothing off screen; touch draws, one finger pans, two fingers pinch-zoom', async () => {
 		const ctxP = await browser.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true, deviceScaleFactor: 2 });
 		const P = await ctxP.newPage();
@@ -834,7 +1007,25 @@ async function scenario(browser) {
 			const li = [...document.querySelectorAll('#member-list li')].find((l) => l.textContent.includes(e));
 			return li && li.querySelector('select').value === 'commenter';
 		}, bob.email, { timeout: T });
+		// Bob's open canvas follows at once: drawing tools off, commenting on.
+		await B.waitForFunction(() => window.flowstate.state().role === 'commenter', null, { timeout: T });
+		assert.equal(await B.locator('#tools [data-tool="rect"]').isDisabled(), true);
+		assert.equal(await B.locator('#tools [data-tool="comment"]').isDisabled(), false);
 		await bobRow.locator('select').selectOption('editor');
+		await B.waitForFunction(() => window.flowstate.state().role === 'editor', null, { timeout: T });
+		assert.equal(await B.locator('#tools [data-tool="rect"]').isDisabled(), false);
+		// Removing Carol closes her canvas on her page, said plainly.
+		const carolRow = H.locator('#member-list li').filter({ hasText: carol.email });
+		const carolId = await carolRow.getAttribute('data-user-id');
+		await H.click(`#remove-${carolId}`);
+		await H.click(`#remove-${carolId}-yes`);
+		await carolRow.waitFor({ state: 'detached', timeout: T });
+		await C.locator('#conn[data-state="failed"]').waitFor({ timeout: T });
+		await C.locator('#notice').filter({ hasText: 'You no longer have access to this canvas.' }).waitFor({ timeout: T });
+		await shot(C, 'desktop-carol-removed');
+		await ctxC.close();
+		front = null;
+		await on(H);
 		const adaRow = H.locator('#member-list li').filter({ hasText: ada.email });
 		await adaRow.locator('select').selectOption('viewer');
 		await H.locator('#home-error').filter({ hasText: 'A workspace needs at least one owner' }).waitFor({ timeout: T });

@@ -6,7 +6,8 @@
 //            them), and drafts being drawn: a drag at 1,000 shapes repaints a handful of nodes.
 //   overlay  selection boxes, handles, marquee, history diff marks, drawn in screen space.
 //   strokes  other users' in-progress pen strokes.
-// Other users' cursors are DOM elements moved with a CSS transform: they never touch a canvas.
+// Other users' cursors and comment pins are DOM elements moved with a CSS transform: they never
+// touch a canvas. Other users' selections are outlines in their colour on the overlay.
 //
 // Shapes diff by object identity (the store never mutates a shape): a frame walks the displayed
 // shapes and updates only the nodes whose shape object changed (and connectors attached to them).
@@ -19,6 +20,7 @@
 import Konva from 'konva';
 import { attachable, compareZ, rectsIntersect, rotatePoint, shapeAABB } from './geometry.js';
 import { FONT_SIZE, hasLabelFor, shapeNode, updateLabel } from './shapes.js';
+import { pinPosition, threadsOf } from '../protocol/comments.js';
 
 Konva.pixelRatio = Math.min(2, (typeof window !== 'undefined' && window.devicePixelRatio) || 1);
 
@@ -59,9 +61,14 @@ export class Scene {
 		this.grid.style.backgroundImage = `url(${tile.toDataURL()})`;
 		container.prepend(this.grid);
 		this.gridSize = 0;
+		this.pinBox = document.createElement('div');
+		this.pinBox.className = 'pin-box';
+		container.append(this.pinBox);
 		this.cursorBox = document.createElement('div');
 		this.cursorBox.className = 'cursor-box';
 		container.append(this.cursorBox);
+		this.pinEls = new Map(); // thread id -> element
+		this.pinShapes = new Set(); // shapes that pins sit on
 
 		this.nodes = new Map(); // id -> {group, shape, aabb, layer}
 		this.byEnd = new Map(); // shape id -> Set of connector ids attached to it
@@ -72,7 +79,7 @@ export class Scene {
 		this.cursorEls = new Map();
 		this.painted = { x: 0, y: 0, scale: 1 }; // the viewport the main layer was painted at
 		this.lastMainDrawMs = 0;
-		this.dirty = { shapes: true, overlay: true, viewport: true, cursors: true, strokes: true };
+		this.dirty = { shapes: true, overlay: true, viewport: true, cursors: true, strokes: true, pins: true };
 		this.frameQueued = false;
 		this.settleTimer = null;
 		this.needSort = false;
@@ -80,8 +87,15 @@ export class Scene {
 		this.stats = { frames: 0, mainDraws: 0, nodeUpdates: 0 };
 
 		this.unsub = board.subscribe((s, prev) => {
-			if (s.shapes !== prev.shapes || s.overrides !== prev.overrides || s.preview !== prev.preview)
+			if (s.shapes !== prev.shapes || s.overrides !== prev.overrides || s.preview !== prev.preview) {
 				this.dirty.shapes = true;
+				if (this.pinShapes.size)
+					this.dirty.pins = true;
+			}
+			if (s.comments !== prev.comments || s.showResolved !== prev.showResolved || s.thread !== prev.thread)
+				this.dirty.pins = true;
+			if (s.selections !== prev.selections)
+				this.dirty.overlay = true;
 			if (s.editing !== prev.editing) {
 				for (const e of [s.editing, prev.editing]) {
 					if (e && e.id)
@@ -97,7 +111,7 @@ export class Scene {
 				this.dirty.cursors = true;
 			if (s.strokes !== prev.strokes)
 				this.dirty.strokes = true;
-			if (this.dirty.shapes || this.dirty.overlay || this.dirty.viewport || this.dirty.cursors || this.dirty.strokes)
+			if (this.dirty.shapes || this.dirty.overlay || this.dirty.viewport || this.dirty.cursors || this.dirty.strokes || this.dirty.pins)
 				this.requestFrame();
 		});
 		this.resizeObserver = new ResizeObserver(() => this.resize());
@@ -112,6 +126,7 @@ export class Scene {
 		this.stage.destroy();
 		this.stageBox.remove();
 		this.cursorBox.remove();
+		this.pinBox.remove();
 		this.grid.remove();
 	}
 
@@ -158,6 +173,8 @@ export class Scene {
 			this.applyViewport(v, mainChanged);
 			activeChanged = true;
 			d.overlay = d.cursors = true;
+			if (this.pinEls.size)
+				d.pins = true;
 			if (this.strokeNodes.size)
 				d.strokes = true;
 			this.moveGrid(v);
@@ -177,6 +194,10 @@ export class Scene {
 		if (d.cursors) {
 			d.cursors = false;
 			this.syncCursors(v);
+		}
+		if (d.pins) {
+			d.pins = false;
+			this.syncPins(v);
 		}
 	}
 
@@ -669,6 +690,8 @@ export class Scene {
 		const get = (id) => (s.preview ? s.preview.shapes.get(id) : this.board.displayed(id));
 		if (s.preview && s.preview.diff)
 			this.drawDiff(o, s.preview.diff, get);
+		if (!s.preview && s.selections.size)
+			this.drawOthersSelections(o, s.selections, get);
 		const frame = this.selectionFrame();
 		if (frame) {
 			// An outline per selected shape when several are selected.
@@ -735,6 +758,86 @@ export class Scene {
 		for (const id of Object.keys(diff.added || {})) {
 			const sh = now(id);
 			if (sh) o.add(this.outline(sh, now, '#dc2626', 2, [6, 4]));
+		}
+	}
+
+	// What the others have selected: an outline in each one's colour, their name on the first.
+	drawOthersSelections(o, selections, get) {
+		for (const { ids, color, name } of selections.values()) {
+			let first = null;
+			for (const id of ids) {
+				const sh = get(id);
+				if (!sh)
+					continue;
+				o.add(this.outline(sh, get, color, 2, [8, 3]));
+				if (!first)
+					first = sh;
+			}
+			if (first && name) {
+				const b = shapeAABB(first, get);
+				const [x, y] = this.toScreen(b.x, b.y);
+				const label = new Konva.Label({ x: x - 2, y: y - 22, listening: false });
+				label.add(new Konva.Tag({ fill: color, cornerRadius: 4 }));
+				label.add(new Konva.Text({ text: name, fill: '#ffffff', fontSize: 11, fontStyle: 'bold', padding: 3 }));
+				o.add(label);
+			}
+		}
+	}
+
+	// ---- comment pins
+
+	syncPins(v) {
+		const s = this.board.get();
+		const get = (id) => this.board.displayed(id);
+		const want = new Map();
+		this.pinShapes = new Set();
+		for (const t of threadsOf(s.comments)) {
+			if (t.resolved && !s.showResolved && s.thread !== t.id)
+				continue;
+			const at = pinPosition(t, get);
+			if (!at)
+				continue;
+			if (t.shape_id && get(t.shape_id))
+				this.pinShapes.add(t.shape_id);
+			want.set(t.id, { t, at });
+		}
+		for (const [id, el] of this.pinEls) {
+			if (!want.has(id)) {
+				el.remove();
+				this.pinEls.delete(id);
+			}
+		}
+		for (const [id, { t, at }] of want) {
+			let el = this.pinEls.get(id);
+			if (!el) {
+				el = document.createElement('button');
+				el.type = 'button';
+				el.className = 'comment-pin';
+				el.dataset.threadId = id;
+				// A pin is not part of the canvas gestures: a press on it opens its thread.
+				el.addEventListener('pointerdown', (e) => e.stopPropagation());
+				el.addEventListener('click', (e) => {
+					e.stopPropagation();
+					this.board.set({ panel: 'comments', thread: id });
+				});
+				this.pinBox.append(el);
+				this.pinEls.set(id, el);
+			}
+			const count = 1 + t.replies.length;
+			const label = `${t.author ? t.author.display_name : ''}: ${t.body.slice(0, 60)}${t.resolved ? ' (resolved)' : ''}`;
+			if (el.textContent !== String(count))
+				el.textContent = String(count);
+			if (el.title !== label) {
+				el.title = label;
+				el.setAttribute('aria-label', `Comment thread, ${count} comment${count === 1 ? '' : 's'}: ${label}`);
+			}
+			el.classList.toggle('resolved', !!t.resolved);
+			el.classList.toggle('current', s.thread === id);
+			const sx = at.x * v.scale + v.x, sy = at.y * v.scale + v.y;
+			el.style.transform = `translate(${sx}px, ${sy - 28}px)`;
+			// Out of view: hidden, so it is neither tabbed to nor laid out past the page's edge.
+			const inView = sx > -40 && sy > 0 && sx < this.width && sy < this.height + 28;
+			el.style.visibility = inView ? '' : 'hidden';
 		}
 	}
 

@@ -20,6 +20,7 @@ const HANDLE_CURSORS = { n: 'ns-resize', s: 'ns-resize', e: 'ew-resize', w: 'ew-
 
 export const TOOL_KEYS = {
 	v: 'select', h: 'hand', r: 'rect', o: 'ellipse', s: 'sticky', l: 'line', a: 'arrow', c: 'connector', t: 'text', p: 'path',
+	m: 'comment',
 };
 
 export class Tools {
@@ -143,6 +144,11 @@ export class Tools {
 			return;
 		if (tool === 'select' || s.preview) {
 			this.downSelect(e, sp, w);
+			return;
+		}
+		if (tool === 'comment') {
+			if (this.board.canComment())
+				this.gesture = { kind: 'comment', start: w };
 			return;
 		}
 		if (!this.board.canEdit())
@@ -324,6 +330,13 @@ export class Tools {
 			this.afterCreate();
 			this.onEditText({ at: { x: r2(g.start.x), y: r2(g.start.y) } });
 			break;
+		case 'comment': {
+			// On a shape, the comment is about that shape (its pin follows it); elsewhere, about
+			// the place.
+			const hit = pickShape(this.board.displayedShapes(), g.start.x, g.start.y, this.tol(), (id) => this.get(id));
+			this.board.set({ commentDraft: hit ? { shape_id: hit.id, x: r2(g.start.x), y: r2(g.start.y) } : { shape_id: null, x: r2(g.start.x), y: r2(g.start.y) } });
+			break;
+		}
 		case 'connector':
 			this.finishConnector(g, w);
 			break;

@@ -1,5 +1,6 @@
-// Routing (location.hash: #/ workspaces, #/w/<workspace>, #/c/<canvas>), the login session and
-// the top-level views.
+// Routing (location.hash: #/ workspaces, #/w/<workspace>, #/c/<canvas>, #/invite/<token>), the
+// login session and the top-level views. The hash survives logging in, so a canvas or invite
+// link opened while logged out leads there right after.
 
 import { useCallback, useEffect, useState } from 'react';
 import { plainError } from '../protocol/errors.js';
@@ -7,11 +8,14 @@ import { useApp, useBoard } from './hooks.js';
 import { AuthView } from './AuthView.jsx';
 import { HomeView } from './HomeView.jsx';
 import { BoardView } from './BoardView.jsx';
+import { InviteView } from './Invites.jsx';
 
 function parseHash(hash) {
 	let m;
 	if ((m = hash.match(/^#\/c\/([^/?#]+)/)))
 		return { view: 'canvas', id: decodeURIComponent(m[1]) };
+	if ((m = hash.match(/^#\/invite\/([^/?#]+)/)))
+		return { view: 'invite', id: decodeURIComponent(m[1]) };
 	if ((m = hash.match(/^#\/w\/([^/?#]+)/)))
 		return { view: 'home', id: decodeURIComponent(m[1]) };
 	return { view: 'home', id: null };
@@ -82,7 +86,9 @@ export function App() {
 	if (checking && !me)
 		return <div className="splash" aria-busy="true">FlowState</div>;
 	if (!me)
-		return <AuthView initialError={authError} onLoggedIn={(user) => { setAuthError(''); setMe(user); }} />;
+		return <AuthView initialError={authError} invited={route.view === 'invite'} onLoggedIn={(user) => { setAuthError(''); setMe(user); }} />;
+	if (route.view === 'invite')
+		return <InviteView key={route.id} token={route.id} me={me} onLogout={logout} />;
 	if (route.view === 'canvas')
 		return <BoardView key={route.id} canvasId={route.id} me={me} onLogout={logout} />;
 	return <HomeView workspaceId={route.id} me={me} onLogout={logout} />;

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { plainError } from '../protocol/errors.js';
 import { useApp } from './hooks.js';
 
-export function AuthView({ initialError = '', onLoggedIn }) {
+export function AuthView({ initialError = '', invited = false, onLoggedIn }) {
 	const { api } = useApp();
 	const [mode, setMode] = useState('login');
 	const [error, setError] = useState(initialError);
@@ -31,7 +31,7 @@ export function AuthView({ initialError = '', onLoggedIn }) {
 		<main className="auth-page">
 			<form className="auth-card" id="auth-form" onSubmit={submit}>
 				<h1 className="brand-big">FlowState</h1>
-				<p className="muted">Think together on one live canvas.</p>
+				<p className="muted" id="auth-intro">{invited ? 'You have been invited to a workspace. Log in, or create an account, to join it.' : 'Think together on one live canvas.'}</p>
 				<div className="tabs" role="tablist">
 					<button type="button" role="tab" data-auth-tab="login" aria-selected={mode === 'login'} onClick={() => { setMode('login'); setError(''); }}>Log in</button>
 					<button type="button" role="tab" data-auth-tab="register" aria-selected={mode === 'register'} onClick={() => { setMode('register'); setError(''); }}>Create account</button>

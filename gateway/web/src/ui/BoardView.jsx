@@ -1,10 +1,8 @@
 // A canvas: the Konva scene and input (canvas/), wired to the session (store/connect.js), with
 // the chrome around it. React renders only the chrome; shapes, cursors and strokes are drawn
 // by the scene straight from the store, so no React render happens per shape or per cursor.
-//
-// Phase 2 slots: the side panel takes a Comments tab next to History (issue 11); the menu
-// takes PNG and Mermaid export and Mermaid import (issue 12); the top bar a Share button
-// (invites) beside the presence chips; others' selections are drawn by the scene's overlay.
+// The side panel has History and Comments; the menu exports SVG and, for owners, shares the
+// workspace with an invite link (also the top bar's Share).
 
 import { useEffect, useRef, useState } from 'react';
 import { plainError } from '../protocol/errors.js';
@@ -19,6 +17,8 @@ import { HistoryPanel } from './HistoryPanel.jsx';
 import { HelpDialog } from './HelpDialog.jsx';
 import { TextEditor } from './TextEditor.jsx';
 import { ActivityHeatmap } from './ActivityHeatmap.jsx';
+import { CommentComposer, CommentsPanel } from './CommentsPanel.jsx';
+import { Invites } from './Invites.jsx';
 
 export function BoardView({ canvasId, me, onLogout }) {
 	const { api, board } = useApp();
@@ -73,6 +73,17 @@ export function BoardView({ canvasId, me, onLogout }) {
 				return Object.fromEntries(Object.entries(scene.handles(f)).map(([k, [x, y]]) => [k, { x: r.left + x, y: r.top + y }]));
 			},
 			stats: () => ({ ...scene.stats, lastMainDrawMs: scene.lastMainDrawMs, nodes: scene.nodes.size }),
+			comments: () => [...board.get().comments.values()].map((c) => structuredClone(c)),
+			// Others' selections as drawn: {session_id: {ids, color, name}}.
+			selections: () => Object.fromEntries([...board.get().selections].map(([k, v]) => [k, { ids: [...v.ids], color: v.color, name: v.name }])),
+			// Where a thread's pin is on the page (its bottom left corner), or null.
+			pin: (threadId) => {
+				const el = scene.pinEls.get(threadId);
+				if (!el)
+					return null;
+				const r = el.getBoundingClientRect();
+				return { x: r.left + r.width / 2, y: r.top + r.height / 2, text: el.textContent, resolved: el.classList.contains('resolved') };
+			},
 			built: () => [...scene.nodes.values()].filter((r) => r.group).length,
 			// How a shape's text is laid out as drawn: lines and the widest line (canvas units).
 			label: (id) => {
@@ -89,7 +100,7 @@ export function BoardView({ canvasId, me, onLogout }) {
 			},
 			state: () => {
 				const s = board.get();
-				return { tool: s.tool, editing: s.editing, theme: s.theme, panel: s.panel, help: s.help, preview: s.preview && s.preview.version, conn: s.conn.state, outbox: s.outbox, notice: s.notice && s.notice.text };
+				return { tool: s.tool, editing: s.editing, theme: s.theme, panel: s.panel, help: s.help, preview: s.preview && s.preview.version, conn: s.conn.state, outbox: s.outbox, notice: s.notice && s.notice.text, role: s.role, thread: s.thread };
 			},
 		});
 		return () => {
@@ -111,6 +122,7 @@ export function BoardView({ canvasId, me, onLogout }) {
 				{ text: name || '…' },
 			]}>
 				<Presence />
+				<ShareButton />
 				<ConnBadge />
 			</TopBar>
 			<div className="board-area">
@@ -125,6 +137,9 @@ export function BoardView({ canvasId, me, onLogout }) {
 						<EmptyHint />
 						<PreviewBanner canvasId={canvasId} />
 						<HistoryPanel canvasId={canvasId} />
+						<CommentsPanel tools={ctl.tools} />
+						<CommentComposer canvasId={canvasId} />
+						<ShareDialog workspace={workspace} />
 						<ActivityDialog />
 						<HelpDialog />
 					</>
@@ -210,36 +225,70 @@ function BoardMenu({ canvasId, name, tools }) {
 		setOpen(false);
 		fn();
 	};
-	const exportSvg = async () => {
+	const role = useBoard((s) => s.role);
+	// Exports the previewed version while the history previews one, else the current one.
+	const download = (what, ext, fetchBody) => async () => {
 		try {
 			const preview = board.get().preview;
-			const svg = await api.exportSvg(canvasId, preview ? preview.version : undefined);
-			const url = URL.createObjectURL(new Blob([svg], { type: 'image/svg+xml' }));
+			const body = await fetchBody(preview ? preview.version : undefined);
+			const url = URL.createObjectURL(body);
 			const a = document.createElement('a');
 			a.href = url;
-			a.download = `${(name || 'canvas').replace(/[\\/:*?"<>|]+/g, '_')}.svg`;
+			a.download = `${(name || 'canvas').replace(/[\\/:*?"<>|]+/g, '_')}.${ext}`;
 			document.body.append(a);
 			a.click();
 			a.remove();
 			setTimeout(() => URL.revokeObjectURL(url), 10000);
-			board.notify('SVG downloaded.', 'ok');
+			board.notify(`${what} downloaded.`, 'ok');
 		} catch (e) {
 			board.notify(plainError(e), 'error');
 		}
 	};
+	const exportSvg = download('SVG', 'svg', async (at) => new Blob([await api.exportSvg(canvasId, at)], { type: 'image/svg+xml' }));
 	return (
 		<div className="menu-wrap" ref={ref}>
 			<button type="button" className="menu-btn" id="menu" aria-haspopup="menu" aria-expanded={open} aria-label="Menu" onClick={() => setOpen(!open)}>☰</button>
 			{open && (
 				<div className="menu" role="menu">
 					<button type="button" role="menuitem" id="menu-history" onClick={act(() => board.set({ panel: 'history' }))}>History and versions</button>
+					<button type="button" role="menuitem" id="menu-comments" onClick={act(() => board.set({ panel: 'comments' }))}>Comments <kbd>M</kbd></button>
 					<button type="button" role="menuitem" id="menu-export-svg" onClick={act(exportSvg)}>Export as SVG</button>
+					{role === 'owner' && (
+						<button type="button" role="menuitem" id="menu-share" onClick={act(() => board.set({ panel: 'share' }))}>Invite people</button>
+					)}
 					<button type="button" role="menuitem" id="menu-fit" onClick={act(() => tools.fit())}>Zoom to fit <kbd>Shift+1</kbd></button>
 					<button type="button" role="menuitem" id="menu-activity" onClick={act(() => board.set({ panel: 'activity' }))}>Your activity</button>
 					<button type="button" role="menuitem" id="menu-theme" onClick={act(() => board.setTheme(theme === 'dark' ? 'light' : 'dark'))}>{theme === 'dark' ? 'Light mode' : 'Dark mode'} <kbd>Alt+Shift+D</kbd></button>
 					<button type="button" role="menuitem" id="menu-help" onClick={act(() => board.set({ help: true }))}>Keyboard shortcuts <kbd>?</kbd></button>
 				</div>
 			)}
+		</div>
+	);
+}
+
+// Owners invite from the top bar (on a phone, from the menu).
+function ShareButton() {
+	const owner = useBoard((s) => s.role === 'owner');
+	const { board } = useApp();
+	if (!owner)
+		return null;
+	return <button type="button" className="share-btn" id="share" title="Invite people with a link" onClick={() => board.set({ panel: 'share' })}>Share</button>;
+}
+
+function ShareDialog({ workspace }) {
+	const open = useBoard((s) => s.panel === 'share');
+	const { board } = useApp();
+	if (!open || !workspace)
+		return null;
+	const close = () => board.set({ panel: null });
+	return (
+		<div className="dialog-backdrop" onPointerDown={(e) => e.target === e.currentTarget && close()}
+			onKeyDown={(e) => e.key === 'Escape' && close()}>
+			<div className="dialog" role="dialog" aria-label="Invite people" id="share-dialog">
+				<div className="dialog-head"><h2>Invite people to {workspace.name}</h2><button type="button" className="quiet" aria-label="Close" onClick={close}>✕</button></div>
+				<p className="muted small">Anyone who opens the link and logs in (or creates an account) joins the workspace with the role you pick, and sees its canvases.</p>
+				<Invites workspaceId={workspace.id} />
+			</div>
 		</div>
 	);
 }

@@ -4,7 +4,7 @@ const SECTIONS = [
 	['Tools', [
 		['V', 'Select, move, resize, rotate'], ['H', 'Hand: pan'], ['R', 'Rectangle'], ['O', 'Ellipse'], ['S', 'Sticky note'],
 		['L', 'Line'], ['A', 'Arrow'], ['C', 'Connector: drag from one shape to another'], ['T', 'Text'], ['P', 'Pen'],
-		['Q', 'Keep the tool after drawing'],
+		['M', 'Comment: click a shape or the canvas'], ['Q', 'Keep the tool after drawing'],
 	]],
 	['Edit', [
 		['Ctrl+Z', 'Undo'], ['Ctrl+Shift+Z / Ctrl+Y', 'Redo'], ['Ctrl+A', 'Select all shapes'], ['Shift+click', 'Add to or remove from the selection'],

@@ -1,12 +1,13 @@
 // History: a slider over every version of the canvas, previewing any of them read-only (GET
 // state?at=) with what changed since highlighted (GET diff?from=v&to=now), named checkpoints,
 // and restore (POST restore: new forward ops, history is never rewritten).
-// Phase 2 adds a Comments tab to this side panel (issue 11).
+// The side panel's other tab is Comments (CommentsPanel.jsx).
 
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { plainError } from '../protocol/errors.js';
 import { stateFromShapes } from '../protocol/model.js';
 import { useApp, useBoard } from './hooks.js';
+import { PanelTabs } from './CommentsPanel.jsx';
 
 const PREVIEW_DEBOUNCE_MS = 120;
 
@@ -104,12 +105,7 @@ export function HistoryPanel({ canvasId }) {
 	const count = (o) => (o ? Object.keys(o).length : 0);
 	return (
 		<aside className="side-panel" id="history-panel" aria-label="History">
-			<div className="panel-head">
-				<div className="panel-tabs" role="tablist">
-					<button type="button" role="tab" aria-selected="true">History</button>
-				</div>
-				<button type="button" className="quiet" aria-label="Close history" onClick={() => board.set({ panel: null })}>✕</button>
-			</div>
+			<PanelTabs current="history" />
 			<label className="slider-label" htmlFor="history-slider">
 				{preview ? <>Previewing <strong>version {preview.version}</strong> of {head}</> : <>Now: <strong>version {head ?? '…'}</strong></>}
 			</label>

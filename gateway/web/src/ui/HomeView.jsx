@@ -1,6 +1,6 @@
 // Workspaces, their canvases and members, and the user's activity. Owners change members'
 // roles, remove members, rename and delete the workspace and its canvases; editors rename
-// canvases; anyone may leave. Phase 2 adds invites (a Share section) here.
+// canvases; anyone may leave. Owners invite people with a link (Invites.jsx).
 
 import { useCallback, useEffect, useState } from 'react';
 
@@ -43,6 +43,7 @@ import { plainError } from '../protocol/errors.js';
 import { useApp } from './hooks.js';
 import { ActivityHeatmap } from './ActivityHeatmap.jsx';
 import { TopBar } from './TopBar.jsx';
+import { Invites } from './Invites.jsx';
 
 export function HomeView({ workspaceId, me, onLogout }) {
 	const { api } = useApp();
@@ -162,7 +163,7 @@ export function HomeView({ workspaceId, me, onLogout }) {
 								))}
 								{detail && detail.id === current.id && !detail.canvases.length && <li className="muted">No canvases yet.</li>}
 							</ul>
-							{current.role !== 'viewer' && (
+							{editor && (
 								<form className="inline-form" id="canvas-form" onSubmit={createCanvas}>
 									<input name="name" placeholder="New canvas" required maxLength={100} aria-label="New canvas name" />
 									<button type="submit" className="primary">Create canvas</button>
@@ -205,6 +206,13 @@ export function HomeView({ workspaceId, me, onLogout }) {
 									</select>
 									<button type="submit">Add member</button>
 								</form>
+							)}
+							{current.role === 'owner' && (
+								<>
+									<h3>Invite with a link</h3>
+									<p className="muted small">For people without an account yet, or to let anyone with the link join.</p>
+									<Invites workspaceId={current.id} />
+								</>
 							)}
 						</>
 					)}

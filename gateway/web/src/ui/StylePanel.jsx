@@ -32,7 +32,7 @@ export function StylePanel() {
 	});
 	const [open, setOpen] = useState(false);
 	const selected = board.selectedShapes();
-	const drawing = tool !== 'select' && tool !== 'hand';
+	const drawing = tool !== 'select' && tool !== 'hand' && tool !== 'comment';
 	if (!canEdit || (!selected.length && !drawing))
 		return null;
 	const style = selected.length ? selected[0].style : current;

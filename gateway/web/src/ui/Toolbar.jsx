@@ -12,12 +12,13 @@ const ICONS = {
 	connector: 'M6 6h4v4H6zM14 14h4v4h-4zM10 8h3a2 2 0 012 2v4',
 	text: 'M5 6V4h14v2M12 4v16M9 20h6',
 	path: 'M4 17c3-6 5-9 7-5s4 4 9-6',
+	comment: 'M5 5h14v10H10l-4 4v-4H5z',
 };
 
 export const TOOLS = [
 	['select', 'Select', 'V'], ['hand', 'Hand (pan)', 'H'], ['rect', 'Rectangle', 'R'], ['ellipse', 'Ellipse', 'O'],
 	['sticky', 'Sticky note', 'S'], ['line', 'Line', 'L'], ['arrow', 'Arrow', 'A'], ['connector', 'Connector: drag from shape to shape', 'C'],
-	['text', 'Text', 'T'], ['path', 'Pen', 'P'],
+	['text', 'Text', 'T'], ['path', 'Pen', 'P'], ['comment', 'Comment: click a shape or the canvas', 'M'],
 ];
 
 export function Icon({ name }) {
@@ -33,11 +34,12 @@ export function Toolbar() {
 	const tool = useBoard((s) => s.tool);
 	const locked = useBoard((s) => s.toolLocked);
 	const canEdit = useBoard((s) => (s.role === 'editor' || s.role === 'owner') && !s.preview);
+	const canComment = useBoard((s) => (s.role === 'commenter' || s.role === 'editor' || s.role === 'owner') && !s.preview);
 	return (
 		<div className="toolbar" role="toolbar" aria-label="Tools" id="tools">
 			{TOOLS.map(([id, label, key]) => (
 				<button key={id} type="button" data-tool={id} aria-pressed={tool === id} title={`${label} — ${key}`} aria-label={label}
-					disabled={!canEdit && id !== 'select' && id !== 'hand'} onClick={() => board.setTool(id)}>
+					disabled={id === 'comment' ? !canComment : !canEdit && id !== 'select' && id !== 'hand'} onClick={() => board.setTool(id)}>
 					<Icon name={id} />
 					<span className="key">{key}</span>
 				</button>
