@@ -3,7 +3,6 @@
 #include "base/alloc.h"
 
 #include <openssl/evp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,18 +23,6 @@ static const char *const update_properties[] = { "rotation", "z", "text", "point
 static const char *const style_keys[] = { "stroke", "fill", "width", "opacity" };
 
 #define CANONICAL_FLAGS (JSON_COMPACT | JSON_SORT_KEYS)
-
-__attribute__((format(printf, 3, 4))) static void fail(struct op_error *err, const char *code,
-							 const char *fmt, ...)
-{
-	if (!err)
-		return;
-	snprintf(err->code, sizeof(err->code), "%s", code);
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err->detail, sizeof(err->detail), fmt, ap);
-	va_end(ap);
-}
 
 struct canvas_state *canvas_state_new(void)
 {
@@ -63,7 +50,7 @@ struct canvas_state *canvas_state_clone(const struct canvas_state *state)
 struct canvas_state *canvas_state_from_json(const json_t *shapes, struct op_error *err)
 {
 	if (!json_is_object(shapes)) {
-		fail(err, "invalid_field", "shapes: must be an object {id: shape}");
+		op_error_set(err, "invalid_field", "shapes: must be an object {id: shape}");
 		return NULL;
 	}
 	struct canvas_state *state = canvas_state_new();
@@ -72,7 +59,7 @@ struct canvas_state *canvas_state_from_json(const json_t *shapes, struct op_erro
 	json_t *value;
 	json_object_keylen_foreach((json_t *)shapes, key, key_len, value) {
 		if (!op_shape_id_valid(key, key_len)) {
-			fail(err, "invalid_field", "shapes: a key is not a valid shape id");
+			op_error_set(err, "invalid_field", "shapes: a key is not a valid shape id");
 			goto fail;
 		}
 		char path[16 + OP_ID_MAX_BYTES];
@@ -81,7 +68,7 @@ struct canvas_state *canvas_state_from_json(const json_t *shapes, struct op_erro
 		if (!shape)
 			goto fail;
 		if (strcmp(json_string_value(json_object_get(shape, "id")), key) != 0) {
-			fail(err, "invalid_field", "%s.id: must equal the shape's key", path);
+			op_error_set(err, "invalid_field", "%s.id: must equal the shape's key", path);
 			json_decref(shape);
 			goto fail;
 		}
@@ -207,6 +194,8 @@ const json_t *canvas_shape_get(const struct canvas_state *state, const char *id)
  * values nobody else holds, so the new shape may take them by reference). Never modifies
  * shape: it returns a new one, sharing the values that did not change.
  */
+static void reduce_shape_in_place(json_t *shape, const json_t *payload);
+
 static json_t *reduce_shape(const json_t *shape, enum op_type type, const json_t *payload)
 {
 	if (type == OP_CREATE_SHAPE) {
@@ -217,21 +206,9 @@ static json_t *reduce_shape(const json_t *shape, enum op_type type, const json_t
 	}
 	if (type == OP_DELETE_SHAPE || !shape)
 		return NULL;
+	/* A shallow copy shares the style with shape, so the in-place merge copies it. */
 	json_t *next = json_copy((json_t *)shape);
-	const char *key;
-	json_t *value;
-	json_object_foreach((json_t *)payload, key, value) {
-		if (strcmp(key, "shape_id") == 0)
-			continue;
-		if (strcmp(key, "style") == 0) {
-			const json_t *old = json_object_get(shape, "style");
-			json_t *style = json_is_object(old) ? json_copy((json_t *)old) : json_object();
-			json_object_update(style, value);
-			json_object_set_new_nocheck(next, "style", style);
-		} else {
-			json_object_set_nocheck(next, key, value);
-		}
-	}
+	reduce_shape_in_place(next, payload);
 	return next;
 }
 

@@ -100,8 +100,7 @@ static const struct range opacity_range = { 0, 1, "between 0 and 1" };
 
 #define ID_RULE "a string of 1 to 64 characters from A-Z a-z 0-9 _ . : -"
 
-__attribute__((format(printf, 3, 4))) static void fail(struct op_error *err, const char *code,
-							 const char *fmt, ...)
+void op_error_set(struct op_error *err, const char *code, const char *fmt, ...)
 {
 	if (!err)
 		return;
@@ -235,7 +234,7 @@ static json_t *read_number(const json_t *v, const struct range *r, const char *p
 {
 	double d;
 	if (!number_in(v, r, &d)) {
-		fail(err, "invalid_field", "%s.%s: must be a number %s", path, name, r->text);
+		op_error_set(err, "invalid_field", "%s.%s: must be a number %s", path, name, r->text);
 		return NULL;
 	}
 	return json_real(d);
@@ -244,7 +243,7 @@ static json_t *read_number(const json_t *v, const struct range *r, const char *p
 static json_t *read_id(const json_t *v, const char *path, const char *name, struct op_error *err)
 {
 	if (!json_is_string(v) || !op_shape_id_valid(json_string_value(v), json_string_length(v))) {
-		fail(err, "invalid_field", "%s.%s: must be " ID_RULE, path, name);
+		op_error_set(err, "invalid_field", "%s.%s: must be " ID_RULE, path, name);
 		return NULL;
 	}
 	return json_stringn_nocheck(json_string_value(v), json_string_length(v));
@@ -255,7 +254,7 @@ static json_t *read_ref(const json_t *v, const char *path, const char *name, str
 	if (json_is_null(v))
 		return json_null();
 	if (!json_is_string(v) || !op_shape_id_valid(json_string_value(v), json_string_length(v))) {
-		fail(err, "invalid_field", "%s.%s: must be null or a shape id (" ID_RULE ")", path,
+		op_error_set(err, "invalid_field", "%s.%s: must be null or a shape id (" ID_RULE ")", path,
 		     name);
 		return NULL;
 	}
@@ -271,7 +270,7 @@ static json_t *read_kind(const json_t *v, const char *path, struct op_error *err
 				return json_string_nocheck(kind_names[i]);
 		}
 	}
-	fail(err, "invalid_field",
+	op_error_set(err, "invalid_field",
 	     "%s.kind: must be one of rect, ellipse, line, arrow, text, sticky, path, connector",
 	     path);
 	return NULL;
@@ -303,7 +302,7 @@ static json_t *read_colour(const json_t *v, const char *path, const char *name,
 	}
 	if (s && strlen(s) == len && (strcmp(s, "none") == 0 || strcmp(s, "transparent") == 0))
 		return json_string_nocheck(s);
-	fail(err, "invalid_field",
+	op_error_set(err, "invalid_field",
 	     "%s.style.%s: must be a colour: #rgb, #rrggbb, #rrggbbaa, \"none\" or \"transparent\"",
 	     path, name);
 	return NULL;
@@ -312,17 +311,17 @@ static json_t *read_colour(const json_t *v, const char *path, const char *name,
 static json_t *read_text(const json_t *v, const char *path, struct op_error *err)
 {
 	if (!json_is_string(v)) {
-		fail(err, "invalid_field", "%s.text: must be a string", path);
+		op_error_set(err, "invalid_field", "%s.text: must be a string", path);
 		return NULL;
 	}
 	size_t len = json_string_length(v);
 	if (len > OP_TEXT_MAX_BYTES) {
-		fail(err, "too_large", "%s.text: longer than 10000 bytes", path);
+		op_error_set(err, "too_large", "%s.text: longer than 10000 bytes", path);
 		return NULL;
 	}
 	const char *s = json_string_value(v);
 	if (!utf8_valid_without_nul((const unsigned char *)s, len)) {
-		fail(err, "invalid_field", "%s.text: must be valid UTF-8 without NUL characters",
+		op_error_set(err, "invalid_field", "%s.text: must be valid UTF-8 without NUL characters",
 		     path);
 		return NULL;
 	}
@@ -332,25 +331,25 @@ static json_t *read_text(const json_t *v, const char *path, struct op_error *err
 static json_t *read_points(const json_t *v, const char *path, struct op_error *err)
 {
 	if (!json_is_array(v)) {
-		fail(err, "invalid_field", "%s.points: must be an array of [x, y] pairs", path);
+		op_error_set(err, "invalid_field", "%s.points: must be an array of [x, y] pairs", path);
 		return NULL;
 	}
 	size_t n = json_array_size(v);
 	if (n > OP_POINTS_MAX) {
-		fail(err, "too_large", "%s.points: more than 10000 points", path);
+		op_error_set(err, "too_large", "%s.points: more than 10000 points", path);
 		return NULL;
 	}
 	json_t *out = json_array();
 	for (size_t i = 0; i < n; i++) {
 		const json_t *p = json_array_get(v, i);
 		if (!json_is_array(p) || json_array_size(p) != 2) {
-			fail(err, "invalid_field", "%s.points[%zu]: must be an [x, y] pair", path, i);
+			op_error_set(err, "invalid_field", "%s.points[%zu]: must be an [x, y] pair", path, i);
 			goto fail;
 		}
 		double xy[2];
 		for (size_t k = 0; k < 2; k++) {
 			if (!number_in(json_array_get(p, k), &coord_range, &xy[k])) {
-				fail(err, "invalid_field", "%s.points[%zu][%zu]: must be a number %s",
+				op_error_set(err, "invalid_field", "%s.points[%zu][%zu]: must be a number %s",
 				     path, i, k, coord_range.text);
 				goto fail;
 			}
@@ -388,7 +387,7 @@ static json_t *read_style(const json_t *v, const char *path, bool complete, stru
 {
 	char keybuf[48];
 	if (!json_is_object(v)) {
-		fail(err, "invalid_field", "%s.style: must be an object", path);
+		op_error_set(err, "invalid_field", "%s.style: must be an object", path);
 		return NULL;
 	}
 	const char *key;
@@ -399,13 +398,13 @@ static json_t *read_style(const json_t *v, const char *path, bool complete, stru
 		for (int s = 0; s < S_COUNT && !known; s++)
 			known = strlen(key) == key_len && strcmp(key, style_names[s]) == 0;
 		if (!known) {
-			fail(err, "unknown_field", "%s.style.%s: unknown field", path,
+			op_error_set(err, "unknown_field", "%s.style.%s: unknown field", path,
 			     sanitize(keybuf, sizeof(keybuf), key, key_len));
 			return NULL;
 		}
 	}
 	if (!complete && json_object_size(v) == 0) {
-		fail(err, "missing_field",
+		op_error_set(err, "missing_field",
 		     "%s.style: must set at least one of stroke, fill, width, opacity", path);
 		return NULL;
 	}
@@ -509,7 +508,7 @@ static json_t *validate_fields(const json_t *in, const char *path, const char *i
 {
 	char keybuf[48];
 	if (!json_is_object(in)) {
-		fail(err, "invalid_field", "%s: must be an object", path);
+		op_error_set(err, "invalid_field", "%s: must be an object", path);
 		return NULL;
 	}
 	const char *key;
@@ -524,17 +523,17 @@ static json_t *validate_fields(const json_t *in, const char *path, const char *i
 		if (f >= 0) {
 			char allowed[128];
 			describe_allowed(allowed, sizeof(allowed), id_key, rule->allowed);
-			fail(err, "unknown_field", "%s.%s: not allowed in %s (it takes %s)", path,
+			op_error_set(err, "unknown_field", "%s.%s: not allowed in %s (it takes %s)", path,
 			     fields[f].name, what, allowed);
 		} else {
-			fail(err, "unknown_field", "%s.%s: unknown field", path,
+			op_error_set(err, "unknown_field", "%s.%s: unknown field", path,
 			     sanitize(keybuf, sizeof(keybuf), key, key_len));
 		}
 		return NULL;
 	}
 	const json_t *id = json_object_get(in, id_key);
 	if (!id) {
-		fail(err, "missing_field", "%s.%s: required", path, id_key);
+		op_error_set(err, "missing_field", "%s.%s: required", path, id_key);
 		return NULL;
 	}
 	json_t *out = json_object();
@@ -549,7 +548,7 @@ static json_t *validate_fields(const json_t *in, const char *path, const char *i
 		json_t *norm;
 		if (!v) {
 			if (rule->required & BIT(f)) {
-				fail(err, "missing_field", "%s.%s: required", path, fields[f].name);
+				op_error_set(err, "missing_field", "%s.%s: required", path, fields[f].name);
 				goto fail;
 			}
 			if (!rule->complete)
@@ -571,13 +570,13 @@ fail:
 json_t *op_validate(enum op_type type, const json_t *payload, struct op_error *err)
 {
 	if ((unsigned)type >= OP_TYPE_COUNT) {
-		fail(err, "unknown_op_type", "type: unknown operation type");
+		op_error_set(err, "unknown_op_type", "type: unknown operation type");
 		return NULL;
 	}
 	json_t *out = validate_fields(payload, "payload", "shape_id", &rules[type],
 				      type_names[type], err);
 	if (out && type == OP_UPDATE_SHAPE && json_object_size(out) < 2) {
-		fail(err, "missing_field",
+		op_error_set(err, "missing_field",
 		     "payload: update_shape must set at least one of rotation, z, style, text, "
 		     "points, from, to");
 		json_decref(out);
@@ -598,27 +597,27 @@ bool op_unpack(const json_t *op, enum op_type *type, const json_t **payload,
 {
 	char namebuf[48];
 	if (!json_is_object(op)) {
-		fail(err, "invalid_field", "op: must be an object with type and payload");
+		op_error_set(err, "invalid_field", "op: must be an object with type and payload");
 		return false;
 	}
 	const json_t *t = json_object_get(op, "type");
 	if (!t) {
-		fail(err, "missing_field", "type: required");
+		op_error_set(err, "missing_field", "type: required");
 		return false;
 	}
 	if (!json_is_string(t)) {
-		fail(err, "invalid_field", "type: must be a string");
+		op_error_set(err, "invalid_field", "type: must be a string");
 		return false;
 	}
 	const char *name = json_string_value(t);
 	if (strlen(name) != json_string_length(t) || !op_type_parse(name, type)) {
-		fail(err, "unknown_op_type", "type: unknown operation type \"%s\"",
+		op_error_set(err, "unknown_op_type", "type: unknown operation type \"%s\"",
 		     sanitize(namebuf, sizeof(namebuf), name, json_string_length(t)));
 		return false;
 	}
 	const json_t *p = json_object_get(op, "payload");
 	if (!p) {
-		fail(err, "missing_field", "payload: required");
+		op_error_set(err, "missing_field", "payload: required");
 		return false;
 	}
 	*payload = p;

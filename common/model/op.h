@@ -45,6 +45,10 @@ struct op_error {
 	char detail[256];
 };
 
+/* Sets *err (when err is not NULL): a code and a printf-formatted detail. */
+void op_error_set(struct op_error *err, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* Maps "create_shape" ... "delete_shape" to the enum; false (and *out untouched) otherwise. */
 bool op_type_parse(const char *name, enum op_type *out) __attribute__((warn_unused_result));
 /* The wire name of a type; "unknown" for a value outside the enum. */
