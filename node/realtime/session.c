@@ -615,29 +615,30 @@ static void session_start_sync(struct session *s)
 
 /* ---- client messages ------------------------------------------------------------------------ */
 
+/* The error a client gets for an op over one of its rates. */
+static void session_refuse_rate(struct session *s, const char *scope, int rate, int burst,
+				const char *client_op_id)
+{
+	metrics_counter_inc(METRIC_WS_RATE_LIMITED);
+	char detail[128];
+	snprintf(detail, sizeof(detail), "rate limit: at most %d operations per second%s (burst %d)",
+		 rate, scope, burst);
+	session_send_error(s, "rate_limited", detail, client_op_id);
+}
+
 /* Rate limits: false (and an error to the client) when the connection or the user is over
  * its rate. */
 static bool session_take_token(struct session *s, double cost, const char *client_op_id)
 {
 	const struct config *cfg = env.cfg;
-	double now = clock_mono_seconds();
-	tbucket_refill(&s->ops_bucket, now);
+	tbucket_refill(&s->ops_bucket, clock_mono_seconds());
 	if (s->ops_bucket.tokens < cost) {
-		metrics_counter_inc(METRIC_WS_RATE_LIMITED);
-		char detail[128];
-		snprintf(detail, sizeof(detail),
-			 "rate limit: at most %d operations per second (burst %d)",
-			 cfg->ws_ops_per_second, cfg->ws_ops_burst);
-		session_send_error(s, "rate_limited", detail, client_op_id);
+		session_refuse_rate(s, "", cfg->ws_ops_per_second, cfg->ws_ops_burst, client_op_id);
 		return false;
 	}
 	if (!ratelimit_take_user(s->join.user_id, cost)) {
-		metrics_counter_inc(METRIC_WS_RATE_LIMITED);
-		char detail[128];
-		snprintf(detail, sizeof(detail),
-			 "rate limit: at most %d operations per second per user (burst %d)",
-			 cfg->user_ops_per_second, cfg->user_ops_burst);
-		session_send_error(s, "rate_limited", detail, client_op_id);
+		session_refuse_rate(s, " per user", cfg->user_ops_per_second, cfg->user_ops_burst,
+				    client_op_id);
 		return false;
 	}
 	s->ops_bucket.tokens -= cost;
