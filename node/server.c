@@ -171,7 +171,7 @@ bool server_init(struct server *srv)
 	srv->jwt_secret_len = secret_len;
 
 	srv->db = db_pool_new(srv->base, srv->cfg.database_url, srv->cfg.db_pool_size,
-			      srv->cfg.db_queue_max);
+			      srv->cfg.db_queue_max, srv->cfg.db_query_timeout_ms);
 	srv->workers = workers_new(srv->base, srv->cfg.kdf_threads);
 	server_wire(srv);
 

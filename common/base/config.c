@@ -59,6 +59,9 @@ static const struct config_entry config_table[] = {
 	  "Postgres connections per node" },
 	{ "FLOWSTATE_DB_QUEUE_MAX", CT_INT, OFF(db_queue_max), "4096", 16, 1000000, false,
 	  "queries waiting for a connection before requests get 503" },
+	{ "FLOWSTATE_DB_QUERY_TIMEOUT_MS", CT_INT, OFF(db_query_timeout_ms), "5000", 100, 600000,
+	  false, "deadline of every Postgres query, queued or running; past it the request fails "
+		 "as retryable (503) and a connection still running it is dropped" },
 	{ "FLOWSTATE_MAX_BODY_BYTES", CT_INT, OFF(max_body_bytes), "1048576", 1024, 67108864, false,
 	  "largest accepted request body (413 above)" },
 	{ "FLOWSTATE_MAX_HEADER_BYTES", CT_INT, OFF(max_header_bytes), "16384", 1024, 1048576, false,

@@ -27,6 +27,7 @@ struct config {
 	int kdf_threads;
 	int db_pool_size;
 	int db_queue_max;
+	int db_query_timeout_ms; /* deadline of every Postgres query, queued or in flight */
 	int max_body_bytes;
 	int max_header_bytes;
 	int max_connections;

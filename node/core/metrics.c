@@ -63,6 +63,9 @@ static const struct {
 				    "Redis connections lost and retried" },
 	[METRIC_BUS_DEAD_SUBSCRIBER] = { "flowstate_redis_dead_subscriber_total", METRIC_COUNTER,
 					 "Subscriber connections dropped because heartbeats stopped" },
+	[METRIC_BUS_SILENT_PUBLISHER] = { "flowstate_redis_silent_publisher_total", METRIC_COUNTER,
+					  "Publisher connections dropped because Redis stopped "
+					  "answering" },
 	[METRIC_BUS_PUBLISHED] = { "flowstate_bus_published_total", METRIC_COUNTER,
 				   "Messages published to Redis" },
 	[METRIC_BUS_PUBLISH_DROPPED] = { "flowstate_bus_publish_dropped_total", METRIC_COUNTER,

@@ -35,6 +35,7 @@ enum metric_id {
 	METRIC_BUS_CONNECTIONS_UP,          /* gauge: 0..2 (publisher, subscriber) */
 	METRIC_BUS_RECONNECTS,              /* counter */
 	METRIC_BUS_DEAD_SUBSCRIBER,         /* counter */
+	METRIC_BUS_SILENT_PUBLISHER,        /* counter */
 	METRIC_BUS_PUBLISHED,               /* counter */
 	METRIC_BUS_PUBLISH_DROPPED,         /* counter */
 	METRIC_BUS_RECEIVED,                /* counter */

@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <event2/event.h>
 #include <hiredis/async.h>
@@ -34,7 +37,8 @@ struct bus_conn {
 	redisAsyncContext *ac;
 	enum bus_conn_state state;
 	int backoff_ms;
-	struct event *retry_timer;
+	struct event *retry_timer;   /* DOWN: next attempt; CONNECTING: the connect deadline */
+	double up_since;             /* monotonic, when it last became UP */
 };
 
 static struct {
@@ -44,7 +48,8 @@ static struct {
 	struct bus_conn pub, sub;
 	struct strmap *channels;          /* canvas ids we want subscribed */
 	struct event *heartbeat_timer;
-	double last_heartbeat_rx;
+	double last_heartbeat_rx;         /* our heartbeat came back (never reset by a connect) */
+	double last_publisher_reply;      /* Redis answered a command on the publisher */
 	bus_message_fn on_message;
 	bus_subscribed_fn on_subscribed;
 	bus_all_fn on_all;
@@ -66,8 +71,10 @@ static void bus_change_state(struct bus_conn *c, enum bus_conn_state state)
 		 bus_state_names[state]);
 	if (c->state == BUS_UP)
 		metrics_gauge_add(METRIC_BUS_CONNECTIONS_UP, -1);
-	if (state == BUS_UP)
+	if (state == BUS_UP) {
 		metrics_gauge_add(METRIC_BUS_CONNECTIONS_UP, 1);
+		c->up_since = clock_mono_seconds();
+	}
 	c->state = state;
 }
 
@@ -110,9 +117,34 @@ static void bus_schedule_retry(struct bus_conn *c)
 							       : c->backoff_ms * 2;
 }
 
+/* Drops a connection that is not answering. A connected context reports through
+ * bus_disconnect_cb (which schedules the retry); hiredis 0.14 calls no callback for one that
+ * never connected, so that case is finished here. */
+static void bus_drop(struct bus_conn *c)
+{
+	if (!c->ac)
+		return;
+	if (c->state == BUS_UP) {
+		redisAsyncFree(c->ac);
+		return;
+	}
+	redisAsyncContext *ac = c->ac;
+	c->ac = NULL;
+	redisAsyncFree(ac);
+	bus_change_state(c, BUS_DOWN);
+	bus_schedule_retry(c);
+}
+
 static void bus_retry_cb(evutil_socket_t fd, short events, void *arg)
 {
-	bus_connect(arg);
+	struct bus_conn *c = arg;
+	if (c->state == BUS_CONNECTING) {
+		/* A silent link accepts nothing and refuses nothing: connect has a deadline. */
+		log_warn("bus_connect_failed", "conn=%s error=\"connect timed out\"", c->name);
+		bus_drop(c);
+		return;
+	}
+	bus_connect(c);
 }
 
 /* ---- subscriber -------------------------------------------------------------------------------- */
@@ -180,12 +212,13 @@ static void bus_connect_cb(const redisAsyncContext *ac, int status)
 		bus_schedule_retry(c);
 		return;
 	}
+	evtimer_del(c->retry_timer);
 	bus_change_state(c, BUS_UP);
 	c->backoff_ms = BUS_BACKOFF_MIN_MS;
 	if (c == &bus.sub) {
 		/* Every room may have missed messages while we were away: resubscribing makes
-		 * each one catch up from Postgres (on_subscribed). */
-		bus.last_heartbeat_rx = clock_mono_seconds();
+		 * each one catch up from Postgres (on_subscribed). The heartbeat is not reset
+		 * here: a connection that is up is not yet a path that works. */
 		redisAsyncCommand(c->ac, bus_sub_cb, NULL, "SUBSCRIBE %s " BUS_ALL_CHANNEL,
 				  bus.node_channel);
 		strmap_foreach(bus.channels, resubscribe_one, NULL);
@@ -207,6 +240,21 @@ static void bus_disconnect_cb(const redisAsyncContext *ac, int status)
 	}
 }
 
+/* Keepalive after a third of FLOWSTATE_BUS_DEAD_MS idle, and unacknowledged data dropped
+ * after FLOWSTATE_BUS_DEAD_MS: the kernel's view of a dead peer matches the heartbeat's. */
+static void bus_set_socket_timeouts(struct bus_conn *c, int fd)
+{
+	int on = 1, count = 3;
+	int idle = bus.cfg->bus_dead_ms / 3000 > 0 ? bus.cfg->bus_dead_ms / 3000 : 1;
+	unsigned user_timeout = (unsigned)bus.cfg->bus_dead_ms;
+	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) != 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) != 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof(idle)) != 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count)) != 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout)) != 0)
+		log_debug("bus_sockopt_failed", "conn=%s fd=%d", c->name, fd);
+}
+
 /* Starts a non-blocking connect. bus.host should be an IP address or a name the local
  * resolver answers at once: hiredis resolves it with a blocking getaddrinfo(). */
 static void bus_connect(struct bus_conn *c)
@@ -225,34 +273,80 @@ static void bus_connect(struct bus_conn *c)
 	}
 	ac->data = c;
 	c->ac = ac;
+	/* The kernel gives up on a silent peer too: keepalive probes on an idle connection, and
+	 * unacknowledged data (probes included) for at most FLOWSTATE_BUS_DEAD_MS. */
+	bus_set_socket_timeouts(c, ac->c.fd);
 	redisLibeventAttach(ac, bus.base);
 	redisAsyncSetConnectCallback(ac, bus_connect_cb);
 	redisAsyncSetDisconnectCallback(ac, bus_disconnect_cb);
 	if (bus.password[0])
 		redisAsyncCommand(ac, NULL, NULL, "AUTH %s", bus.password);
 	bus_change_state(c, BUS_CONNECTING);
+	int ms = bus.cfg->bus_dead_ms;
+	struct timeval deadline = { ms / 1000, (ms % 1000) * 1000 };
+	evtimer_add(c->retry_timer, &deadline);
 }
 
 /* ---- heartbeat ------------------------------------------------------------------------------- */
 
+static void bus_publisher_replied(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	if (reply)
+		bus.last_publisher_reply = clock_mono_seconds();
+}
+
+/* The later of two instants: how long a connection has had to prove itself. */
+static double bus_later(double a, double b)
+{
+	return a > b ? a : b;
+}
+
+/*
+ * Probes both connections once per FLOWSTATE_BUS_HEARTBEAT_MS. A silent link (packets dropped,
+ * nothing closed) shows as a publisher whose commands get no reply and a subscriber that does
+ * not receive our own heartbeat: each is dropped and reconnected after FLOWSTATE_BUS_DEAD_MS of
+ * that, counted from when it came up (a fresh connection gets its full chance).
+ */
 static void bus_heartbeat_cb(evutil_socket_t fd, short events, void *arg)
 {
 	double now = clock_mono_seconds();
-	if (bus.pub.state == BUS_UP)
-		redisAsyncCommand(bus.pub.ac, NULL, NULL, "PUBLISH %s hb", bus.node_channel);
 	double dead = bus.cfg->bus_dead_ms / 1000.0;
-	if (bus.sub.state == BUS_UP && bus.pub.state == BUS_UP && now - bus.last_heartbeat_rx > dead) {
-		/* Our own heartbeats stopped coming back: the subscriber is not receiving. */
-		log_warn("bus_subscriber_silent", "seconds=%.1f", now - bus.last_heartbeat_rx);
-		metrics_counter_inc(METRIC_BUS_DEAD_SUBSCRIBER);
-		redisAsyncFree(bus.sub.ac); /* runs bus_disconnect_cb, which schedules a retry */
+	if (bus.pub.state == BUS_UP) {
+		redisAsyncCommand(bus.pub.ac, bus_publisher_replied, NULL, "PUBLISH %s hb",
+				  bus.node_channel);
+		double quiet = now - bus_later(bus.last_publisher_reply, bus.pub.up_since);
+		if (quiet > dead) {
+			log_warn("bus_publisher_silent", "seconds=%.1f", quiet);
+			metrics_counter_inc(METRIC_BUS_SILENT_PUBLISHER);
+			bus_drop(&bus.pub);
+		}
+	}
+	if (bus.sub.state == BUS_UP && bus.pub.state == BUS_UP) {
+		double quiet = now - bus_later(bus.last_heartbeat_rx,
+					       bus_later(bus.sub.up_since, bus.pub.up_since));
+		if (quiet > dead) {
+			/* Our own heartbeats stopped coming back: the subscriber is not receiving. */
+			log_warn("bus_subscriber_silent", "seconds=%.1f", quiet);
+			metrics_counter_inc(METRIC_BUS_DEAD_SUBSCRIBER);
+			bus_drop(&bus.sub);
+		}
 	}
 }
 
+/*
+ * Healthy: both connections up and a heartbeat came back within three heartbeat periods (at
+ * most FLOWSTATE_BUS_DEAD_MS). This is the whole path a relayed message takes, so a silent
+ * link reads as unhealthy within seconds, and healthy again by itself once heartbeats return.
+ */
 bool bus_healthy(void)
 {
-	return bus.cfg && bus.pub.state == BUS_UP && bus.sub.state == BUS_UP &&
-	       clock_mono_seconds() - bus.last_heartbeat_rx <= bus.cfg->bus_dead_ms / 1000.0;
+	if (!bus.cfg || bus.pub.state != BUS_UP || bus.sub.state != BUS_UP)
+		return false;
+	double window = 3.0 * bus.cfg->bus_heartbeat_ms / 1000.0;
+	double dead = bus.cfg->bus_dead_ms / 1000.0;
+	if (window > dead)
+		window = dead;
+	return bus.last_heartbeat_rx > 0 && clock_mono_seconds() - bus.last_heartbeat_rx <= window;
 }
 
 /* ---- API ------------------------------------------------------------------------------------- */
@@ -328,6 +422,8 @@ static void bus_publish_cb(redisAsyncContext *ac, void *reply, void *privdata)
 {
 	if (bus.in_flight)
 		bus.in_flight--;
+	if (reply)
+		bus.last_publisher_reply = clock_mono_seconds();
 }
 
 void bus_publish(const char *canvas_id, const char *data, size_t len)

@@ -11,9 +11,21 @@
  * Each connection is a small state machine (enum db_conn_state) whose state changes only in
  * conn_set_state(), which also keeps the pool's counters true. A lost connection fails only its
  * in-flight statement (retryable: it may or may not have committed) and reconnects with
- * exponential backoff; queued statements wait for a connection, but not forever: while no
- * connection is up, a statement that waited 5 s fails (retryable), so requests do not hang while
- * Postgres is down.
+ * exponential backoff.
+ *
+ * Every wait has a deadline, because the common failure of a network is not a reset but
+ * silence (packets dropped, nothing closed): a query fails (retryable) once it has been in the
+ * pool for the query timeout, queued or in flight, so a caller always gets its answer within
+ * that bound. A connection whose statement has been in flight for the timeout is dropped and
+ * reconnected: a late answer is useless and a silent link would otherwise hold it forever.
+ * (A statement whose caller was answered while it was still in flight - it waited in the queue
+ * first - is "abandoned": its connection waits out the rest of its own bound, and a late
+ * result is discarded.) Connecting has the same bound; TCP keepalives and tcp_user_timeout make
+ * the kernel give up on a dead peer too, idle connections included.
+ *
+ * Reachability is tracked from what the pool sees, never by waiting: the last time the server
+ * answered anything. An idle pool probes with `SELECT 1` every DB_PROBE_MS, so a silent link is
+ * noticed within a few seconds even without traffic, and db_pool_ready() answers at once.
  *
  * Callback discipline (the classic use-after-free of this kind of code): user callbacks run only
  * after the connection and the queue are back in a consistent state, from local lists detached
@@ -27,6 +39,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -37,10 +52,11 @@
 
 #define DB_BACKOFF_MIN_MS 100
 #define DB_BACKOFF_MAX_MS 5000
-/* connect_timeout is ignored by PQconnectPoll, so the pool enforces its own. */
-#define DB_CONNECT_TIMEOUT_MS 10000
-/* How long a query may wait in the queue while no connection is up. */
-#define DB_QUEUE_WAIT_MS 5000
+/* An idle pool sends a probe when the server has said nothing for this long. */
+#define DB_PROBE_MS 1000
+/* The server is unreachable when it has said nothing for this long while we waited for it
+ * (the probe keeps an idle pool's silence short). */
+#define DB_SILENCE_MS 3000
 /* PQsendQueryParams takes at most this many parameters (a protocol limit). */
 #define DB_MAX_PARAMS 65535
 
@@ -49,9 +65,11 @@ struct db_query {
 	char *sql;
 	int nparams;
 	char **params;
-	db_callback cb;
+	db_callback cb;      /* NULL once the caller has been answered (abandoned, or a probe) */
 	void *arg;
 	int64_t enqueued_ms; /* monotonic */
+	int64_t deadline_ms; /* the caller's answer is due by then */
+	bool probe;          /* the pool's own reachability probe: not counted, no callback */
 };
 
 enum db_conn_state {
@@ -70,6 +88,8 @@ struct db_conn {
 	struct event *rd, *wr;
 	int watched_fd;
 	struct event *retry_timer;
+	struct event *deadline_timer; /* BUSY: the caller's deadline, then the statement's */
+	int64_t sent_ms;              /* BUSY: when the statement was sent */
 	int backoff_ms;
 	unsigned failed_attempts; /* since the last established connection */
 	bool ever_connected;
@@ -87,9 +107,13 @@ struct db_pool {
 	struct db_query *head, *tail;
 	size_t queued;
 	struct event *kick;        /* activated to dispatch from the loop */
-	struct event *queue_timer; /* fails queries that waited too long with no connection up */
+	struct event *queue_timer; /* fails queued queries at their deadline */
+	struct event *probe_timer; /* periodic: probes an idle pool, keeps last_rx_ms honest */
+	int timeout_ms;            /* query and connect deadline */
+	int64_t last_rx_ms;        /* the server last answered (a result, or a connection up) */
+	bool probe_in_flight;
 	int connected, busy;
-	unsigned long long queries, errors, reconnects;
+	unsigned long long queries, errors, reconnects, timeouts;
 	int callback_depth;
 	bool shutting_down;
 };
@@ -97,6 +121,7 @@ struct db_pool {
 static void conn_on_io(evutil_socket_t fd, short what, void *arg);
 static void pool_dispatch(struct db_pool *pool);
 static void pool_arm_queue_timer(struct db_pool *pool);
+static void pool_fail_expired(struct db_pool *pool, struct db_query *expired);
 
 static int64_t now_ms(void)
 {
@@ -198,6 +223,14 @@ static struct db_query *queue_pop(struct db_pool *pool)
 static void pool_deliver(struct db_pool *pool, struct db_query *q, PGresult *res, bool ok,
 			 const char *sqlstate, const char *message, bool retryable)
 {
+	if (q->probe)
+		pool->probe_in_flight = false;
+	if (!q->cb) {
+		/* The caller was answered at its deadline (or this was the pool's probe). */
+		PQclear(res);
+		query_free(q);
+		return;
+	}
 	struct db_result r = {
 		.res = res,
 		.ok = ok,
@@ -240,6 +273,30 @@ static void pool_deliver_pgresult(struct db_pool *pool, struct db_query *q, PGre
 	pool_deliver(pool, q, res, ok, sqlstate, message, retryable);
 }
 
+/*
+ * Answers the caller of an in-flight statement at its deadline (retryable: it may still
+ * commit). The statement stays with its connection, abandoned, until it ends or the
+ * connection is dropped; its result is then discarded.
+ */
+static void pool_abandon(struct db_pool *pool, struct db_query *q)
+{
+	struct db_result r = {
+		.res = NULL,
+		.ok = false,
+		.sqlstate = "",
+		.message = "query timed out",
+		.retryable = true,
+	};
+	db_callback cb = q->cb;
+	q->cb = NULL;
+	pool->queries++;
+	pool->errors++;
+	pool->timeouts++;
+	pool->callback_depth++;
+	cb(&r, q->arg);
+	pool->callback_depth--;
+}
+
 /* The one place a connection changes state: it keeps the pool's counters in step. */
 static void conn_set_state(struct db_conn *c, enum db_conn_state next)
 {
@@ -251,9 +308,9 @@ static void conn_set_state(struct db_conn *c, enum db_conn_state next)
 	if (next == DB_CONN_BUSY)
 		pool->busy++;
 	pool->connected += (int)is_up - (int)was_up;
+	if (c->state == DB_CONN_BUSY && next != DB_CONN_BUSY)
+		evtimer_del(c->deadline_timer);
 	c->state = next;
-	if (!pool->shutting_down && pool->connected == 0)
-		pool_arm_queue_timer(pool);
 }
 
 static void conn_unwatch(struct db_conn *c)
@@ -374,12 +431,21 @@ static void conn_start_connect(struct db_conn *c)
 {
 	/*
 	 * Entries before "dbname" are defaults the caller's conninfo (expanded from dbname) can
-	 * override: TCP keepalives notice a dead server while a connection sits idle.
+	 * override. TCP keepalives notice a dead server while a connection sits idle, and
+	 * tcp_user_timeout bounds how long sent data may stay unacknowledged (the kernel then
+	 * drops the connection, keepalive probes included): both at about the query timeout, so
+	 * the kernel and the pool give up on a silent peer alike.
 	 */
-	static const char *const keys[] = { "application_name", "keepalives_idle",
-					     "keepalives_interval", "keepalives_count", "dbname",
-					     NULL };
-	const char *values[] = { "flowstate-node", "30", "10", "3", c->pool->conninfo, NULL };
+	int timeout_s = (c->pool->timeout_ms + 999) / 1000;
+	char idle[16], interval[16], user_timeout[16];
+	snprintf(idle, sizeof(idle), "%d", timeout_s);
+	snprintf(interval, sizeof(interval), "%d", timeout_s > 3 ? timeout_s / 3 : 1);
+	snprintf(user_timeout, sizeof(user_timeout), "%d", c->pool->timeout_ms);
+	static const char *const keys[] = { "application_name", "keepalives", "keepalives_idle",
+					     "keepalives_interval", "keepalives_count",
+					     "tcp_user_timeout", "dbname", NULL };
+	const char *values[] = { "flowstate-node", "1", idle, interval, "3", user_timeout,
+				 c->pool->conninfo, NULL };
 	c->pg = PQconnectStartParams(keys, values, 1);
 	if (!c->pg) {
 		log_error("db_out_of_memory", "where=PQconnectStartParams");
@@ -391,7 +457,8 @@ static void conn_start_connect(struct db_conn *c)
 		conn_connect_failed(c, PQerrorMessage(c->pg));
 		return;
 	}
-	struct timeval deadline = ms_to_timeval(DB_CONNECT_TIMEOUT_MS);
+	/* connect_timeout is ignored by PQconnectPoll, so the pool enforces its own. */
+	struct timeval deadline = ms_to_timeval(c->pool->timeout_ms);
 	evtimer_add(c->retry_timer, &deadline);
 	/* libpq: after PQconnectStart, act as if PQconnectPoll returned PGRES_POLLING_WRITING. */
 	conn_watch(c, false, true);
@@ -410,10 +477,22 @@ static void conn_established(struct db_conn *c)
 	c->ever_connected = true;
 	c->failed_attempts = 0;
 	c->backoff_ms = DB_BACKOFF_MIN_MS;
+	pool->last_rx_ms = now_ms();
 	conn_set_state(c, DB_CONN_IDLE);
-	log_info("db_connected", "conn=%d host=%s port=%s server_version=%d backend_pid=%d",
+	/* What the kernel was really told (a Unix socket has neither). */
+	int fd = PQsocket(c->pg), keepalive = 0;
+	unsigned user_timeout = 0;
+	socklen_t len = sizeof(keepalive);
+	if (getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &keepalive, &len) != 0)
+		keepalive = -1;
+	len = sizeof(user_timeout);
+	if (getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, &len) != 0)
+		user_timeout = 0;
+	log_info("db_connected",
+		 "conn=%d host=%s port=%s server_version=%d backend_pid=%d keepalive=%d "
+		 "tcp_user_timeout_ms=%u",
 		 c->index, PQhost(c->pg), PQport(c->pg), PQserverVersion(c->pg),
-		 PQbackendPID(c->pg));
+		 PQbackendPID(c->pg), keepalive, user_timeout);
 	/* Reading while idle notices a server that closes the connection. */
 	conn_watch(c, true, false);
 	pool_dispatch(pool);
@@ -457,6 +536,7 @@ static void conn_complete_query(struct db_conn *c)
 	c->query = NULL;
 	c->result = NULL;
 	c->flushing = false;
+	pool->last_rx_ms = now_ms();
 	conn_watch(c, true, false);
 	if (PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
 		/* A bare BEGIN would hand the next caller an open transaction: drop it instead. */
@@ -560,6 +640,42 @@ static void conn_on_io(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* The next deadline of a busy connection: its caller's, then the statement's own. */
+static void conn_arm_deadline(struct db_conn *c)
+{
+	int64_t due = c->sent_ms + c->pool->timeout_ms;
+	if (c->query->cb && c->query->deadline_ms < due)
+		due = c->query->deadline_ms;
+	int64_t wait = due - now_ms();
+	struct timeval tv = ms_to_timeval(wait > 0 ? wait : 0);
+	evtimer_add(c->deadline_timer, &tv);
+}
+
+static void conn_on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_conn *c = arg;
+	if (c->state != DB_CONN_BUSY)
+		return;
+	struct db_pool *pool = c->pool;
+	int64_t now = now_ms();
+	struct db_query *q = c->query;
+	if (q->cb && now >= q->deadline_ms) {
+		log_warn("db_query_timeout", "conn=%d waited_ms=%lld in_flight_ms=%lld",
+			 c->index, (long long)(now - q->enqueued_ms),
+			 (long long)(now - c->sent_ms));
+		pool_abandon(pool, q);
+	}
+	if (now < c->sent_ms + pool->timeout_ms) {
+		conn_arm_deadline(c);
+		return;
+	}
+	/* The statement has had its whole bound: the link is silent or the server stuck. The
+	 * connection cannot be reused before its answer comes, so drop it. */
+	char why[96];
+	snprintf(why, sizeof(why), "no answer within %d ms: connection dropped", pool->timeout_ms);
+	conn_lost(c, why);
+}
+
 /*
  * Sends q on idle connection c. Returns false when the connection turned out to be broken: q was
  * not sent (or its Sync never reached the server, so it cannot have committed) and goes back to
@@ -581,7 +697,9 @@ static bool conn_send(struct db_conn *c, struct db_query *q)
 		return true;
 	}
 	c->query = q;
+	c->sent_ms = now_ms();
 	conn_set_state(c, DB_CONN_BUSY);
+	conn_arm_deadline(c);
 	int rc = PQflush(c->pg);
 	if (rc < 0) {
 		c->query = NULL;
@@ -597,11 +715,21 @@ static bool conn_send(struct db_conn *c, struct db_query *q)
 /* Hands queued statements, oldest first, to idle connections. */
 static void pool_dispatch(struct db_pool *pool)
 {
+	int64_t now = now_ms();
+	struct db_query *expired = NULL, **tailp = &expired;
 	for (int i = 0; i < pool->size && pool->head && !pool->shutting_down; i++) {
 		struct db_conn *c = &pool->conns[i];
-		while (c->state == DB_CONN_IDLE && pool->head && !pool->shutting_down)
-			(void)conn_send(c, queue_pop(pool));
+		while (c->state == DB_CONN_IDLE && pool->head && !pool->shutting_down) {
+			struct db_query *q = queue_pop(pool);
+			if (q->cb && now >= q->deadline_ms) {
+				*tailp = q; /* its caller is due an answer: do not start it now */
+				tailp = &q->next;
+				continue;
+			}
+			(void)conn_send(c, q);
+		}
 	}
+	pool_fail_expired(pool, expired);
 }
 
 static void pool_on_kick(evutil_socket_t fd, short what, void *arg)
@@ -609,42 +737,76 @@ static void pool_on_kick(evutil_socket_t fd, short what, void *arg)
 	pool_dispatch(arg);
 }
 
+/* Every query has the same timeout, so the head of the FIFO is always due first. */
 static void pool_arm_queue_timer(struct db_pool *pool)
 {
-	if (pool->connected > 0 || !pool->head || evtimer_pending(pool->queue_timer, NULL))
+	if (!pool->head || evtimer_pending(pool->queue_timer, NULL))
 		return;
-	int64_t wait = pool->head->enqueued_ms + DB_QUEUE_WAIT_MS - now_ms();
+	int64_t wait = pool->head->deadline_ms - now_ms();
 	struct timeval tv = ms_to_timeval(wait > 0 ? wait : 0);
 	evtimer_add(pool->queue_timer, &tv);
+}
+
+/* Answers queries that reached their deadline before a connection took them. */
+static void pool_fail_expired(struct db_pool *pool, struct db_query *expired)
+{
+	size_t count = 0;
+	for (struct db_query *q = expired; q; q = q->next)
+		count++;
+	if (count)
+		log_warn("db_queue_timeout", "failed=%zu still_queued=%zu connected=%d timeout_ms=%d",
+			 count, pool->queued, pool->connected, pool->timeout_ms);
+	while (expired) {
+		struct db_query *q = expired;
+		expired = q->next;
+		if (q->cb)
+			pool->timeouts++;
+		pool_deliver(pool, q, NULL, false, "",
+			     pool->connected ? "query timed out" : "database unavailable", true);
+	}
 }
 
 static void pool_on_queue_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct db_pool *pool = arg;
-	if (pool->connected > 0)
-		return; /* dispatch drains the queue; re-armed when the last connection drops */
 	int64_t now = now_ms();
 	struct db_query *expired = NULL, **tailp = &expired;
-	size_t count = 0;
-	while (pool->head && pool->head->enqueued_ms + DB_QUEUE_WAIT_MS <= now) {
+	while (pool->head && pool->head->deadline_ms <= now) {
 		*tailp = queue_pop(pool);
 		tailp = &(*tailp)->next;
-		count++;
 	}
-	if (count)
-		log_warn("db_queue_timeout", "failed=%zu still_queued=%zu wait_ms=%d", count,
-			 pool->queued, DB_QUEUE_WAIT_MS);
-	while (expired) {
-		struct db_query *q = expired;
-		expired = q->next;
-		pool_deliver(pool, q, NULL, false, "", "database unavailable", true);
-	}
+	pool_fail_expired(pool, expired);
 	pool_arm_queue_timer(pool);
 }
 
-struct db_pool *db_pool_new(struct event_base *base, const char *conninfo, int size, int queue_max)
+/*
+ * Keeps last_rx_ms honest on a quiet pool: when the server has said nothing for DB_PROBE_MS
+ * and a connection is idle, it gets a `SELECT 1`. A silent link then shows within
+ * DB_SILENCE_MS (not ready) and the probe's own deadline drops the connection.
+ */
+static void pool_on_probe_timer(evutil_socket_t fd, short what, void *arg)
 {
-	if (!base || !conninfo || size < 1 || queue_max < 1) {
+	struct db_pool *pool = arg;
+	if (pool->shutting_down || pool->probe_in_flight || pool->head ||
+	    now_ms() - pool->last_rx_ms < DB_PROBE_MS)
+		return;
+	for (int i = 0; i < pool->size; i++) {
+		struct db_conn *c = &pool->conns[i];
+		if (c->state != DB_CONN_IDLE)
+			continue;
+		struct db_query *q = query_new("SELECT 1", 0, NULL, NULL, NULL);
+		q->deadline_ms = q->enqueued_ms + pool->timeout_ms;
+		q->probe = true;
+		pool->probe_in_flight = true;
+		(void)conn_send(c, q);
+		return;
+	}
+}
+
+struct db_pool *db_pool_new(struct event_base *base, const char *conninfo, int size, int queue_max,
+			    int timeout_ms)
+{
+	if (!base || !conninfo || size < 1 || queue_max < 1 || timeout_ms < 1) {
 		log_error("db_pool_invalid", "size=%d queue_max=%d", size, queue_max);
 		return NULL;
 	}
@@ -665,10 +827,14 @@ struct db_pool *db_pool_new(struct event_base *base, const char *conninfo, int s
 	pool->conninfo = xstrdup(conninfo);
 	pool->size = size;
 	pool->queue_max = (size_t)queue_max;
+	pool->timeout_ms = timeout_ms;
 	pool->kick = event_new(base, -1, 0, pool_on_kick, pool);
 	pool->queue_timer = evtimer_new(base, pool_on_queue_timer, pool);
-	if (!pool->kick || !pool->queue_timer)
+	pool->probe_timer = event_new(base, -1, EV_PERSIST, pool_on_probe_timer, pool);
+	if (!pool->kick || !pool->queue_timer || !pool->probe_timer)
 		abort();
+	struct timeval probe_every = ms_to_timeval(DB_PROBE_MS / 2);
+	event_add(pool->probe_timer, &probe_every);
 	pool->conns = xcalloc((size_t)size, sizeof(*pool->conns));
 	for (int i = 0; i < size; i++) {
 		struct db_conn *c = &pool->conns[i];
@@ -680,7 +846,8 @@ struct db_pool *db_pool_new(struct event_base *base, const char *conninfo, int s
 		c->rd = event_new(base, -1, EV_READ | EV_PERSIST, conn_on_io, c);
 		c->wr = event_new(base, -1, EV_WRITE | EV_PERSIST, conn_on_io, c);
 		c->retry_timer = evtimer_new(base, conn_on_retry_timer, c);
-		if (!c->rd || !c->wr || !c->retry_timer)
+		c->deadline_timer = evtimer_new(base, conn_on_deadline, c);
+		if (!c->rd || !c->wr || !c->retry_timer || !c->deadline_timer)
 			abort();
 	}
 	for (int i = 0; i < size; i++)
@@ -717,6 +884,7 @@ void db_pool_free(struct db_pool *pool)
 	pool->head = pool->tail = NULL;
 	pool->queued = 0;
 	evtimer_del(pool->queue_timer);
+	event_del(pool->probe_timer);
 	event_del(pool->kick);
 	while (failed) {
 		struct db_query *q = failed;
@@ -728,9 +896,11 @@ void db_pool_free(struct db_pool *pool)
 		event_free(c->rd);
 		event_free(c->wr);
 		event_free(c->retry_timer);
+		event_free(c->deadline_timer);
 	}
 	event_free(pool->kick);
 	event_free(pool->queue_timer);
+	event_free(pool->probe_timer);
 	free(pool->conns);
 	free(pool->conninfo);
 	free(pool);
@@ -746,11 +916,12 @@ bool db_query(struct db_pool *pool, const char *sql, int nparams, const char *co
 	}
 	if (pool->shutting_down || pool->queued >= pool->queue_max)
 		return false;
-	queue_push_back(pool, query_new(sql, nparams, params, cb, arg));
+	struct db_query *q = query_new(sql, nparams, params, cb, arg);
+	q->deadline_ms = q->enqueued_ms + pool->timeout_ms;
+	queue_push_back(pool, q);
 	if (pool->connected > pool->busy)
 		event_active(pool->kick, EV_TIMEOUT, 0);
-	else
-		pool_arm_queue_timer(pool);
+	pool_arm_queue_timer(pool);
 	return true;
 }
 
@@ -764,12 +935,15 @@ void db_pool_get_stats(const struct db_pool *pool, struct db_pool_stats *out)
 		.queries = pool->queries,
 		.errors = pool->errors,
 		.reconnects = pool->reconnects,
+		.timeouts = pool->timeouts,
+		.silent_ms = (long long)(now_ms() - pool->last_rx_ms),
+		.ready = db_pool_ready(pool),
 	};
 }
 
 bool db_pool_ready(const struct db_pool *pool)
 {
-	return pool->connected > 0;
+	return pool->connected > 0 && now_ms() - pool->last_rx_ms <= DB_SILENCE_MS;
 }
 
 void db_pool_write_metrics(struct evbuffer *out, void *pool)
@@ -790,10 +964,17 @@ void db_pool_write_metrics(struct evbuffer *out, void *pool)
 			    "# TYPE flowstate_db_errors_total counter\nflowstate_db_errors_total %llu\n"
 			    "# HELP flowstate_db_reconnects_total Postgres reconnect attempts\n"
 			    "# TYPE flowstate_db_reconnects_total counter\n"
-			    "flowstate_db_reconnects_total %llu\n",
+			    "flowstate_db_reconnects_total %llu\n"
+			    "# HELP flowstate_db_timeouts_total Queries failed at their deadline\n"
+			    "# TYPE flowstate_db_timeouts_total counter\n"
+			    "flowstate_db_timeouts_total %llu\n"
+			    "# HELP flowstate_db_reachable Postgres answered within the last few "
+			    "seconds (1) or not (0)\n"
+			    "# TYPE flowstate_db_reachable gauge\nflowstate_db_reachable %d\n",
 			    ps.size, ps.connected, ps.busy, ps.queued,
 			    (unsigned long long)ps.queries, (unsigned long long)ps.errors,
-			    (unsigned long long)ps.reconnects);
+			    (unsigned long long)ps.reconnects, (unsigned long long)ps.timeouts,
+			    ps.ready ? 1 : 0);
 }
 
 /* ---- result accessors ------------------------------------------------------------------- */

@@ -49,8 +49,15 @@ typedef void (*db_callback)(const struct db_result *r, void *arg);
  * at once and proceeds from the loop. Returns NULL (after logging) when conninfo does not parse or
  * a size is out of range. Note: libpq resolves host names synchronously when a connection attempt
  * starts; use an IP address or hostaddr= when the resolver may be slow.
+ *
+ * timeout_ms is the deadline of every query, counted from db_query(): queued or in flight, a
+ * query still unanswered then fails with retryable=true ("query timed out", or "database
+ * unavailable" while no connection is up). A connection whose statement has been in flight
+ * that long is dropped and reconnected. Connection attempts have the same bound, and the
+ * kernel's (TCP keepalives, tcp_user_timeout) follows it.
  */
-struct db_pool *db_pool_new(struct event_base *base, const char *conninfo, int size, int queue_max);
+struct db_pool *db_pool_new(struct event_base *base, const char *conninfo, int size, int queue_max,
+			    int timeout_ms);
 
 /*
  * Fails all queued and in-flight queries (callback with ok=false, retryable=true, res=NULL, message
@@ -64,7 +71,7 @@ void db_pool_free(struct db_pool *pool);
  * SQL NULL). Returns false without calling cb when the queue is full or the pool is shutting down
  * (the caller answers 503). Otherwise cb is called exactly once, later, from the event loop (never
  * from inside db_query). Queries are dispatched in FIFO order to idle connections; a query waiting
- * more than 5 s while no connection is up fails with retryable=true.
+ * longer than the query timeout fails with retryable=true (see db_pool_new).
  */
 bool db_query(struct db_pool *pool, const char *sql, int nparams, const char *const *params,
 	      db_callback cb, void *arg) __attribute__((warn_unused_result));
@@ -77,6 +84,9 @@ struct db_pool_stats {
 	unsigned long long queries;    /* callbacks delivered */
 	unsigned long long errors;     /* of those, with ok=false */
 	unsigned long long reconnects; /* established after a loss or a failed attempt */
+	unsigned long long timeouts;   /* queries answered at their deadline */
+	long long silent_ms;           /* since the server last answered anything */
+	bool ready;                    /* db_pool_ready() */
 };
 
 void db_pool_get_stats(const struct db_pool *pool, struct db_pool_stats *out);
@@ -95,7 +105,11 @@ bool db_is_null(const struct db_result *r, int row, int col);
 /* The value as an integer (0 when NULL or not a number). */
 long long db_int(const struct db_result *r, int row, int col);
 
-/* At least one connection is established. */
+/*
+ * Postgres is reachable as far as the pool can tell without waiting: a connection is up and
+ * the server answered something (a result, a new connection, the pool's own probe of an
+ * idle pool) within the last 3 s. A silent link turns this false within about 4 s.
+ */
 bool db_pool_ready(const struct db_pool *pool);
 
 #endif

@@ -447,7 +447,7 @@ static void submit_selects(struct db_pool *pool, struct select_ctx *ctx,
 Test(db_pool, completes_200_queued_queries_on_4_connections_each_exactly_once)
 {
 	struct event_base *base = event_base_new();
-	struct db_pool *pool = db_pool_new(base, test_db_url(), 4, 1000);
+	struct db_pool *pool = db_pool_new(base, test_db_url(), 4, 1000, 5000);
 	cr_assert_not_null(pool);
 	static struct select_ctx ctx;
 	static struct select_slot slots[200];
@@ -481,7 +481,7 @@ Test(db_pool, completes_200_queued_queries_on_4_connections_each_exactly_once)
 Test(db_pool, one_connection_runs_queries_in_submission_order)
 {
 	struct event_base *base = event_base_new();
-	struct db_pool *pool = db_pool_new(base, test_db_url(), 1, 100);
+	struct db_pool *pool = db_pool_new(base, test_db_url(), 1, 100, 5000);
 	cr_assert_not_null(pool);
 	static struct select_ctx ctx;
 	static struct select_slot slots[50];
@@ -531,7 +531,7 @@ static bool captured_called(void *arg)
 Test(db_pool, syntax_error_fails_with_42601_and_is_not_retryable)
 {
 	struct event_base *base = event_base_new();
-	struct db_pool *pool = db_pool_new(base, test_db_url(), 2, 10);
+	struct db_pool *pool = db_pool_new(base, test_db_url(), 2, 10, 5000);
 	cr_assert_not_null(pool);
 	struct captured bad = { 0 }, good = { 0 };
 	cr_assert(db_query(pool, "SELEC 1", 0, NULL, on_capture, &bad));
@@ -561,7 +561,7 @@ Test(db_pool, syntax_error_fails_with_42601_and_is_not_retryable)
 Test(db_pool, full_queue_refuses_without_calling_back)
 {
 	struct event_base *base = event_base_new();
-	struct db_pool *pool = db_pool_new(base, test_db_url(), 4, 3);
+	struct db_pool *pool = db_pool_new(base, test_db_url(), 4, 3, 5000);
 	cr_assert_not_null(pool);
 	struct captured c[4] = { 0 };
 	for (int i = 0; i < 3; i++)
@@ -601,7 +601,7 @@ Test(db_pool, unreachable_server_fails_queued_queries_retryable_within_6s)
 	int port = reserve_closed_port(&fd);
 	char *conninfo = xasprintf("host=127.0.0.1 port=%d dbname=x user=x sslmode=disable", port);
 	struct event_base *base = event_base_new();
-	struct db_pool *pool = db_pool_new(base, conninfo, 2, 10);
+	struct db_pool *pool = db_pool_new(base, conninfo, 2, 10, 5000);
 	cr_assert_not_null(pool);
 	struct captured c[3] = { 0 };
 	int64_t t0 = mono_ms();
@@ -640,7 +640,7 @@ static bool pool_all_busy(void *arg)
 Test(db_pool, free_fails_in_flight_and_queued_queries_retryable)
 {
 	struct event_base *base = event_base_new();
-	struct db_pool *pool = db_pool_new(base, test_db_url(), 2, 10);
+	struct db_pool *pool = db_pool_new(base, test_db_url(), 2, 10, 5000);
 	cr_assert_not_null(pool);
 	struct captured c[4] = { 0 };
 	for (int i = 0; i < 4; i++) {
@@ -692,7 +692,7 @@ Test(db_pool, lost_connection_fails_in_flight_query_retryable_then_reconnects)
 {
 	struct event_base *base = event_base_new();
 	struct victim v = { .url = test_db_url() };
-	v.pool = db_pool_new(base, v.url, 1, 10);
+	v.pool = db_pool_new(base, v.url, 1, 10, 5000);
 	cr_assert_not_null(v.pool);
 	char *sql = xasprintf("SELECT pg_sleep(10) /* victim %d */", (int)getpid());
 	cr_assert(db_query(v.pool, sql, 0, NULL, on_victim, &v));
@@ -733,13 +733,121 @@ Test(db_pool, lost_connection_fails_in_flight_query_retryable_then_reconnects)
 	free(killed);
 }
 
+static bool pool_reconnected(void *arg)
+{
+	struct db_pool_stats st;
+	db_pool_get_stats(arg, &st);
+	return st.reconnects >= 1 && st.connected == 1;
+}
+
+Test(db_pool, a_statement_past_its_deadline_fails_retryable_and_its_connection_is_replaced)
+{
+	struct event_base *base = event_base_new();
+	struct db_pool *pool = db_pool_new(base, test_db_url(), 1, 10, 500);
+	cr_assert_not_null(pool);
+	struct captured slow = { 0 }, after = { 0 };
+	cr_assert(db_query(pool, "SELECT pg_sleep(30)", 0, NULL, on_capture, &slow));
+	run_until(base, captured_called, &slow, 20000);
+	cr_assert_eq(slow.calls, 1, "a stuck statement was never answered");
+	cr_expect_not(slow.ok);
+	cr_expect(slow.retryable, "a timeout must be retryable");
+	cr_expect_not(slow.had_res);
+	cr_expect_str_eq(slow.message, "query timed out");
+	/* The connection that ran it cannot be trusted with another statement: replaced. */
+	run_until(base, pool_reconnected, pool, 20000);
+	cr_assert(pool_reconnected(pool), "the stuck connection was not replaced");
+	cr_assert(db_query(pool, "SELECT 'after'", 0, NULL, on_capture, &after));
+	run_until(base, captured_called, &after, 20000);
+	cr_assert_eq(after.calls, 1);
+	cr_expect(after.ok, "%s", after.message);
+	cr_expect_str_eq(after.values[0], "after");
+	struct db_pool_stats st;
+	db_pool_get_stats(pool, &st);
+	cr_expect_eq(st.timeouts, 1);
+	cr_expect_eq(slow.calls, 1, "the timed-out query was answered twice");
+	db_pool_free(pool);
+	event_base_free(base);
+}
+
+Test(db_pool, a_query_that_waited_out_its_deadline_is_answered_once_and_later_ones_run)
+{
+	struct event_base *base = event_base_new();
+	struct db_pool *pool = db_pool_new(base, test_db_url(), 1, 10, 1000);
+	cr_assert_not_null(pool);
+	/* The first holds the only connection for most of the second's deadline; the second is
+	 * answered at its deadline, queued or already sent; its late result is discarded. */
+	struct captured first = { 0 }, second = { 0 }, third = { 0 };
+	cr_assert(db_query(pool, "SELECT pg_sleep(0.8)", 0, NULL, on_capture, &first));
+	cr_assert(db_query(pool, "SELECT pg_sleep(0.6)", 0, NULL, on_capture, &second));
+	run_until(base, captured_called, &second, 20000);
+	cr_assert_eq(second.calls, 1);
+	cr_expect_not(second.ok);
+	cr_expect(second.retryable);
+	cr_assert(db_query(pool, "SELECT 'third'", 0, NULL, on_capture, &third));
+	run_until(base, captured_called, &third, 20000);
+	cr_assert_eq(third.calls, 1);
+	cr_expect(third.ok, "%s", third.message);
+	cr_expect_str_eq(third.values[0], "third");
+	cr_expect_eq(first.calls, 1);
+	cr_expect_eq(second.calls, 1, "a query past its deadline was answered twice");
+	db_pool_free(pool);
+	event_base_free(base);
+}
+
+/* A server that completes the TCP handshake (the kernel does, from the backlog) and then says
+ * nothing: a silent link. */
+static int silent_listener(int *fd_out)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert(fd >= 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(fd, 16), 0);
+	socklen_t len = sizeof(sa);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	*fd_out = fd;
+	return ntohs(sa.sin_port);
+}
+
+Test(db_pool, a_silent_server_fails_queries_retryable_at_their_deadline_and_is_not_ready)
+{
+	test_db_url();
+	int fd;
+	int port = silent_listener(&fd);
+	char *conninfo = xasprintf("host=127.0.0.1 port=%d dbname=x user=x sslmode=disable", port);
+	struct event_base *base = event_base_new();
+	struct db_pool *pool = db_pool_new(base, conninfo, 2, 10, 700);
+	cr_assert_not_null(pool);
+	struct captured c[3] = { 0 };
+	for (int i = 0; i < 3; i++)
+		cr_assert(db_query(pool, "SELECT 1", 0, NULL, on_capture, &c[i]));
+	run_until(base, captured_called, &c[2], 20000);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(c[i].calls, 1, "query %d never failed", i);
+		cr_expect_not(c[i].ok);
+		cr_expect(c[i].retryable);
+		cr_expect_not(c[i].had_res);
+	}
+	cr_expect_not(db_pool_ready(pool));
+	struct db_pool_stats st;
+	db_pool_get_stats(pool, &st);
+	cr_expect_eq(st.connected, 0, "a server that never answered the startup counts as up");
+	cr_expect_eq(st.queued, 0);
+	cr_expect_eq(st.timeouts, 3);
+	db_pool_free(pool);
+	event_base_free(base);
+	free(conninfo);
+	close(fd);
+}
+
 /* These two need no database. */
 Test(db_pool, rejects_unparsable_conninfo_and_bad_sizes)
 {
 	struct event_base *base = event_base_new();
-	cr_expect_null(db_pool_new(base, "host='unterminated", 1, 1));
-	cr_expect_null(db_pool_new(base, "host=127.0.0.1", 0, 1));
-	cr_expect_null(db_pool_new(base, "host=127.0.0.1", 1, 0));
+	cr_expect_null(db_pool_new(base, "host='unterminated", 1, 1, 5000));
+	cr_expect_null(db_pool_new(base, "host=127.0.0.1", 0, 1, 5000));
+	cr_expect_null(db_pool_new(base, "host=127.0.0.1", 1, 0, 5000));
 	event_base_free(base);
 }
 
