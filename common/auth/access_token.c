@@ -113,7 +113,8 @@ static bool signature_matches(const unsigned char *secret, size_t secret_len, co
 }
 
 static enum access_token_status check_claims(const json_t *claims, const char *expected_typ,
-					   long long now, char *subject_out, size_t subject_size)
+					   long long now, long long max_lifetime,
+					   char *subject_out, size_t subject_size)
 {
 	const json_t *exp = json_object_get(claims, "exp");
 	const json_t *iat = json_object_get(claims, "iat");
@@ -129,6 +130,17 @@ static enum access_token_status check_claims(const json_t *claims, const char *e
 		return ACCESS_TOKEN_MALFORMED;
 	if (json_integer_value(exp) <= now)
 		return ACCESS_TOKEN_EXPIRED;
+	if (max_lifetime > 0) {
+		if (!iat)
+			return ACCESS_TOKEN_BAD_LIFETIME;
+		long long issued = json_integer_value(iat), expires = json_integer_value(exp);
+		/* Compared without overflow: any 64-bit values may come signed. */
+		if (issued > now && issued - now > ACCESS_TOKEN_LEEWAY)
+			return ACCESS_TOKEN_BAD_LIFETIME;
+		if (expires < issued || (issued < 0 && expires > LLONG_MAX + issued) ||
+		    expires - issued > max_lifetime)
+			return ACCESS_TOKEN_BAD_LIFETIME;
+	}
 	if (!expected_typ || !json_is_string(typ) ||
 	    strcmp(json_string_value(typ), expected_typ) != 0)
 		return ACCESS_TOKEN_WRONG_TYPE;
@@ -143,6 +155,16 @@ static enum access_token_status check_claims(const json_t *claims, const char *e
 enum access_token_status access_token_verify(const unsigned char *secret, size_t secret_len,
 				  const char *token, const char *expected_typ, long long now,
 				  char *subject_out, size_t subject_size)
+{
+	return access_token_verify_lifetime(secret, secret_len, token, expected_typ, now, 0,
+					    subject_out, subject_size);
+}
+
+enum access_token_status access_token_verify_lifetime(const unsigned char *secret,
+						      size_t secret_len, const char *token,
+						      const char *expected_typ, long long now,
+						      long long max_lifetime, char *subject_out,
+						      size_t subject_size)
 {
 	enum access_token_status status = ACCESS_TOKEN_MALFORMED;
 	const char *dot1, *dot2;
@@ -185,7 +207,7 @@ enum access_token_status access_token_verify(const unsigned char *secret, size_t
 	    jwt_get_alg(jwt) != JWT_ALG_HS256)
 		goto done;
 
-	status = check_claims(claims, expected_typ, now, subject_out, subject_size);
+	status = check_claims(claims, expected_typ, now, max_lifetime, subject_out, subject_size);
 done:
 	if (status != ACCESS_TOKEN_OK && subject_out && subject_size > 0)
 		subject_out[0] = '\0';
@@ -210,6 +232,8 @@ const char *access_token_status_name(enum access_token_status status)
 		return "expired";
 	case ACCESS_TOKEN_WRONG_TYPE:
 		return "wrong_type";
+	case ACCESS_TOKEN_BAD_LIFETIME:
+		return "bad_lifetime";
 	}
 	return "unknown";
 }

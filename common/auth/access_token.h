@@ -30,7 +30,11 @@ enum access_token_status {
 	ACCESS_TOKEN_WRONG_ALG,     /* header alg is anything but "HS256", including "none" */
 	ACCESS_TOKEN_EXPIRED,       /* exp <= now */
 	ACCESS_TOKEN_WRONG_TYPE,    /* typ claim differs from the one expected */
+	ACCESS_TOKEN_BAD_LIFETIME,  /* iat missing or in the future, or exp - iat too long */
 };
+
+/* Clock skew tolerated between the issuing and the verifying node (seconds). */
+#define ACCESS_TOKEN_LEEWAY 60
 
 /*
  * Issues a token for subject with claim typ, valid from now for ttl_seconds (> 0). secret must
@@ -53,6 +57,20 @@ enum access_token_status access_token_verify(const unsigned char *secret, size_t
 /* The exp claim of a token that access_token_verify accepted (0 when it has none). It checks
  * nothing: for caching what a verification established. */
 long long access_token_expires(const char *token);
+
+/*
+ * As access_token_verify, and the token's times must be believable: an iat claim, not more
+ * than ACCESS_TOKEN_LEEWAY seconds in the future, and exp - iat at most max_lifetime seconds
+ * (the lifetime this deployment issues). Anything else is ACCESS_TOKEN_BAD_LIFETIME: a token
+ * minted with the secret but outside the rules (a leaked secret, a forged long-lived token) is
+ * refused rather than honoured for years.
+ */
+enum access_token_status access_token_verify_lifetime(const unsigned char *secret,
+						      size_t secret_len, const char *token,
+						      const char *expected_typ, long long now,
+						      long long max_lifetime, char *subject_out,
+						      size_t subject_size)
+	__attribute__((warn_unused_result));
 
 /* Stable lowercase name ("ok", "expired", ...) for logs and error codes. */
 const char *access_token_status_name(enum access_token_status status);

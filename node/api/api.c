@@ -8,6 +8,7 @@
 #include "auth/access_token.h"
 #include "auth/token_cache.h"
 #include "base/log.h"
+#include "base/validate.h"
 #include "core/metrics.h"
 #include "net/http.h"
 
@@ -182,9 +183,14 @@ bool api_verify_access_token(struct http_request *req, const char *token)
 	long long now = api_now();
 	if (verified && token_cache_get(verified, token, now, req->user_id, sizeof(req->user_id)))
 		return true;
-	enum access_token_status st = access_token_verify(env.jwt_secret, env.jwt_secret_len, token,
-							  "access", now, req->user_id,
-							  sizeof(req->user_id));
+	enum access_token_status st = access_token_verify_lifetime(
+		env.jwt_secret, env.jwt_secret_len, token, "access", now, env.cfg->access_token_ttl,
+		req->user_id, sizeof(req->user_id));
+	/* Every subject this node issues is a user id: anything else is not ours (and would
+	 * reach SQL as a uuid cast that fails). */
+	if (st == ACCESS_TOKEN_OK && !validate_uuid(req->user_id))
+		st = ACCESS_TOKEN_MALFORMED;
+	/* Only what passed every check is remembered. */
 	if (st == ACCESS_TOKEN_OK && verified)
 		token_cache_put(verified, token, req->user_id, access_token_expires(token));
 	if (st != ACCESS_TOKEN_OK) {

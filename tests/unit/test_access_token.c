@@ -619,3 +619,71 @@ Test(jwt, status_names_are_stable)
 	cr_assert_str_eq(access_token_status_name(ACCESS_TOKEN_WRONG_TYPE), "wrong_type");
 	cr_assert_str_eq(access_token_status_name((enum access_token_status)99), "unknown");
 }
+
+/* ---- believable times (access_token_verify_lifetime) ---- */
+
+static enum access_token_status verify_lifetime(const char *payload, long long max_lifetime)
+{
+	char *token = forge_hs256(payload);
+	char subject[64] = "untouched";
+	enum access_token_status st = access_token_verify_lifetime(
+		secret, SECRET_LEN, token, "access", NOW, max_lifetime, subject, sizeof(subject));
+	if (st != ACCESS_TOKEN_OK)
+		cr_expect_str_empty(subject, "subject must be cleared on failure");
+	free(token);
+	return st;
+}
+
+Test(jwt, lifetime_rules_accept_a_token_as_this_node_issues_it)
+{
+	char *token = NULL, subject[64];
+	cr_assert(access_token_issue(secret, SECRET_LEN, "user-1", "access", NOW, 900, &token));
+	cr_expect_eq(access_token_verify_lifetime(secret, SECRET_LEN, token, "access", NOW + 10,
+						  900, subject, sizeof(subject)),
+		     ACCESS_TOKEN_OK);
+	cr_expect_str_eq(subject, "user-1");
+	free(token);
+}
+
+Test(jwt, lifetime_rules_refuse_an_iat_beyond_the_leeway_in_the_future)
+{
+	char *at_leeway = xasprintf("{\"sub\":\"u\",\"typ\":\"access\",\"iat\":%lld,\"exp\":%lld}",
+				    NOW + ACCESS_TOKEN_LEEWAY, NOW + ACCESS_TOKEN_LEEWAY + 60);
+	char *beyond = xasprintf("{\"sub\":\"u\",\"typ\":\"access\",\"iat\":%lld,\"exp\":%lld}",
+				 NOW + ACCESS_TOKEN_LEEWAY + 1, NOW + ACCESS_TOKEN_LEEWAY + 61);
+	cr_expect_eq(verify_lifetime(at_leeway, 900), ACCESS_TOKEN_OK, "clock skew is tolerated");
+	cr_expect_eq(verify_lifetime(beyond, 900), ACCESS_TOKEN_BAD_LIFETIME);
+	free(at_leeway);
+	free(beyond);
+}
+
+Test(jwt, lifetime_rules_refuse_exp_minus_iat_longer_than_the_configured_lifetime)
+{
+	char *exact = xasprintf("{\"sub\":\"u\",\"typ\":\"access\",\"iat\":%lld,\"exp\":%lld}", NOW,
+				NOW + 900);
+	char *longer = xasprintf("{\"sub\":\"u\",\"typ\":\"access\",\"iat\":%lld,\"exp\":%lld}", NOW,
+				 NOW + 901);
+	char *years = xasprintf("{\"sub\":\"u\",\"typ\":\"access\",\"iat\":%lld,\"exp\":%lld}",
+				-9000000000000000000LL, 9000000000000000000LL);
+	char *backwards = xasprintf("{\"sub\":\"u\",\"typ\":\"access\",\"iat\":%lld,\"exp\":%lld}",
+				    NOW + 30, NOW + 10);
+	cr_expect_eq(verify_lifetime(exact, 900), ACCESS_TOKEN_OK);
+	cr_expect_eq(verify_lifetime(longer, 900), ACCESS_TOKEN_BAD_LIFETIME);
+	cr_expect_eq(verify_lifetime(years, 900), ACCESS_TOKEN_BAD_LIFETIME);
+	cr_expect_eq(verify_lifetime(backwards, 900), ACCESS_TOKEN_BAD_LIFETIME);
+	/* Without lifetime rules the same long token is only checked for expiry. */
+	char *token = forge_hs256(longer);
+	cr_expect_eq(verify(token, NULL, 0), ACCESS_TOKEN_OK);
+	free(token);
+	free(exact);
+	free(longer);
+	free(years);
+	free(backwards);
+}
+
+Test(jwt, lifetime_rules_refuse_a_token_without_iat)
+{
+	char *payload = xasprintf("{\"sub\":\"u\",\"typ\":\"access\",\"exp\":%lld}", NOW + 60);
+	cr_expect_eq(verify_lifetime(payload, 900), ACCESS_TOKEN_BAD_LIFETIME);
+	free(payload);
+}
