@@ -462,6 +462,14 @@ const struct http_slice *http_header_get(const struct http_request_head *h, cons
 	return NULL;
 }
 
+size_t http_header_count(const struct http_request_head *h, const char *name)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < h->header_count; i++)
+		n += slice_eq_ci(&h->headers[i].name, name);
+	return n;
+}
+
 bool http_header_has_token(const struct http_slice *value, const char *token)
 {
 	if (!value)

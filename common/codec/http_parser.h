@@ -113,6 +113,9 @@ enum http_parse_result http_parse_request_head(const char *buf, size_t len, size
 
 /* Case-insensitive header lookup; returns the first match or NULL. */
 const struct http_slice *http_header_get(const struct http_request_head *h, const char *name);
+/* How many times the header appears (case-insensitive): headers that must be unique (RFC 6455's
+ * Sec-WebSocket-Key, say) are checked with it. */
+size_t http_header_count(const struct http_request_head *h, const char *name);
 
 /*
  * true when a comma-separated header value contains token (case-insensitive) as a whole

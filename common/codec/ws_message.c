@@ -75,6 +75,29 @@ static bool coord_valid(const json_t *v, double coord_max, double *out)
 }
 
 /*
+ * Refuses a member that is not in `allowed` (NULL-terminated): every message type has a fixed
+ * set of members, and a misspelt or invented one is the client's bug to hear about, not to be
+ * ignored. The detail names the field (bounded, whole UTF-8 characters).
+ */
+static bool only_fields(const json_t *obj, const char *const *allowed, const char *client_op_id,
+			struct ws_msg_error *err)
+{
+	const char *key;
+	json_t *value;
+	json_object_foreach((json_t *)obj, key, value) {
+		size_t i;
+		for (i = 0; allowed[i] && strcmp(key, allowed[i]); i++)
+			;
+		if (!allowed[i]) {
+			set_error(err, client_op_id, "unknown_field", "%.*s: unknown field",
+				  utf8_prefix(key, 64), key);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
  * One op object, as the top level of an "operation" message or an entry of "operations".
  * The checks run in this order because clients see which one failed first: the id (an error
  * can only name a valid id), unknown fields, the type, then the payload.
@@ -88,16 +111,9 @@ static bool parse_op(const json_t *op, struct ws_msg_op *out, struct ws_msg_erro
 		set_error(err, NULL, "invalid_field", "client_op_id: must be a UUID");
 		return false;
 	}
-	const char *key;
-	json_t *value;
-	json_object_foreach((json_t *)op, key, value) {
-		if (strcmp(key, "type") && strcmp(key, "op_type") && strcmp(key, "payload") &&
-		    strcmp(key, "client_op_id")) {
-			set_error(err, id, "unknown_field", "%.*s: unknown field",
-				  utf8_prefix(key, 64), key);
-			return false;
-		}
-	}
+	static const char *const fields[] = { "type", "op_type", "payload", "client_op_id", NULL };
+	if (!only_fields(op, fields, id, err))
+		return false;
 	if (!type_name || !op_type_parse(type_name, &out->type)) {
 		set_error(err, id, "unknown_op_type", OP_TYPES_RULE);
 		return false;
@@ -131,6 +147,9 @@ static bool parse_single_op(const json_t *msg, struct ws_message *out, struct ws
 static bool parse_batch(const json_t *msg, const struct ws_message_limits *limits,
 			struct ws_message *out, struct ws_msg_error *err)
 {
+	static const char *const fields[] = { "type", "ops", NULL };
+	if (!only_fields(msg, fields, NULL, err))
+		return false;
 	const json_t *list = json_object_get(msg, "ops");
 	size_t n = json_array_size(list);
 	if (!json_is_array(list) || n == 0) {
@@ -169,10 +188,11 @@ static bool parse_batch(const json_t *msg, const struct ws_message_limits *limit
 static bool parse_cursor(const json_t *msg, const struct ws_message_limits *limits,
 			 struct ws_message *out, struct ws_msg_error *err)
 {
-	/* Exactly {type, x, y}: the size check with x and y present leaves room for type only. */
+	static const char *const fields[] = { "type", "x", "y", NULL };
+	if (!only_fields(msg, fields, NULL, err))
+		return false;
 	if (!coord_valid(json_object_get(msg, "x"), limits->coord_max, &out->x) ||
-	    !coord_valid(json_object_get(msg, "y"), limits->coord_max, &out->y) ||
-	    json_object_size(msg) != 3) {
+	    !coord_valid(json_object_get(msg, "y"), limits->coord_max, &out->y)) {
 		set_error(err, NULL, "invalid_field", "cursor: {type, x, y} with finite numbers");
 		return false;
 	}
@@ -185,15 +205,9 @@ static bool parse_stroke(const json_t *msg, const struct ws_message_limits *limi
 	const char *stroke_id = json_string_value(json_object_get(msg, "stroke_id"));
 	const json_t *points = json_object_get(msg, "points");
 	const json_t *done = json_object_get(msg, "done");
-	const char *key;
-	json_t *value;
-	json_object_foreach((json_t *)msg, key, value) {
-		if (strcmp(key, "type") && strcmp(key, "stroke_id") && strcmp(key, "points") &&
-		    strcmp(key, "done")) {
-			set_error(err, NULL, "unknown_field", "stroke: unknown field");
-			return false;
-		}
-	}
+	static const char *const fields[] = { "type", "stroke_id", "points", "done", NULL };
+	if (!only_fields(msg, fields, NULL, err))
+		return false;
 	if (!stroke_id || !op_shape_id_valid(stroke_id, strlen(stroke_id)) ||
 	    !json_is_array(points) || json_array_size(points) > limits->max_stroke_points ||
 	    (done && !json_is_boolean(done))) {
@@ -226,6 +240,9 @@ static bool parse_stroke(const json_t *msg, const struct ws_message_limits *limi
 static bool parse_selection(const json_t *msg, const struct ws_message_limits *limits,
 			    struct ws_message *out, struct ws_msg_error *err)
 {
+	static const char *const fields[] = { "type", "shape_ids", NULL };
+	if (!only_fields(msg, fields, NULL, err))
+		return false;
 	const json_t *ids = json_object_get(msg, "shape_ids");
 	size_t n = json_array_size(ids);
 	if (!json_is_array(ids) || json_object_size(msg) != 2 || n > limits->max_selection) {
@@ -321,10 +338,12 @@ bool ws_message_parse(const char *text, size_t len, const struct ws_message_limi
 	case WS_MSG_SELECTION:
 		ok = parse_selection(msg, limits, out, err);
 		break;
-	default:
-		/* undo, redo and ping carry nothing; other members are ignored, as ever. */
-		ok = true;
+	default: {
+		/* undo, redo and ping carry nothing but their type. */
+		static const char *const fields[] = { "type", NULL };
+		ok = only_fields(msg, fields, NULL, err);
 		break;
+	}
 	}
 finish:
 	json_decref(msg);

@@ -7,11 +7,13 @@
  * JSON_PARSER_MAX_DEPTH, 2048 in Debian's 2.14) with a string "type":
  *   operation   {type, op_type, payload, client_op_id}             one op
  *   operations  {type, ops: [{op_type, payload, client_op_id}, ...]}  1..max_ops ops
- *   undo, redo, ping                                               no fields read
+ *   undo, redo, ping                                               {type} only
  *   cursor      exactly {type, x, y}, finite numbers, |v| <= coord_max
  *   stroke      {type, stroke_id, points: [[x, y], ...] (<= max_stroke_points), done?}
  *   selection   exactly {type, shape_ids: [shape id, ...]}: <= max_selection distinct valid
  *               shape ids ([] clears the selection)
+ * Every type has a fixed set of members: any other member is refused (unknown_field, naming
+ * it), before the values are looked at.
  * Op payloads go through op_validate() and come back normalized. Error codes and details are
  * the ones clients already see (malformed_json, invalid_message, unknown_type, unknown_field,
  * missing_field, invalid_field, too_many_ops, unknown_op_type, and op_validate's own), and

@@ -85,6 +85,14 @@ void api_ws_upgrade(struct http_request *req)
 				   "this endpoint speaks WebSocket: send Upgrade: websocket");
 		return;
 	}
+	/* Each may appear once (RFC 6455 11.3.1, 11.3.5): a second one is a malformed request,
+	 * not a choice between two keys. */
+	if (http_header_count(&req->head, "Sec-WebSocket-Key") > 1 ||
+	    http_header_count(&req->head, "Sec-WebSocket-Version") > 1) {
+		http_respond_error(req, 400, "bad_request",
+				   "Sec-WebSocket-Key and Sec-WebSocket-Version may appear only once");
+		return;
+	}
 	if (!version || version->len != 2 || memcmp(version->ptr, "13", 2) != 0) {
 		http_respond_error(req, 426, "upgrade_required", "Sec-WebSocket-Version must be 13");
 		return;

@@ -155,16 +155,19 @@ def test_invalid_selections_get_an_error_and_the_socket_stays_open(cluster):
 	async def scenario():
 		a = await wsclient.connect(cluster.gateway_url, t.canvas_id, t.viewer, label="a")
 		try:
-			bad = [{"type": "selection"}, {"type": "selection", "shape_ids": "s"},
-			       {"type": "selection", "shape_ids": ["a", "a"]},
-			       {"type": "selection", "shape_ids": ["has space"]},
-			       {"type": "selection", "shape_ids": ["s%d" % i for i in range(257)]},
-			       {"type": "selection", "shape_ids": [], "x": 1}]
-			for msg in bad:
+			bad = [({"type": "selection"}, "invalid_field"),
+			       ({"type": "selection", "shape_ids": "s"}, "invalid_field"),
+			       ({"type": "selection", "shape_ids": ["a", "a"]}, "invalid_field"),
+			       ({"type": "selection", "shape_ids": ["has space"]}, "invalid_field"),
+			       ({"type": "selection", "shape_ids": ["s%d" % i for i in range(257)]},
+				"invalid_field"),
+			       # an unknown member, as on every client message
+			       ({"type": "selection", "shape_ids": [], "x": 1}, "unknown_field")]
+			for msg, code in bad:
 				start = len(a.messages)
 				await a.send(msg)
 				m = await a.wait_type("error", start=start)
-				assert m["code"] == "invalid_field", (msg, m)
+				assert m["code"] == code, (msg, m)
 			start = len(a.messages)
 			await a.send({"type": "selection", "shape_ids": ["s%d" % i for i in range(256)]})
 			await a.send({"type": "ping"})

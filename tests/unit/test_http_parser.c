@@ -837,6 +837,17 @@ Test(http_parser, header_get_returns_null_when_absent)
 	cr_assert_null(http_header_get(&p.head, ""));
 }
 
+Test(http_parser, header_count_counts_every_spelling_of_a_name)
+{
+	struct parsed p = expect_done("GET / HTTP/1.1\r\n" HOST "Sec-WebSocket-Key: a\r\n"
+				      "X-Other: 1\r\nsec-websocket-key: b\r\n\r\n");
+	cr_expect_eq(http_header_count(&p.head, "Sec-WebSocket-Key"), 2);
+	cr_expect_eq(http_header_count(&p.head, "SEC-WEBSOCKET-KEY"), 2);
+	cr_expect_eq(http_header_count(&p.head, "X-Other"), 1);
+	cr_expect_eq(http_header_count(&p.head, "Sec-WebSocket-Version"), 0);
+	cr_expect_eq(http_header_count(&p.head, "Sec-WebSocket-Ke"), 0);
+}
+
 static bool has_token(const char *value, const char *token)
 {
 	struct http_slice s = { value, strlen(value) };
