@@ -148,6 +148,7 @@ static void server_wire(struct server *srv)
 	srv->http_cfg.max_head_bytes = (size_t)cfg->max_header_bytes;
 	srv->http_cfg.max_body_bytes = (size_t)cfg->max_body_bytes;
 	srv->http_cfg.idle_timeout_sec = cfg->idle_timeout;
+	srv->http_cfg.header_timeout_sec = cfg->header_timeout;
 	srv->http_cfg.max_connections = cfg->max_connections;
 	srv->http_cfg.handler = router_dispatch;
 	srv->http_cfg.handler_arg = NULL;

@@ -70,6 +70,8 @@ static const struct config_entry config_table[] = {
 	  "connections accepted at once; further ones are closed at accept" },
 	{ "FLOWSTATE_IDLE_TIMEOUT", CT_INT, OFF(idle_timeout), "60", 1, 3600, false,
 	  "seconds an HTTP keep-alive connection may stay idle" },
+	{ "FLOWSTATE_HEADER_TIMEOUT", CT_INT, OFF(header_timeout), "10", 1, 3600, false,
+	  "seconds a request head may take from its first byte to its end (408 after)" },
 	{ "FLOWSTATE_SHUTDOWN_TIMEOUT", CT_INT, OFF(shutdown_timeout), "10", 1, 600, false,
 	  "seconds a SIGTERM drain may take before the process exits" },
 	{ "FLOWSTATE_MIGRATE_ON_START", CT_BOOL, OFF(migrate_on_start), "true", 0, 0, false,

@@ -32,6 +32,7 @@ struct config {
 	int max_header_bytes;
 	int max_connections;
 	int idle_timeout;       /* seconds */
+	int header_timeout;     /* seconds a request head may take to arrive whole (408) */
 	int shutdown_timeout;   /* seconds */
 	bool migrate_on_start;
 	int snapshot_every;     /* ops between automatic snapshots */

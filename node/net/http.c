@@ -58,6 +58,10 @@ struct http_conn {
 	uint64_t id;
 	bool close_after_response;
 	struct http_request *req;
+	/* READING: armed at the first byte of a request head, disarmed when the head is whole.
+	 * The idle timeout restarts at every byte, so without it a head trickled one byte at a
+	 * time would hold the connection for as long as the client likes. */
+	struct event *head_timer;
 };
 
 static struct list conns;             /* live */
@@ -68,6 +72,7 @@ static uint64_t next_request_id = 1;
 
 static void conn_try_request(struct http_conn *conn);
 static const struct stream_handler conn_stream_handler;
+static void conn_head_timeout_cb(evutil_socket_t fd, short events, void *arg);
 
 size_t http_conns_open(void)
 {
@@ -88,13 +93,16 @@ static void http_conn_change_state(struct http_conn *conn, enum http_conn_state 
 		break;
 	case HTTP_CONN_HANDLING:
 	case HTTP_CONN_ABANDONED:
+		evtimer_del(conn->head_timer);
 		stream_set_timeout(conn->stream, 0);
 		break;
 	case HTTP_CONN_WRITING:
+		evtimer_del(conn->head_timer);
 		stream_set_timeout(conn->stream, HTTP_WRITE_TIMEOUT_SEC);
 		break;
 	case HTTP_CONN_UPGRADED:
 	case HTTP_CONN_CLOSED:
+		evtimer_del(conn->head_timer);
 		break;
 	}
 }
@@ -112,6 +120,7 @@ static void conn_free(struct list_link *link)
 {
 	struct http_conn *conn = LIST_ITEM(link, struct http_conn, link);
 	request_free(conn->req);
+	event_free(conn->head_timer);
 	stream_free(conn->stream); /* closes the socket */
 	free(conn);
 }
@@ -148,6 +157,7 @@ void http_conn_accept(struct event_base *base, int fd, const struct http_listene
 	/* Room for one whole request and a little of the next. */
 	conn->stream = stream_new(base, fd, cfg->max_head_bytes + cfg->max_body_bytes + 4096);
 	conn->id = next_conn_id++;
+	conn->head_timer = evtimer_new(base, conn_head_timeout_cb, conn);
 	list_push(&conns, &conn->link);
 	metrics_gauge_add(METRIC_HTTP_CONNECTIONS, 1);
 	stream_set_handler(conn->stream, &conn_stream_handler, conn);
@@ -210,8 +220,14 @@ static void conn_try_request(struct http_conn *conn)
 	enum http_parse_result r = http_parse_request_head(data, peek, conn->cfg->max_head_bytes,
 							   &head, &head_len, &error_status,
 							   &error_detail);
-	if (r == HTTP_PARSE_NEED_MORE)
+	if (r == HTTP_PARSE_NEED_MORE) {
+		if (!evtimer_pending(conn->head_timer, NULL)) {
+			struct timeval limit = { conn->cfg->header_timeout_sec, 0 };
+			evtimer_add(conn->head_timer, &limit);
+		}
 		return;
+	}
+	evtimer_del(conn->head_timer);
 	if (r == HTTP_PARSE_ERROR) {
 		conn_fail(conn, error_status, "bad_request", error_detail);
 		return;
@@ -255,6 +271,20 @@ static void conn_try_request(struct http_conn *conn)
 	conn->req = req;
 	http_conn_change_state(conn, HTTP_CONN_HANDLING);
 	conn->cfg->handler(req, conn->cfg->handler_arg);
+}
+
+static void conn_head_timeout_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct http_conn *conn = arg;
+	if (conn->state != HTTP_CONN_READING)
+		return;
+	char detail[96];
+	snprintf(detail, sizeof(detail), "request head not received within %d s",
+		 conn->cfg->header_timeout_sec);
+	struct evbuffer *in = stream_input(conn->stream);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	stream_input_consumed(conn->stream);
+	conn_fail(conn, 408, "request_timeout", detail);
 }
 
 static void conn_read_cb(void *arg)

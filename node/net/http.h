@@ -53,6 +53,7 @@ struct http_listener_config {
 	size_t max_head_bytes;
 	size_t max_body_bytes;
 	int idle_timeout_sec;
+	int header_timeout_sec;         /* a request head must arrive whole within this (408) */
 	int max_connections;
 	http_handler_fn handler;        /* the application: http.c knows nothing of routes */
 	void *handler_arg;
