@@ -52,6 +52,11 @@ void presence_free(struct presence *p)
 	free(p);
 }
 
+long long presence_entry_lifetime_ms(int ttl)
+{
+	return ttl * 1000ll - ttl * 1000ll / 3;
+}
+
 /* The client-facing part of a stored entry. */
 static json_t *presence_public(const json_t *entry)
 {
@@ -153,7 +158,11 @@ void presence_store(struct presence *p, json_t *entries)
 		return;
 	const char **names = xcalloc(n, sizeof(*names));
 	char **values = xcalloc(n, sizeof(*values));
-	long long expires = clock_wall_ms() + p->ttl * 1000ll;
+	/* Entries live two thirds of the TTL: every node reconciles once per third (the room's
+	 * presence timer), so a killed node's last entry expires at most 2/3 TTL after its death
+	 * and is seen gone within one more third: everyone hears presence_leave within the TTL.
+	 * A live node refreshes every third, a third before its entries would expire. */
+	long long expires = clock_wall_ms() + presence_entry_lifetime_ms(p->ttl);
 	for (size_t i = 0; i < n; i++) {
 		json_t *entry = json_deep_copy(json_array_get(entries, i));
 		json_object_set_new(entry, "node", json_string(p->node_id));

@@ -4,7 +4,8 @@
  * an expiry time). Every node refreshes its own sessions' entries every TTL/3 seconds and
  * reads the hash back (presence_reconcile): entries of other nodes it did not know are
  * announced as presence_join, known ones that vanished or expired as presence_leave. A killed
- * node stops refreshing, so its sessions leave everyone's presence within the TTL. Relayed
+ * node stops refreshing, so its sessions leave everyone's presence within the TTL (entries are
+ * stored for 2/3 of it and reconciled every third: presence_entry_lifetime_ms). Relayed
  * join/leave messages (presence_remote_*) make the common case immediate; reconciliation
  * makes it correct.
  *
@@ -48,6 +49,9 @@ void presence_remote_leave(struct presence *p, const char *session_id);
 /* Relayed from another node: {type: selection, user_id, session_id, shape_ids, seq} (borrowed).
  * false when it is malformed or older than what the cache holds: not to be announced. */
 bool presence_remote_selection(struct presence *p, const json_t *msg);
+
+/* How long a stored entry lives without a refresh: ttl - ttl/3 seconds, in ms. */
+long long presence_entry_lifetime_ms(int ttl);
 
 /* Public entries of the other nodes' sessions (new array). */
 json_t *presence_remote_entries(const struct presence *p);
