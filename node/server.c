@@ -117,7 +117,7 @@ static void server_wire(struct server *srv)
 	metrics_add_collector(db_pool_write_metrics, srv->db);
 
 	ratelimit_init(srv->base, cfg->user_ops_per_second, cfg->user_ops_burst);
-	state_init(srv->db);
+	state_init(srv->db, srv->canvas_workers);
 	snapshot_init(srv->db, cfg->snapshot_every);
 	commit_init(&(struct commit_env){ .base = srv->base,
 					  .db = srv->db,
@@ -174,6 +174,7 @@ bool server_init(struct server *srv)
 	srv->db = db_pool_new(srv->base, srv->cfg.database_url, srv->cfg.db_pool_size,
 			      srv->cfg.db_queue_max, srv->cfg.db_query_timeout_ms);
 	srv->workers = workers_new(srv->base, srv->cfg.kdf_threads);
+	srv->canvas_workers = workers_new(srv->base, srv->cfg.canvas_threads);
 	server_wire(srv);
 
 	srv->listener = listener_new(srv->base, srv->cfg.host, srv->cfg.port, &srv->http_cfg);
@@ -202,6 +203,7 @@ void server_free(struct server *srv)
 	 * which fails whatever is queued so that every handler answers and releases its
 	 * request. Connections left (mid-write at the deadline) are closed last. */
 	workers_free(srv->workers);
+	workers_free(srv->canvas_workers);
 	sessions_close_all();
 	if (srv->db)
 		db_pool_free(srv->db);

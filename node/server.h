@@ -26,7 +26,8 @@ struct server {
 	struct event_base *base;
 	struct listener *listener;
 	struct db_pool *db;
-	struct workers *workers;
+	struct workers *workers;            /* password hashing */
+	struct workers *canvas_workers;     /* canvas states: replay, serialization, export */
 	struct http_listener_config http_cfg;
 	enum server_state state;
 	struct event *sigterm_ev, *sigint_ev, *drain_timer, *drain_check, *log_flush_ev;

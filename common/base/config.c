@@ -55,6 +55,9 @@ static const struct config_entry config_table[] = {
 	  "scrypt cost for password hashing, log2(N) with r=8 p=1 (production: >= 14)" },
 	{ "FLOWSTATE_KDF_THREADS", CT_INT, OFF(kdf_threads), "2", 1, 64, false,
 	  "worker threads for password hashing (kept off the event loop)" },
+	{ "FLOWSTATE_CANVAS_THREADS", CT_INT, OFF(canvas_threads), "2", 1, 64, false,
+	  "worker threads that build, serialize and export canvas states (kept off the event "
+	  "loop)" },
 	{ "FLOWSTATE_DB_POOL_SIZE", CT_INT, OFF(db_pool_size), "4", 1, 64, false,
 	  "Postgres connections per node" },
 	{ "FLOWSTATE_DB_QUEUE_MAX", CT_INT, OFF(db_queue_max), "4096", 16, 1000000, false,

@@ -25,6 +25,7 @@ struct config {
 	char *log_level;
 	int scrypt_log2n;
 	int kdf_threads;
+	int canvas_threads;     /* worker threads that build, serialize and export canvas states */
 	int db_pool_size;
 	int db_queue_max;
 	int db_query_timeout_ms; /* deadline of every Postgres query, queued or in flight */

@@ -143,27 +143,40 @@ struct diff_ctx {
 	char canvas_id[64];
 	long long from, to;
 	struct canvas_state *before;
+	char *body;                     /* built on the worker */
 };
 
 static void diff_ctx_free(struct diff_ctx *c)
 {
 	canvas_state_free(c->before);
+	free(c->body);
 	free(c);
+}
+
+/* Worker: the diff is as large as the canvas. */
+static void diff_compute(struct state_result *r, void *arg)
+{
+	struct diff_ctx *c = arg;
+	json_t *body = json_pack("{s:s, s:I, s:I}", "canvas_id", c->canvas_id, "from",
+				 (json_int_t)c->from, "to", (json_int_t)c->to);
+	json_t *diff = canvas_diff(c->before, r->state);
+	json_object_update(body, diff);
+	json_decref(diff);
+	c->body = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	canvas_state_free(c->before);
+	c->before = NULL;
 }
 
 static void diff_to_loaded(struct state_result *r, void *arg)
 {
 	struct diff_ctx *c = arg;
-	if (r->status != STATE_OK) {
+	if (r->status != STATE_OK)
 		api_respond_state_failure(c->req, r);
-	} else {
-		json_t *body = json_pack("{s:s, s:I, s:I}", "canvas_id", c->canvas_id, "from",
-					 (json_int_t)c->from, "to", (json_int_t)c->to);
-		json_t *diff = canvas_diff(c->before, r->state);
-		json_object_update(body, diff);
-		json_decref(diff);
-		http_respond_json(c->req, 200, body);
-	}
+	else if (!c->body)
+		http_respond_error(c->req, 500, "internal", "internal error");
+	else
+		http_respond_json_text(c->req, 200, c->body, strlen(c->body));
 	diff_ctx_free(c);
 }
 
@@ -176,8 +189,8 @@ static void diff_from_loaded(struct state_result *r, void *arg)
 		return;
 	}
 	c->before = state_result_take_state(r);
-	if (!state_load(c->canvas_id, c->req->user_id, c->to, diff_to_loaded,
-			c)) {
+	if (!state_load_with(c->canvas_id, c->req->user_id, c->to, diff_compute, diff_to_loaded,
+			     c)) {
 		http_respond_error(c->req, 503, "overloaded", "too many queued database requests");
 		diff_ctx_free(c);
 	}
@@ -212,11 +225,13 @@ struct restore_ctx {
 	struct canvas_state *target;    /* state at version: immutable, loaded once */
 	long long head;                 /* the head the pending ops were computed from */
 	int retries;
+	json_t *diff_ops;               /* head → target, computed on the worker */
 };
 
 static void restore_ctx_free(struct restore_ctx *c)
 {
 	canvas_state_free(c->target);
+	json_decref(c->diff_ops);
 	free(c);
 }
 
@@ -276,10 +291,12 @@ static void restore_committed(const struct commit_outcome *out, void *arg)
 	restore_ctx_free(c);
 }
 
-/* Commits the ops that turn the head state into the target, conditionally on that head. */
-static void restore_commit(struct restore_ctx *c, const struct canvas_state *head_state)
+/* Commits the ops that turn the head state into the target (c->diff_ops), conditionally on
+ * that head. */
+static void restore_commit(struct restore_ctx *c)
 {
-	json_t *diff_ops = canvas_diff_ops(head_state, c->target);
+	json_t *diff_ops = c->diff_ops;
+	c->diff_ops = NULL;
 	size_t n = json_array_size(diff_ops);
 	if (n == 0) {
 		json_decref(diff_ops);
@@ -346,16 +363,24 @@ static void restore_head_loaded(struct state_result *r, void *arg)
 				    r->head);
 	} else {
 		c->head = r->at;
-		restore_commit(c, r->state);
+		restore_commit(c);
 		return;
 	}
 	restore_ctx_free(c);
 }
 
+/* Worker: the ops from the head state to the target (as large as the canvas). */
+static void restore_compute_ops(struct state_result *r, void *arg)
+{
+	struct restore_ctx *c = arg;
+	json_decref(c->diff_ops);
+	c->diff_ops = canvas_diff_ops(r->state, c->target);
+}
+
 static void restore_load_head(struct restore_ctx *c)
 {
-	if (!state_load(c->canvas_id, c->req->user_id, -1,
-			restore_head_loaded, c)) {
+	if (!state_load_with(c->canvas_id, c->req->user_id, -1, restore_compute_ops,
+			     restore_head_loaded, c)) {
 		http_respond_error(c->req, 503, "overloaded", "too many queued database requests");
 		restore_ctx_free(c);
 	}
@@ -465,17 +490,32 @@ void api_activity_user(struct http_request *req)
 
 /* ---- GET /canvases/{id}/export.svg?at= ---------------------------------------------------- */
 
+/*
+ * The canvas-sized work (replay, rendering) runs on a worker (store/state.h); only the answer
+ * is on the loop. An exporter of another format (PNG) follows the same shape: render in the
+ * work hook, respond in the callback.
+ */
+struct export_ctx {
+	struct http_request *req;
+	char *body;
+	size_t len;
+};
+
+static void export_render_svg(struct state_result *r, void *arg)
+{
+	struct export_ctx *c = arg;
+	c->body = svg_render_canvas(r->state, &c->len);
+}
+
 static void export_state_loaded(struct state_result *r, void *arg)
 {
-	struct http_request *req = arg;
-	if (r->status != STATE_OK) {
-		api_respond_state_failure(req, r);
-		return;
-	}
-	size_t len;
-	char *svg = svg_render_canvas(r->state, &len);
-	http_respond(req, 200, "image/svg+xml", svg, len);
-	free(svg);
+	struct export_ctx *c = arg;
+	if (r->status != STATE_OK)
+		api_respond_state_failure(c->req, r);
+	else
+		http_respond(c->req, 200, "image/svg+xml", c->body, c->len);
+	free(c->body);
+	free(c);
 }
 
 void api_export_svg(struct http_request *req)
@@ -486,6 +526,11 @@ void api_export_svg(struct http_request *req)
 	long long at = -1;
 	if (!api_query_int(req, "at", 0, VERSION_MAX, &at, NULL))
 		return;
-	if (!state_load(canvas_id, req->user_id, at, export_state_loaded, req))
+	struct export_ctx *c = xcalloc(1, sizeof(*c));
+	c->req = req;
+	if (!state_load_with(canvas_id, req->user_id, at, export_render_svg, export_state_loaded,
+			     c)) {
 		http_respond_error(req, 503, "overloaded", "too many queued database requests");
+		free(c);
+	}
 }

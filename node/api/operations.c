@@ -219,23 +219,34 @@ void api_operations_list(struct http_request *req)
 
 /* ---- GET /canvases/{id}/state?at= -------------------------------------------------------- */
 
-static void state_ready(struct state_result *r, void *arg)
-{
-	struct http_request *req = arg;
-	if (r->status != STATE_OK) {
-		api_respond_state_failure(req, r);
-		return;
-	}
+struct state_get_ctx {
+	struct http_request *req;
 	char canvas_id[64];
-	http_param(req, 0, canvas_id, sizeof(canvas_id));
-	/* The canonical serialization (sorted keys): equal states are equal bytes. */
+	char *body;                  /* built on the worker */
+	size_t len;
+};
+
+/* Worker: the canonical serialization (sorted keys: equal states are equal bytes). */
+static void state_serialize(struct state_result *r, void *arg)
+{
+	struct state_get_ctx *c = arg;
 	size_t len;
 	char *shapes = canvas_state_serialize(r->state, &len);
-	char *body = xasprintf("{\"canvas_id\":\"%s\",\"version\":%lld,\"shapes\":%s}", canvas_id,
-			       r->at, shapes);
-	http_respond_json_text(req, 200, body, strlen(body));
-	free(body);
+	c->body = xasprintf("{\"canvas_id\":\"%s\",\"version\":%lld,\"shapes\":%s}", c->canvas_id,
+			    r->at, shapes);
+	c->len = strlen(c->body);
 	free(shapes);
+}
+
+static void state_ready(struct state_result *r, void *arg)
+{
+	struct state_get_ctx *c = arg;
+	if (r->status != STATE_OK)
+		api_respond_state_failure(c->req, r);
+	else
+		http_respond_json_text(c->req, 200, c->body, c->len);
+	free(c->body);
+	free(c);
 }
 
 void api_state_get(struct http_request *req)
@@ -247,9 +258,14 @@ void api_state_get(struct http_request *req)
 	bool has_at;
 	if (!api_query_int(req, "at", 0, (1ll << 53), &at, &has_at))
 		return;
-	if (!state_load(canvas_id, req->user_id, has_at ? at : -1, state_ready,
-			req))
+	struct state_get_ctx *c = xcalloc(1, sizeof(*c));
+	c->req = req;
+	snprintf(c->canvas_id, sizeof(c->canvas_id), "%s", canvas_id);
+	if (!state_load_with(canvas_id, req->user_id, has_at ? at : -1, state_serialize,
+			     state_ready, c)) {
 		http_respond_error(req, 503, "overloaded", "too many queued database requests");
+		free(c);
+	}
 }
 
 /* ---- snapshots --------------------------------------------------------------------------- */
@@ -263,21 +279,34 @@ static void snapshot_created(const struct db_result *r, void *arg)
 		api_respond_row_json(req, 201, r);
 }
 
+struct snapshot_create_ctx {
+	struct http_request *req;
+	struct snapshot_text text;   /* serialized on the worker */
+};
+
+static void snapshot_create_serialize(struct state_result *r, void *arg)
+{
+	struct snapshot_create_ctx *c = arg;
+	snapshot_prepare(r->state, &c->text);
+}
+
 static void snapshot_state_ready(struct state_result *r, void *arg)
 {
-	struct http_request *req = arg;
+	struct snapshot_create_ctx *c = arg;
+	struct http_request *req = c->req;
 	if (r->status != STATE_OK) {
 		api_respond_state_failure(req, r);
-		return;
-	}
-	if (!role_at_least(api_role(r->role), ROLE_EDITOR)) {
+	} else if (!role_at_least(api_role(r->role), ROLE_EDITOR)) {
 		http_respond_error(req, 403, "forbidden", "your role does not allow this");
-		return;
+	} else {
+		char canvas_id[64];
+		http_param(req, 0, canvas_id, sizeof(canvas_id));
+		if (!snapshot_store_text(canvas_id, r->at, &c->text, snapshot_created, req))
+			http_respond_error(req, 503, "overloaded",
+					   "too many queued database requests");
 	}
-	char canvas_id[64];
-	http_param(req, 0, canvas_id, sizeof(canvas_id));
-	if (!snapshot_store(canvas_id, r->at, r->state, snapshot_created, req))
-		http_respond_error(req, 503, "overloaded", "too many queued database requests");
+	snapshot_text_release(&c->text);
+	free(c);
 }
 
 void api_snapshots_create(struct http_request *req)
@@ -285,8 +314,13 @@ void api_snapshots_create(struct http_request *req)
 	char canvas_id[64];
 	if (!api_canvas_param(req, canvas_id))
 		return;
-	if (!state_load(canvas_id, req->user_id, -1, snapshot_state_ready, req))
+	struct snapshot_create_ctx *c = xcalloc(1, sizeof(*c));
+	c->req = req;
+	if (!state_load_with(canvas_id, req->user_id, -1, snapshot_create_serialize,
+			     snapshot_state_ready, c)) {
 		http_respond_error(req, 503, "overloaded", "too many queued database requests");
+		free(c);
+	}
 }
 
 void api_snapshots_list(struct http_request *req)

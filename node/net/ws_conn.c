@@ -58,6 +58,25 @@ struct ws_frame *ws_frame_text(const char *text, size_t len)
 	return f;
 }
 
+struct ws_frame *ws_frame_text_parts(const char *const *parts, const size_t *lens, size_t n)
+{
+	size_t len = 0;
+	for (size_t i = 0; i < n; i++)
+		len += lens[i];
+	uint8_t header[10];
+	size_t hl = ws_frame_header(header, WS_OP_TEXT, true, len);
+	struct ws_frame *f = xmalloc(sizeof(*f) + hl + len);
+	f->refs = 1;
+	f->len = hl + len;
+	memcpy(f->data, header, hl);
+	uint8_t *p = f->data + hl;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(p, parts[i], lens[i]);
+		p += lens[i];
+	}
+	return f;
+}
+
 struct ws_frame *ws_frame_json(json_t *message)
 {
 	/* json_pack returns NULL for invalid UTF-8: never let that become a crash. */

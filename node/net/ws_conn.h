@@ -34,6 +34,9 @@ struct ws_conn;
 struct ws_frame;
 struct ws_frame *ws_frame_text(const char *text, size_t len);
 struct ws_frame *ws_frame_json(json_t *message);   /* serializes; does not steal */
+/* One text frame from n pieces laid end to end: a large message built around a large payload
+ * (a sync with a whole canvas state) is copied once, not once per concatenation. */
+struct ws_frame *ws_frame_text_parts(const char *const *parts, const size_t *lens, size_t n);
 void ws_frame_release(struct ws_frame *f);
 
 struct ws_conn_limits {

@@ -244,7 +244,7 @@ static void pool_deliver(struct db_pool *pool, struct db_query *q, PGresult *res
 	pool->callback_depth++;
 	q->cb(&r, q->arg);
 	pool->callback_depth--;
-	PQclear(res);
+	PQclear(r.res); /* NULL when the callback took it (db_result_take) */
 	query_free(q);
 }
 
@@ -978,6 +978,27 @@ void db_pool_write_metrics(struct evbuffer *out, void *pool)
 }
 
 /* ---- result accessors ------------------------------------------------------------------- */
+
+struct db_result *db_result_take(const struct db_result *r)
+{
+	struct db_result *taken = xcalloc(1, sizeof(*taken));
+	taken->res = r->res;
+	taken->ok = r->ok;
+	taken->sqlstate = "";
+	taken->message = "";
+	taken->retryable = r->retryable;
+	/* The pool frees whatever r->res is when the callback returns: nothing, now. */
+	((struct db_result *)r)->res = NULL;
+	return taken;
+}
+
+void db_result_free(struct db_result *r)
+{
+	if (!r)
+		return;
+	PQclear(r->res);
+	free(r);
+}
 
 static bool db_cell_valid(const struct db_result *r, int row, int col)
 {

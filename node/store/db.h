@@ -106,6 +106,15 @@ bool db_is_null(const struct db_result *r, int row, int col);
 long long db_int(const struct db_result *r, int row, int col);
 
 /*
+ * Takes a result out of the pool's hands, from inside its callback: the pool no longer frees
+ * it (r->res is NULL afterwards), and the returned copy stays readable with the accessors
+ * above, from any one thread at a time, until db_result_free(). This is how a large result is
+ * handed to a worker thread without copying it on the loop. sqlstate and message are "".
+ */
+struct db_result *db_result_take(const struct db_result *r) __attribute__((warn_unused_result));
+void db_result_free(struct db_result *r);
+
+/*
  * Postgres is reachable as far as the pool can tell without waiting: a connection is up and
  * the server answered something (a result, a new connection, the pool's own probe of an
  * idle pool) within the last 3 s. A silent link turns this false within about 4 s.

@@ -20,27 +20,46 @@ void snapshot_init(struct db_pool *db, long long every)
 	snap.every = every;
 }
 
+void snapshot_prepare(const struct canvas_state *state, struct snapshot_text *out)
+{
+	out->text = canvas_state_serialize(state, &out->len);
+	out->shapes = canvas_shape_count(state);
+}
+
+void snapshot_text_release(struct snapshot_text *t)
+{
+	free(t->text);
+	t->text = NULL;
+}
+
+bool snapshot_store_text(const char *canvas_id, long long version, const struct snapshot_text *t,
+			 db_callback cb, void *arg)
+{
+	char version_text[32], shapes[32], bytes[32];
+	snprintf(version_text, sizeof(version_text), "%lld", version);
+	snprintf(shapes, sizeof(shapes), "%zu", t->shapes);
+	snprintf(bytes, sizeof(bytes), "%zu", t->len);
+	const char *params[] = { canvas_id, version_text, t->text, shapes, bytes };
+	return db_query(snap.db,
+			"SELECT snapshot, inserted FROM fs_store_snapshot($1, $2, $3::jsonb, $4, $5)",
+			5, params, cb, arg);
+}
+
 bool snapshot_store(const char *canvas_id, long long version, const struct canvas_state *state,
 		    db_callback cb, void *arg)
 {
-	size_t len;
-	char *text = canvas_state_serialize(state, &len);
-	char version_text[32], shapes[32], bytes[32];
-	snprintf(version_text, sizeof(version_text), "%lld", version);
-	snprintf(shapes, sizeof(shapes), "%zu", canvas_shape_count(state));
-	snprintf(bytes, sizeof(bytes), "%zu", len);
-	const char *params[] = { canvas_id, version_text, text, shapes, bytes };
-	bool queued = db_query(snap.db,
-			       "SELECT snapshot, inserted FROM fs_store_snapshot($1, $2, $3::jsonb, "
-			       "$4, $5)",
-			       5, params, cb, arg);
-	free(text);
+	struct snapshot_text t;
+	snapshot_prepare(state, &t);
+	bool queued = snapshot_store_text(canvas_id, version, &t, cb, arg);
+	snapshot_text_release(&t);
 	return queued;
 }
 
 struct snapshot_ctx {
 	char canvas_id[40];
 	long long at;
+	struct snapshot_text text;   /* prepared on the worker */
+	bool already;                /* the state came from a snapshot at this very version */
 };
 
 static void snapshot_stored(const struct db_result *r, void *arg)
@@ -54,22 +73,29 @@ static void snapshot_stored(const struct db_result *r, void *arg)
 	free(ctx);
 }
 
+/* Worker: serialize the state (the expensive part of a snapshot). */
+static void snapshot_serialize(struct state_result *r, void *arg)
+{
+	struct snapshot_ctx *ctx = arg;
+	ctx->already = r->snapshot_version == r->at;
+	if (!ctx->already)
+		snapshot_prepare(r->state, &ctx->text);
+}
+
 static void snapshot_state_loaded(struct state_result *r, void *arg)
 {
 	struct snapshot_ctx *ctx = arg;
 	if (r->status != STATE_OK) {
 		log_warn("snapshot_load_failed", "canvas=%s status=%d", ctx->canvas_id, r->status);
-		free(ctx);
-		return;
-	}
-	if (r->snapshot_version == r->at) {
-		free(ctx); /* already there */
-		return;
-	}
-	if (!snapshot_store(ctx->canvas_id, r->at, r->state, snapshot_stored, ctx)) {
+	} else if (!ctx->already &&
+		   !snapshot_store_text(ctx->canvas_id, r->at, &ctx->text, snapshot_stored, ctx)) {
 		log_warn("snapshot_skipped", "canvas=%s reason=db_queue_full", ctx->canvas_id);
-		free(ctx);
+	} else if (!ctx->already) {
+		snapshot_text_release(&ctx->text); /* the query copied it */
+		return;                            /* snapshot_stored frees ctx */
 	}
+	snapshot_text_release(&ctx->text);
+	free(ctx);
 }
 
 /* Builds the snapshot only when the ops since the last one outnumber its shapes (and the
@@ -88,7 +114,8 @@ static void snapshot_spacing_checked(const struct db_result *r, void *arg)
 		free(ctx);
 		return;
 	}
-	if (!state_load(ctx->canvas_id, NULL, ctx->at, snapshot_state_loaded, ctx)) {
+	if (!state_load_with(ctx->canvas_id, NULL, ctx->at, snapshot_serialize,
+			     snapshot_state_loaded, ctx)) {
 		log_warn("snapshot_skipped", "canvas=%s reason=db_queue_full", ctx->canvas_id);
 		free(ctx);
 	}
@@ -109,6 +136,7 @@ void snapshot_schedule(const char *canvas_id, long long at)
 
 struct tighten_ctx {
 	char canvas_id[40];
+	struct snapshot_text text;   /* prepared on the worker */
 	void (*done)(bool ok, void *arg);
 	void *arg;
 };
@@ -125,11 +153,21 @@ static void tighten_stored(const struct db_result *r, void *arg)
 	free(ctx);
 }
 
+/* Worker: serialize the state (stored even when a snapshot of this version exists: storing
+ * is what makes the bounds exact). */
+static void tighten_serialize(struct state_result *r, void *arg)
+{
+	struct tighten_ctx *ctx = arg;
+	snapshot_prepare(r->state, &ctx->text);
+}
+
 static void tighten_state_loaded(struct state_result *r, void *arg)
 {
 	struct tighten_ctx *ctx = arg;
-	if (r->status != STATE_OK ||
-	    !snapshot_store(ctx->canvas_id, r->at, r->state, tighten_stored, ctx)) {
+	bool queued = r->status == STATE_OK &&
+		      snapshot_store_text(ctx->canvas_id, r->at, &ctx->text, tighten_stored, ctx);
+	snapshot_text_release(&ctx->text); /* the query copied it */
+	if (!queued) {
 		ctx->done(false, ctx->arg);
 		free(ctx);
 	}
@@ -141,7 +179,7 @@ bool snapshot_tighten(const char *canvas_id, void (*done)(bool ok, void *arg), v
 	snprintf(ctx->canvas_id, sizeof(ctx->canvas_id), "%s", canvas_id);
 	ctx->done = done;
 	ctx->arg = arg;
-	if (!state_load(canvas_id, NULL, -1, tighten_state_loaded, ctx)) {
+	if (!state_load_with(canvas_id, NULL, -1, tighten_serialize, tighten_state_loaded, ctx)) {
 		free(ctx);
 		return false;
 	}

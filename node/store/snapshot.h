@@ -24,6 +24,18 @@ void snapshot_init(struct db_pool *db, long long every);
 bool snapshot_store(const char *canvas_id, long long version, const struct canvas_state *state,
 		    db_callback cb, void *arg) __attribute__((warn_unused_result));
 
+/* A state serialized for storage: built on a worker thread (snapshot_prepare is pure), stored
+ * from the loop (snapshot_store_text), so a large canvas is never serialized on the loop. */
+struct snapshot_text {
+	char *text;
+	size_t len;
+	size_t shapes;
+};
+void snapshot_prepare(const struct canvas_state *state, struct snapshot_text *out);
+void snapshot_text_release(struct snapshot_text *t);
+bool snapshot_store_text(const char *canvas_id, long long version, const struct snapshot_text *t,
+			 db_callback cb, void *arg) __attribute__((warn_unused_result));
+
 /*
  * Considers a snapshot at version `at`: built only when the ops since the latest snapshot
  * number at least max(FLOWSTATE_SNAPSHOT_EVERY, its shape count), because a snapshot costs

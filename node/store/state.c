@@ -6,19 +6,26 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "core/workers.h"
 #include "model/op.h"
 
 static struct db_pool *state_db;
+static struct workers *state_workers;
 
-void state_init(struct db_pool *db)
+void state_init(struct db_pool *db, struct workers *workers)
 {
 	state_db = db;
+	state_workers = workers;
 }
 
 struct state_ctx {
 	state_callback cb;
+	state_work_fn work;
 	void *arg;
 	long long at;
+	struct state_result res;
+	struct db_result *rows;   /* taken from the pool, read and freed on the worker */
+	bool snapshot_invalid;
 };
 
 /*
@@ -57,52 +64,78 @@ static void replay_ops(struct canvas_state *state, const char *ops_text)
 	json_decref(ops);
 }
 
-static void state_loaded(const struct db_result *r, void *arg)
+/* Worker thread: parse the snapshot, replay the ops, run the caller's hook. Touches only
+ * the context (and the result it owns). */
+static void state_build(void *arg)
 {
 	struct state_ctx *ctx = arg;
-	struct state_result res;
-	memset(&res, 0, sizeof(res));
-	res.db = r;
-	if (!r->ok) {
-		res.status = STATE_DB_ERROR;
-	} else if (db_rows(r) == 0) {
-		res.status = STATE_NOT_FOUND;
-	} else {
-		snprintf(res.role, sizeof(res.role), "%s", db_value(r, 0, 0));
-		res.head = db_int(r, 0, 1);
-		res.at = db_int(r, 0, 2);
-		if (ctx->at > res.head) {
-			res.status = STATE_BAD_VERSION;
-		} else {
-			struct op_error err;
-			if (!db_is_null(r, 0, 3)) {
-				res.snapshot_version = db_int(r, 0, 3);
-				json_t *shapes = json_loads(db_value(r, 0, 4), 0, NULL);
-				res.state = shapes ? canvas_state_from_json(shapes, &err) : NULL;
-				json_decref(shapes);
-				if (!res.state) {
-					/* Derived data that does not load is rebuilt from the log. */
-					log_warn("snapshot_invalid", "version=%lld", res.snapshot_version);
-				}
-			}
-			if (!res.state) {
-				res.snapshot_version = 0;
-				res.state = canvas_state_new();
-			}
-			replay_ops(res.state, db_value(r, 0, 5));
-			res.status = STATE_OK;
-		}
+	struct state_result *res = &ctx->res;
+	struct op_error err;
+	if (!db_is_null(ctx->rows, 0, 3)) {
+		res->snapshot_version = db_int(ctx->rows, 0, 3);
+		json_t *shapes = json_loads(db_value(ctx->rows, 0, 4), 0, NULL);
+		res->state = shapes ? canvas_state_from_json(shapes, &err) : NULL;
+		json_decref(shapes);
+		/* Derived data that does not load is rebuilt from the log (logged on the loop). */
+		ctx->snapshot_invalid = !res->state;
 	}
-	ctx->cb(&res, ctx->arg);
-	canvas_state_free(res.state);
+	if (!res->state) {
+		res->snapshot_version = 0;
+		res->state = canvas_state_new();
+	}
+	replay_ops(res->state, db_value(ctx->rows, 0, 5));
+	db_result_free(ctx->rows);
+	ctx->rows = NULL;
+	if (ctx->work) {
+		ctx->work(res, ctx->arg);
+		/* Freed here, off the loop, unless the hook took it. */
+		canvas_state_free(res->state);
+		res->state = NULL;
+	}
+}
+
+/* Loop: the state is built (and the hook has run): answer the caller. */
+static void state_built(void *arg)
+{
+	struct state_ctx *ctx = arg;
+	if (ctx->snapshot_invalid)
+		log_warn("snapshot_invalid", "version=%lld", ctx->res.snapshot_version);
+	ctx->cb(&ctx->res, ctx->arg);
+	canvas_state_free(ctx->res.state);
 	free(ctx);
 }
 
-bool state_load(const char *canvas_id, const char *user_id, long long at, state_callback cb,
-		void *arg)
+static void state_loaded(const struct db_result *r, void *arg)
+{
+	struct state_ctx *ctx = arg;
+	struct state_result *res = &ctx->res;
+	res->db = r;
+	if (!r->ok) {
+		res->status = STATE_DB_ERROR;
+	} else if (db_rows(r) == 0) {
+		res->status = STATE_NOT_FOUND;
+	} else {
+		snprintf(res->role, sizeof(res->role), "%s", db_value(r, 0, 0));
+		res->head = db_int(r, 0, 1);
+		res->at = db_int(r, 0, 2);
+		res->status = ctx->at > res->head ? STATE_BAD_VERSION : STATE_OK;
+	}
+	if (res->status != STATE_OK) {
+		ctx->cb(res, ctx->arg);
+		free(ctx);
+		return;
+	}
+	res->db = NULL;
+	ctx->rows = db_result_take(r);
+	workers_submit(state_workers, state_build, state_built, ctx);
+}
+
+bool state_load_with(const char *canvas_id, const char *user_id, long long at,
+		     state_work_fn work, state_callback cb, void *arg)
 {
 	struct state_ctx *ctx = xcalloc(1, sizeof(*ctx));
 	ctx->cb = cb;
+	ctx->work = work;
 	ctx->arg = arg;
 	ctx->at = at;
 	char at_text[32];
@@ -113,6 +146,12 @@ bool state_load(const char *canvas_id, const char *user_id, long long at, state_
 		return false;
 	}
 	return true;
+}
+
+bool state_load(const char *canvas_id, const char *user_id, long long at, state_callback cb,
+		void *arg)
+{
+	return state_load_with(canvas_id, user_id, at, NULL, cb, arg);
 }
 
 struct canvas_state *state_result_take_state(struct state_result *r)

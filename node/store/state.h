@@ -3,8 +3,15 @@
  * below the version + replay of the later ops through the pure reducer (common/canvas.h), in
  * one round trip that also reads the caller's role and the canvas head.
  *
+ * Work that grows with a canvas never runs on the event loop: the query's result is handed to
+ * a worker thread (core/workers.h), which parses the snapshot, replays the ops and then runs
+ * the caller's optional work hook (serialize the state, render SVG or PNG, diff it against
+ * another state: anything proportional to the canvas). Only the callback runs on the loop.
+ * A 10,000-shape canvas thus costs the loop a memcpy, not seconds of parsing.
+ *
  * Ownership: the callback borrows the result; the state is freed when it returns (take it with
- * state_result_take_state to keep it).
+ * state_result_take_state to keep it). With a work hook, the state is freed on the worker right
+ * after the hook (a hook that wants it kept takes it), so the callback sees state == NULL.
  */
 #ifndef FLOWSTATE_STORE_STATE_H
 #define FLOWSTATE_STORE_STATE_H
@@ -14,8 +21,10 @@
 #include "model/canvas.h"
 #include "store/db.h"
 
-/* The pool state loads go through (set once at startup). */
-void state_init(struct db_pool *db);
+struct workers;
+
+/* The pool state loads go through and the threads that build states (set once at startup). */
+void state_init(struct db_pool *db, struct workers *workers);
 
 enum state_status {
 	STATE_OK,
@@ -35,13 +44,23 @@ struct state_result {
 };
 
 typedef void (*state_callback)(struct state_result *r, void *arg);
+/*
+ * Runs on a worker thread with a STATE_OK result, before the callback: may read and change
+ * r->state and write into arg, and nothing else (no logging, no loop, no other module: the
+ * loop thread owns all of those).
+ */
+typedef void (*state_work_fn)(struct state_result *r, void *arg);
 
 /*
  * at < 0 means the head. user_id NULL loads without a membership check (internal use).
+ * cb runs on the loop exactly once (after work, when given and the status is STATE_OK).
  * Returns false (without calling cb) when the pool's queue is full.
  */
 bool state_load(const char *canvas_id, const char *user_id, long long at, state_callback cb,
 		void *arg) __attribute__((warn_unused_result));
+bool state_load_with(const char *canvas_id, const char *user_id, long long at,
+		     state_work_fn work, state_callback cb, void *arg)
+	__attribute__((warn_unused_result));
 
 /* Takes ownership of the state out of a result (the loader will not free it). */
 struct canvas_state *state_result_take_state(struct state_result *r);
