@@ -18,6 +18,7 @@
 #include "app/undo.h"
 #include "base/alloc.h"
 #include "base/log.h"
+#include "core/looplag.h"
 #include "core/metrics.h"
 #include "core/ratelimit.h"
 #include "core/workers.h"
@@ -116,6 +117,7 @@ static void server_wire(struct server *srv)
 	metrics_set_routes(route_names, route_count);
 	metrics_add_collector(db_pool_write_metrics, srv->db);
 
+	looplag_start(srv->base);
 	ratelimit_init(srv->base, cfg->user_ops_per_second, cfg->user_ops_burst);
 	state_init(srv->db, srv->canvas_workers);
 	snapshot_init(srv->db, cfg->snapshot_every);
@@ -213,6 +215,7 @@ void server_free(struct server *srv)
 	rooms_shutdown();
 	bus_shutdown();
 	ratelimit_shutdown();
+	looplag_stop();
 	http_conns_close_all();
 	api_shutdown();
 	streams_shutdown();

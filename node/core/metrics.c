@@ -95,6 +95,12 @@ static const struct {
 					       12,
 					       { 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1,
 						 0.25, 0.5, 1.0, 5.0 } },
+	[METRIC_HIST_EVENT_LOOP_LAG_SECONDS] = { "flowstate_event_loop_lag_seconds",
+						 "How late the event loop ran a 50 ms timer (how "
+						 "long it was held by other work)",
+						 12,
+						 { 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25,
+						   0.5, 1.0, 2.5, 5.0 } },
 };
 
 static struct {

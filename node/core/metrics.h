@@ -46,6 +46,7 @@ enum histogram_id {
 	METRIC_HIST_COMMIT_SECONDS,         /* one group-commit round trip */
 	METRIC_HIST_COMMIT_BATCH_OPS,       /* ops per group-commit batch */
 	METRIC_HIST_DELIVERY_LAG_SECONDS,   /* publish on another node → received here */
+	METRIC_HIST_EVENT_LOOP_LAG_SECONDS, /* a timer's lateness: how long the loop was held */
 	HISTOGRAM_COUNT
 };
 
