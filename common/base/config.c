@@ -106,6 +106,9 @@ static const struct config_entry config_table[] = {
 	  "seconds between server pings on a WebSocket" },
 	{ "FLOWSTATE_WS_IDLE_TIMEOUT", CT_INT, OFF(ws_idle_timeout), "60", 2, 86400, false,
 	  "seconds a WebSocket client may stay silent (pongs count) before it is closed" },
+	{ "FLOWSTATE_WS_STALL_TIMEOUT", CT_INT, OFF(ws_stall_timeout), "30", 1, 3600, false,
+	  "seconds output may wait while a client reads nothing; then it is closed (1013) "
+	  "after its queued data is dropped" },
 	{ "FLOWSTATE_WS_ORIGINS", CT_STRING, OFF(ws_origins), "", 0, 0, false,
 	  "comma-separated Origin values allowed to open WebSockets (empty: any)" },
 	{ "FLOWSTATE_WS_OPS_PER_SECOND", CT_INT, OFF(ws_ops_per_second), "500", 1, 1000000, false,

@@ -50,6 +50,7 @@ struct config {
 	int ws_hard_limit;      /* output bytes above which the client is closed (1013) */
 	int ws_ping_interval;   /* seconds between server pings */
 	int ws_idle_timeout;    /* seconds of client silence before closing */
+	int ws_stall_timeout;   /* seconds output may wait without the client reading a byte */
 	char *ws_origins;       /* comma-separated allowed Origin values; empty = any */
 	int ws_ops_per_second;  /* token bucket refill per connection */
 	int ws_ops_burst;       /* token bucket size */

@@ -55,6 +55,12 @@ static const struct {
 	[METRIC_WS_SLOW_CLIENTS_CLOSED] = { "flowstate_ws_slow_clients_closed_total",
 					    METRIC_COUNTER,
 					    "Clients closed past the hard output limit" },
+	[METRIC_WS_STALLED_CLOSED] = { "flowstate_ws_stalled_clients_closed_total", METRIC_COUNTER,
+				       "Clients that stopped reading, closed after the stall timeout" },
+	[METRIC_WS_LAGGING] = { "flowstate_ws_lagging_total", METRIC_COUNTER,
+				"Times a client fell behind and was switched to batched catch-up" },
+	[METRIC_WS_OUTPUT_HIGH_WATER] = { "flowstate_ws_output_high_water_bytes", METRIC_GAUGE,
+					  "Most output ever queued for one WebSocket client (bytes)" },
 	[METRIC_WS_RATE_LIMITED] = { "flowstate_ws_rate_limited_total", METRIC_COUNTER,
 				     "Client operations refused by the rate limit" },
 	[METRIC_BUS_CONNECTIONS_UP] = { "flowstate_redis_connections_up", METRIC_GAUGE,
@@ -205,6 +211,12 @@ void metrics_counter_add(enum metric_id id, uint64_t n)
 void metrics_gauge_add(enum metric_id id, int64_t delta)
 {
 	metric_values[id] += delta;
+}
+
+void metrics_gauge_raise(enum metric_id id, int64_t value)
+{
+	if (value > metric_values[id])
+		metric_values[id] = value;
 }
 
 void metrics_http_observe(int route_id, int status, double seconds)

@@ -31,6 +31,9 @@ enum metric_id {
 	METRIC_WS_MESSAGES_IN,              /* counter */
 	METRIC_WS_TRANSIENT_DROPPED,        /* counter: cursors/strokes dropped for slow clients */
 	METRIC_WS_SLOW_CLIENTS_CLOSED,      /* counter */
+	METRIC_WS_STALLED_CLOSED,           /* counter: clients that stopped reading, closed */
+	METRIC_WS_LAGGING,                  /* counter: sessions that fell behind (batched) */
+	METRIC_WS_OUTPUT_HIGH_WATER,        /* gauge: most output queued for one client, ever */
 	METRIC_WS_RATE_LIMITED,             /* counter */
 	METRIC_BUS_CONNECTIONS_UP,          /* gauge: 0..2 (publisher, subscriber) */
 	METRIC_BUS_RECONNECTS,              /* counter */
@@ -53,6 +56,8 @@ enum histogram_id {
 void metrics_counter_inc(enum metric_id id);
 void metrics_counter_add(enum metric_id id, uint64_t n);
 void metrics_gauge_add(enum metric_id id, int64_t delta);
+/* A high-water mark: the gauge becomes value if that is more. */
+void metrics_gauge_raise(enum metric_id id, int64_t value);
 
 void metrics_histogram_observe(enum histogram_id id, double value);
 

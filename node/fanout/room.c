@@ -22,6 +22,16 @@
 #define ROOM_REORDER_MAX 4096
 /* Ops per catch-up query; a longer gap takes several. */
 #define ROOM_FETCH_BATCH 1000
+/* The ring of recently delivered ops (their JSON text), from which a member that fell behind
+ * catches up without a query: bounded in count and in bytes per room. */
+#define ROOM_RING_OPS 512
+#define ROOM_RING_BYTES (256 * 1024)
+
+struct room_ring_entry {
+	long long version;
+	char *text;                   /* the operation object, compact JSON */
+	size_t len;
+};
 
 struct room {
 	char canvas_id[40];
@@ -35,6 +45,8 @@ struct room {
 	struct presence *presence;    /* other nodes' sessions */
 	bool gap_armed;
 	bool fetching, fetch_again, release_after_fetch;
+	struct room_ring_entry ring[ROOM_RING_OPS];
+	size_t ring_head, ring_count, ring_bytes;   /* oldest entry, entries, bytes of text */
 };
 
 static struct room_env env;
@@ -70,8 +82,75 @@ long long room_comments_delivered(const struct room *r)
 	return r->comments_delivered;
 }
 
+static void room_ring_pop(struct room *r)
+{
+	struct room_ring_entry *e = &r->ring[r->ring_head];
+	r->ring_bytes -= e->len;
+	free(e->text);
+	e->text = NULL;
+	r->ring_head = (r->ring_head + 1) % ROOM_RING_OPS;
+	r->ring_count--;
+}
+
+/* Keeps the op's text (owned from now on) as the newest entry, forgetting the oldest ones
+ * beyond the ring's bounds. Versions in the ring are consecutive: deliveries are in order. */
+static void room_ring_push(struct room *r, long long version, char *text, size_t len)
+{
+	while (r->ring_count > 0 &&
+	       (r->ring_count == ROOM_RING_OPS || r->ring_bytes + len > ROOM_RING_BYTES))
+		room_ring_pop(r);
+	if (len > ROOM_RING_BYTES) {
+		free(text); /* larger than the ring itself: members fetch it from Postgres */
+		return;
+	}
+	struct room_ring_entry *e = &r->ring[(r->ring_head + r->ring_count) % ROOM_RING_OPS];
+	*e = (struct room_ring_entry){ version, text, len };
+	r->ring_count++;
+	r->ring_bytes += len;
+}
+
+struct ws_frame *room_recent_ops_frame(const struct room *r, long long after, size_t max_bytes,
+				       long long *last)
+{
+	if (r->ring_count == 0)
+		return NULL;
+	long long first = r->ring[r->ring_head].version;
+	long long newest = first + (long long)r->ring_count - 1;
+	if (after + 1 < first || after + 1 > newest)
+		return NULL;
+	static const char head[] = "{\"type\":\"operations\",\"operations\":[";
+	size_t n = 0, bytes = 0;
+	size_t start = (r->ring_head + (size_t)(after + 1 - first)) % ROOM_RING_OPS;
+	size_t avail = (size_t)(newest - after);
+	while (n < avail) {
+		const struct room_ring_entry *e = &r->ring[(start + n) % ROOM_RING_OPS];
+		if (n > 0 && bytes + e->len + 1 > max_bytes)
+			break;
+		bytes += e->len + 1;
+		n++;
+	}
+	const char **parts = xcalloc(2 * n + 1, sizeof(*parts));
+	size_t *lens = xcalloc(2 * n + 1, sizeof(*lens));
+	parts[0] = head;
+	lens[0] = sizeof(head) - 1;
+	for (size_t i = 0; i < n; i++) {
+		const struct room_ring_entry *e = &r->ring[(start + i) % ROOM_RING_OPS];
+		parts[1 + 2 * i] = e->text;
+		lens[1 + 2 * i] = e->len;
+		parts[2 + 2 * i] = i + 1 < n ? "," : "]}";
+		lens[2 + 2 * i] = i + 1 < n ? 1 : 2;
+	}
+	struct ws_frame *f = ws_frame_text_parts(parts, lens, 2 * n + 1);
+	free(parts);
+	free(lens);
+	*last = after + (long long)n;
+	return f;
+}
+
 static void room_free(struct room *r)
 {
+	while (r->ring_count)
+		room_ring_pop(r);
 	bus_unsubscribe(r->canvas_id);
 	strmap_remove(rooms, r->canvas_id);
 	reorder_clear(&r->pending);
@@ -96,13 +175,23 @@ static void room_release_if_unused(struct room *r)
 		room_free(r);
 }
 
-/* Sends op `version` to every member: the frame is encoded once and shared. */
+/* Sends op `version` to every member: the frame is encoded once and shared, and the op's
+ * text stays in the ring for members that fell behind. */
 static void room_deliver(json_t *op, long long version, void *arg)
 {
 	struct room *r = arg;
-	json_t *msg = json_pack("{s:s, s:O}", "type", "operation", "operation", op);
-	struct ws_frame *f = ws_frame_json(msg);
-	json_decref(msg);
+	char *text = json_dumps(op, JSON_COMPACT);
+	if (!text)
+		abort(); /* only on out-of-memory (ops were validated): alloc.h's policy */
+	size_t len = strlen(text);
+	static const char head[] = "{\"type\":\"operation\",\"operation\":";
+	const char *parts[] = { head, text, "}" };
+	const size_t lens[] = { sizeof(head) - 1, len, 1 };
+	struct ws_frame *f = ws_frame_text_parts(parts, lens, 3);
+	room_ring_push(r, version, text, len);
+	/* Delivered before the members hear of it: a member that reads room_delivered() from
+	 * inside its callback must see this version. */
+	r->delivered = version;
 	struct room_member *m = r->members;
 	while (m) {
 		struct room_member *next = m->next;

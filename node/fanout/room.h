@@ -83,6 +83,15 @@ bool room_has_members(const char *canvas_id);
 /* The last version delivered to the room's members; -1 until the room knows the head. */
 long long room_delivered(const struct room *r);
 
+/*
+ * A member that fell behind catches up from the room's ring of recent ops (the last 512 ops
+ * and at most 256 KiB of them): one {type: operations, operations: [...]} frame with the ops
+ * after version `after`, in order, up to max_bytes of op text (at least one op), and *last =
+ * the last version in it. NULL when the ring does not hold after + 1 (fetch from Postgres).
+ */
+struct ws_frame *room_recent_ops_frame(const struct room *r, long long after, size_t max_bytes,
+				       long long *last);
+
 /* Hands committed ops (operation objects with "version") to the canvas's room, if this node
  * has one; they are delivered in version order. ops is borrowed. */
 void room_receive_ops(const char *canvas_id, json_t *ops);

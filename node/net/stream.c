@@ -232,6 +232,11 @@ size_t stream_output_len(const struct stream *s)
 	return evbuffer_get_length(s->out);
 }
 
+int stream_fd(const struct stream *s)
+{
+	return s->fd;
+}
+
 void stream_flush_soon(struct stream *s)
 {
 	if (s->queued || s->writing || s->failed)

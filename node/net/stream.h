@@ -51,6 +51,8 @@ void stream_set_handler(struct stream *s, const struct stream_handler *handler, 
 struct evbuffer *stream_input(struct stream *s);
 struct evbuffer *stream_output(struct stream *s);
 size_t stream_output_len(const struct stream *s);
+/* The socket, for options only (SO_SNDBUF): reading and writing belong to the stream. */
+int stream_fd(const struct stream *s);
 
 /* The output was appended to: write it at the end of this loop turn. */
 void stream_flush_soon(struct stream *s);

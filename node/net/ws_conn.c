@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -18,6 +19,10 @@
 #define WS_CLOSING_TIMEOUT_SEC 5
 /* Input handled per decoder step. */
 #define WS_READ_CHUNK 65536
+/* Frames move from the connection's queue to the socket's buffer while that holds less than
+ * this: whatever has not reached the buffer can still be dropped whole (a stalled client), and
+ * a close frame then follows at most this much. */
+#define WS_SOCKET_BUFFER 65536
 
 enum ws_conn_state { WS_CONN_OPEN, WS_CONN_CLOSING, WS_CONN_GONE };
 
@@ -27,9 +32,21 @@ struct ws_frame {
 	uint8_t data[];
 };
 
+/* A frame waiting for room in the socket's buffer. */
+struct ws_out {
+	struct ws_out *next;
+	struct ws_frame *f;               /* a reference is held */
+};
+
 struct ws_conn {
 	struct list_link link;            /* the reaper's, once gone */
 	struct stream *stream;            /* NULL once gone */
+	struct ws_out *out_head, *out_tail;
+	size_t out_bytes;                 /* queued, not yet in the stream's output */
+	size_t stream_len_seen;           /* the stream's output after the last pump or tick */
+	double last_progress;             /* the socket last took bytes (or nothing was queued) */
+	bool drain_wanted;                /* the owner asked for on_drain */
+	struct event *drain_ev;           /* delivers on_drain from the loop, never inline */
 	struct ws_decoder *decoder;
 	enum ws_conn_state state;
 	bool write_shut;                  /* CLOSING: our side of the TCP stream is shut */
@@ -103,9 +120,25 @@ static void frame_cleanup(const void *data, size_t len, void *arg)
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 
+/* Drops every frame that has not reached the socket's buffer. */
+static void ws_conn_drop_queue(struct ws_conn *c)
+{
+	while (c->out_head) {
+		struct ws_out *o = c->out_head;
+		c->out_head = o->next;
+		ws_frame_release(o->f);
+		free(o);
+	}
+	c->out_tail = NULL;
+	c->out_bytes = 0;
+}
+
 static void ws_conn_free(struct list_link *link)
 {
 	struct ws_conn *c = LIST_ITEM(link, struct ws_conn, link);
+	ws_conn_drop_queue(c);
+	if (c->drain_ev)
+		event_free(c->drain_ev);
 	ws_decoder_free(c->decoder);
 	free(c);
 }
@@ -125,6 +158,8 @@ static void ws_conn_change_state(struct ws_conn *c, enum ws_conn_state state)
 	} else if (state == WS_CONN_GONE) {
 		event_free(c->tick);
 		c->tick = NULL;
+		event_del(c->drain_ev);
+		ws_conn_drop_queue(c);
 		stream_free(c->stream);
 		c->stream = NULL;
 		reaper_add(reaper, &c->link);
@@ -139,7 +174,65 @@ bool ws_conn_closing(const struct ws_conn *c)
 
 size_t ws_conn_output_len(const struct ws_conn *c)
 {
-	return c->stream ? stream_output_len(c->stream) : 0;
+	return c->stream ? stream_output_len(c->stream) + c->out_bytes : 0;
+}
+
+/* Moves queued frames into the stream's output while it holds less than WS_SOCKET_BUFFER. */
+static void ws_conn_pump(struct ws_conn *c)
+{
+	struct evbuffer *out = stream_output(c->stream);
+	bool added = false;
+	while (c->out_head && evbuffer_get_length(out) < WS_SOCKET_BUFFER) {
+		struct ws_out *o = c->out_head;
+		c->out_head = o->next;
+		if (!c->out_head)
+			c->out_tail = NULL;
+		c->out_bytes -= o->f->len;
+		/* The buffer's reference replaces the queue's: released by frame_cleanup. */
+		evbuffer_add_reference(out, o->f->data, o->f->len, frame_cleanup, o->f);
+		free(o);
+		added = true;
+	}
+	if (added)
+		stream_flush_soon(c->stream);
+	c->stream_len_seen = evbuffer_get_length(out);
+}
+
+static void ws_conn_enqueue(struct ws_conn *c, struct ws_frame *f)
+{
+	if (ws_conn_output_len(c) == 0)
+		c->last_progress = clock_mono_seconds();
+	struct ws_out *o = xmalloc(sizeof(*o));
+	o->next = NULL;
+	o->f = f;
+	f->refs++;
+	if (c->out_tail)
+		c->out_tail->next = o;
+	else
+		c->out_head = o;
+	c->out_tail = o;
+	c->out_bytes += f->len;
+	metrics_gauge_raise(METRIC_WS_OUTPUT_HIGH_WATER, (int64_t)ws_conn_output_len(c));
+	ws_conn_pump(c);
+}
+
+static void ws_conn_drain_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct ws_conn *c = arg;
+	if (c->state == WS_CONN_OPEN && c->drain_wanted &&
+	    ws_conn_output_len(c) <= c->limits->soft_limit / 4) {
+		c->drain_wanted = false;
+		c->handler->on_drain(c->owner);
+	}
+}
+
+void ws_conn_want_drain(struct ws_conn *c)
+{
+	if (c->state != WS_CONN_OPEN)
+		return;
+	c->drain_wanted = true;
+	if (ws_conn_output_len(c) <= c->limits->soft_limit / 4)
+		event_active(c->drain_ev, EV_TIMEOUT, 0);
 }
 
 /* ---- output --------------------------------------------------------------------------------- */
@@ -161,9 +254,7 @@ bool ws_conn_send(struct ws_conn *c, struct ws_frame *f, bool transient)
 		ws_conn_close(c, WS_CLOSE_TRY_AGAIN_LATER, "slow consumer: reconnect with since");
 		return false;
 	}
-	f->refs++;
-	evbuffer_add_reference(stream_output(c->stream), f->data, f->len, frame_cleanup, f);
-	stream_flush_soon(c->stream);
+	ws_conn_enqueue(c, f);
 	return true;
 }
 
@@ -185,9 +276,33 @@ void ws_conn_close(struct ws_conn *c, uint16_t code, const char *reason)
 		return;
 	uint8_t payload[125];
 	size_t len = ws_close_payload(payload, code, reason);
-	ws_conn_send_control(c, WS_OP_CLOSE, payload, len);
+	/* The close frame is the last thing the peer reads: behind whatever is queued. */
+	uint8_t header[10];
+	size_t hl = ws_frame_header(header, WS_OP_CLOSE, true, len);
+	struct ws_frame *f = xmalloc(sizeof(*f) + hl + len);
+	f->refs = 1;
+	f->len = hl + len;
+	memcpy(f->data, header, hl);
+	memcpy(f->data + hl, payload, len);
+	ws_conn_enqueue(c, f);
+	ws_frame_release(f);
 	log_info("ws_close", "%s code=%u", c->label, code);
 	ws_conn_change_state(c, WS_CONN_CLOSING);
+}
+
+/*
+ * The peer has taken no byte for the stall timeout while output waited: it stopped reading.
+ * What is queued is dropped (it resumes with ?since=), so the close frame follows at most
+ * what already sits in the socket's buffer, and the peer sees it as soon as it reads again.
+ */
+static void ws_conn_close_stalled(struct ws_conn *c, double stalled)
+{
+	size_t dropped = c->out_bytes;
+	ws_conn_drop_queue(c);
+	metrics_counter_inc(METRIC_WS_STALLED_CLOSED);
+	log_info("ws_stalled_client", "%s seconds=%.1f dropped_bytes=%zu", c->label, stalled,
+		 dropped);
+	ws_conn_close(c, WS_CLOSE_TRY_AGAIN_LATER, "not reading: reconnect with since");
 }
 
 void ws_conn_abort(struct ws_conn *c)
@@ -271,7 +386,16 @@ static void ws_conn_read_cb(void *arg)
 static void ws_conn_drained_cb(void *arg)
 {
 	struct ws_conn *c = arg;
-	if (c->state == WS_CONN_CLOSING && !c->write_shut) {
+	c->last_progress = clock_mono_seconds();
+	ws_conn_pump(c);
+	if (c->state == WS_CONN_OPEN && c->drain_wanted &&
+	    ws_conn_output_len(c) <= c->limits->soft_limit / 4) {
+		c->drain_wanted = false;
+		c->handler->on_drain(c->owner);
+	}
+	/* The close frame may still sit in the queue behind other frames: shut only once both
+	 * the queue and the stream's output are empty. */
+	if (c->state == WS_CONN_CLOSING && !c->write_shut && ws_conn_output_len(c) == 0) {
 		/* Close frame flushed: half-close, then wait for the peer's EOF (on_error). */
 		c->write_shut = true;
 		stream_shutdown_write(c->stream);
@@ -302,6 +426,16 @@ static void ws_conn_tick_cb(evutil_socket_t fd, short events, void *arg)
 	double now = clock_mono_seconds();
 	if (c->state != WS_CONN_OPEN)
 		return;
+	/* The stream writes whatever it can at once and reports only when its output is empty:
+	 * output that shrank since the last look is progress too. */
+	size_t in_stream = stream_output_len(c->stream);
+	if (in_stream < c->stream_len_seen)
+		c->last_progress = now;
+	c->stream_len_seen = in_stream;
+	if (ws_conn_output_len(c) > 0 && now - c->last_progress > c->limits->stall_timeout) {
+		ws_conn_close_stalled(c, now - c->last_progress);
+		return;
+	}
 	if (now - c->last_rx > c->limits->idle_timeout) {
 		ws_conn_close(c, WS_CLOSE_POLICY, "idle timeout");
 		return;
@@ -325,10 +459,18 @@ struct ws_conn *ws_conn_new(struct event_base *base, struct stream *stream,
 	c->owner = owner;
 	snprintf(c->label, sizeof(c->label), "%s", label);
 	c->decoder = ws_decoder_new(limits->max_message);
-	c->last_rx = c->last_ping = clock_mono_seconds();
+	c->last_rx = c->last_ping = c->last_progress = clock_mono_seconds();
+	c->drain_ev = event_new(base, -1, 0, ws_conn_drain_cb, c);
 	c->tick = event_new(base, -1, EV_PERSIST, ws_conn_tick_cb, c);
 	struct timeval one = { 1, 0 };
 	event_add(c->tick, &one);
+	/* The kernel's send buffer is part of what a slow reader holds: without a bound Linux
+	 * grows it to tcp_wmem's maximum (4 MiB), so megabytes of ops would sit there before the
+	 * node ever saw the client fall behind, and a close frame would wait behind them. About
+	 * the soft limit (the kernel doubles it) keeps both bounded. */
+	int sndbuf = limits->soft_limit > 65536 ? (int)limits->soft_limit : 65536;
+	if (setsockopt(stream_fd(stream), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) != 0)
+		log_debug("ws_sndbuf_failed", "%s", label);
 	return c;
 }
 

@@ -2,10 +2,17 @@
  * A WebSocket connection after the upgrade: the transport half of a session. It owns the
  * socket, reads and decodes frames (common/codec/ws_codec.h), answers pings, runs the closing
  * handshake, pings an idle peer and closes a silent one, and bounds its output like redis's
- * client output buffers: above the soft limit transient frames are dropped, and a frame that
- * would take the queue past the hard limit closes the connection with 1013 (the client
- * reconnects with ?since= and loses no operation: ops are only ever dropped together with the
- * connection). It knows nothing of canvases: text messages go to the owner's handler.
+ * client output buffers: above the soft limit transient frames are dropped (the owner, told
+ * when the output drains, stops queueing ops past it and sends them later in batches), and a
+ * frame that would take the queue past the hard limit closes the connection with 1013 (the
+ * client reconnects with ?since= and loses no operation: ops are only ever dropped together
+ * with the connection). A peer that takes no byte for the stall timeout while output waits has
+ * stopped reading: its queued frames are dropped and it is closed with 1013, the close frame
+ * right behind what already sits in the socket's buffer (at most 64 KiB), so the peer sees it
+ * when it reads again. It knows nothing of canvases: text messages go to the owner's handler.
+ *
+ * Output goes through a queue of whole frames that feeds the socket's buffer up to 64 KiB:
+ * frames that have not reached it can be dropped whole, never cut.
  *
  * Lifecycle: OPEN → CLOSING (close frame queued; input read and discarded until the peer
  * closes, bounded by a timeout) → GONE (socket released). The owner hears on_closing once,
@@ -45,12 +52,16 @@ struct ws_conn_limits {
 	size_t hard_limit;      /* output bytes a frame may not take the queue past (1013) */
 	int ping_interval;      /* seconds between server pings */
 	int idle_timeout;       /* seconds without input before closing (1008) */
+	int stall_timeout;      /* seconds output may wait without the peer taking a byte (1013) */
 };
 
 struct ws_conn_handler {
 	void (*on_text)(void *owner, const uint8_t *data, size_t len);
 	void (*on_closing)(void *owner);
 	void (*on_gone)(void *owner);
+	/* Asked for with ws_conn_want_drain: the queued output fell to a quarter of the soft
+	 * limit (or was already there). Called once per request, from the loop. */
+	void (*on_drain)(void *owner);
 };
 
 /* Takes over an upgraded stream (the 101 answer already queued on it); limits and handler
@@ -71,7 +82,11 @@ void ws_conn_close(struct ws_conn *c, uint16_t code, const char *reason);
 void ws_conn_abort(struct ws_conn *c);
 
 bool ws_conn_closing(const struct ws_conn *c);
+/* Bytes queued for the peer: in the connection's queue and in the socket's buffer. */
 size_t ws_conn_output_len(const struct ws_conn *c);
+/* Calls on_drain once the queued output is down to a quarter of the soft limit: a session
+ * that fell behind sends its next batch then. */
+void ws_conn_want_drain(struct ws_conn *c);
 
 /* Frees connection objects whose sockets are gone (process exit, after every owner let go). */
 void ws_conns_release(void);

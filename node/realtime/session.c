@@ -46,11 +46,11 @@
  * jitter is then never delayed, while the average stays at FLOWSTATE_WS_CURSOR_HZ. */
 #define SESSION_CURSOR_BURST 3.0
 
-enum session_state { SESSION_SYNCING, SESSION_CATCHING, SESSION_OPEN, SESSION_CLOSING,
-		     SESSION_CLOSED };
+enum session_state { SESSION_SYNCING, SESSION_CATCHING, SESSION_OPEN, SESSION_LAGGING,
+		     SESSION_CLOSING, SESSION_CLOSED };
 
-static const char *const session_state_names[] = { "syncing", "catching", "open", "closing",
-						   "closed" };
+static const char *const session_state_names[] = { "syncing", "catching", "open", "lagging",
+						   "closing", "closed" };
 
 struct session {
 	struct list_link link;               /* all sessions, then the reaper */
@@ -158,7 +158,7 @@ static void session_change_state(struct session *s, enum session_state state)
 		json_decref(msg);
 		room_member_opened(s->room, &s->member);
 	}
-	if (state >= SESSION_CLOSING && old == SESSION_OPEN && s->room) {
+	if (state >= SESSION_CLOSING && (old == SESSION_OPEN || old == SESSION_LAGGING) && s->room) {
 		room_member_closed(s->room, &s->member);
 		json_t *msg = json_pack("{s:s, s:s, s:s}", "type", "presence_leave", "user_id",
 					s->join.user_id, "session_id", s->session_id);
@@ -245,17 +245,27 @@ static void session_close(struct session *s, uint16_t code, const char *reason)
 
 /* ---- the room's member interface ------------------------------------------------------------- */
 
+/*
+ * An op for a live session goes out as its own frame, unless the client is behind: its
+ * queued output is past the soft limit (or a version is missing, which the room's ordering
+ * makes impossible). Then the session stops taking frames per op and is LAGGING: it keeps its
+ * cursor and catches up in batches as its socket drains (session_catch_up), so a slow reader
+ * costs at most about the soft limit of memory and is never closed for being slow.
+ */
 static void member_deliver_op(struct room_member *m, long long version, struct ws_frame *f)
 {
 	struct session *s = session_of(m);
 	if (s->state != SESSION_OPEN || version <= s->cursor)
-		return; /* syncing/catching sessions fetch what they miss; older ones they have */
-	if (version != s->cursor + 1) {
-		/* Cannot happen while the room delivers in order; recover rather than skip. */
-		log_warn("ws_cursor_gap", "session=%llu cursor=%lld version=%lld",
-			 (unsigned long long)s->id, s->cursor, version);
-		session_change_state(s, SESSION_CATCHING);
-		session_catch_up(s);
+		return; /* catching up or lagging: they fetch what they miss; older ones they have */
+	bool gap = version != s->cursor + 1;
+	if (gap || ws_conn_output_len(s->conn) > (size_t)env.cfg->ws_soft_limit) {
+		if (gap)
+			log_warn("ws_cursor_gap", "session=%llu cursor=%lld version=%lld",
+				 (unsigned long long)s->id, s->cursor, version);
+		metrics_counter_inc(METRIC_WS_LAGGING);
+		session_change_state(s, SESSION_LAGGING);
+		/* Never from here: the room is in the middle of a delivery. */
+		ws_conn_want_drain(s->conn);
 		return;
 	}
 	session_send_frame(s, f, false);
@@ -270,8 +280,10 @@ static void session_comment_catch_up(struct session *s);
 static void member_deliver_comment(struct room_member *m, long long seq, struct ws_frame *f)
 {
 	struct session *s = session_of(m);
-	if ((s->state != SESSION_CATCHING && s->state != SESSION_OPEN) || seq <= s->comment_cursor)
-		return; /* before the sync, or sent already */
+	if ((s->state != SESSION_CATCHING && s->state != SESSION_OPEN &&
+	     s->state != SESSION_LAGGING) ||
+	    seq <= s->comment_cursor)
+		return; /* before the sync, or sent already (a lagging client lags in ops only) */
 	if (seq != s->comment_cursor + 1 || s->comment_catch_up_in_flight) {
 		session_comment_catch_up(s);
 		return;
@@ -297,13 +309,14 @@ static long long member_selection_seq(const struct room_member *m)
 
 static bool member_visible(const struct room_member *m)
 {
-	return session_of(m)->state == SESSION_OPEN;
+	enum session_state st = session_of(m)->state;
+	return st == SESSION_OPEN || st == SESSION_LAGGING;
 }
 
 static bool member_synced(const struct room_member *m)
 {
 	enum session_state st = session_of(m)->state;
-	return st == SESSION_CATCHING || st == SESSION_OPEN;
+	return st == SESSION_CATCHING || st == SESSION_OPEN || st == SESSION_LAGGING;
 }
 
 static void session_after_sync(struct session *s);
@@ -330,23 +343,31 @@ static const struct room_member_ops session_member_ops = {
 
 /* ---- sync and catch-up ------------------------------------------------------------------------ */
 
-/* Decides, after the sync or a catch-up, whether the session is level with its room. */
+/* After the sync: catch up with the room, once it knows its head. */
 static void session_after_sync(struct session *s)
 {
 	if (s->state >= SESSION_CLOSING)
 		return;
-	long long delivered = room_delivered(s->room);
-	if (delivered < 0) {
+	if (room_delivered(s->room) < 0) {
 		s->waiting_for_room = true; /* member_room_ready resumes */
 		return;
 	}
 	if (room_comments_delivered(s->room) > s->comment_cursor)
 		session_comment_catch_up(s);
-	if (delivered > s->cursor) {
-		session_catch_up(s);
-		return;
-	}
-	session_change_state(s, SESSION_OPEN);
+	session_catch_up(s);
+}
+
+/* Sends {type: operations, operations: <ops_json>} and moves the cursor to last. */
+static void session_send_batch(struct session *s, const char *ops_json, size_t len,
+			       long long last)
+{
+	static const char head[] = "{\"type\":\"operations\",\"operations\":";
+	const char *parts[] = { head, ops_json, "}" };
+	const size_t lens[] = { sizeof(head) - 1, len, 1 };
+	struct ws_frame *f = ws_frame_text_parts(parts, lens, 3);
+	session_send_frame(s, f, false);
+	ws_frame_release(f);
+	s->cursor = last;
 }
 
 static void session_caught_up(const struct db_result *r, void *arg)
@@ -357,44 +378,66 @@ static void session_caught_up(const struct db_result *r, void *arg)
 		session_unref(s);
 		return;
 	}
-	if (!r->ok) {
-		session_close(s, WS_CLOSE_TRY_AGAIN_LATER, "database unavailable");
+	long long last = r->ok ? db_int(r, 0, 1) : -1;
+	if (!r->ok || last <= s->cursor) {
+		session_close(s, WS_CLOSE_TRY_AGAIN_LATER,
+			      r->ok ? "catch-up failed" : "database unavailable");
 		session_unref(s);
 		return;
 	}
-	json_t *ops = json_loads(db_value(r, 0, 0), 0, NULL);
-	size_t i;
-	json_t *op;
-	json_array_foreach(ops, i, op) {
-		long long v = json_integer_value(json_object_get(op, "version"));
-		if (v != s->cursor + 1)
-			continue;
-		session_send_json(s, json_pack("{s:s, s:O}", "type", "operation", "operation", op),
-				  false);
-		s->cursor = v;
-	}
-	json_decref(ops);
-	session_after_sync(s);
+	session_send_batch(s, db_value(r, 0, 0), db_length(r, 0, 0), last);
+	session_catch_up(s);
 	session_unref(s);
 }
 
-/* Fetches the ops between the session's cursor and the room's delivered version. */
+/*
+ * Sends the next batch of what the session is missing (cursor+1 .. the room's delivered
+ * version) as one `operations` frame of at most half the soft limit of op text, when its
+ * queued output is down to a quarter of the soft limit: from the room's ring of recent ops, or
+ * from Postgres when the ring no longer holds them. Level with the room, the session is live
+ * (OPEN) again and takes the next op as its own frame. Used after the sync (CATCHING) and by a
+ * client that fell behind (LAGGING); ws_conn's on_drain calls it again.
+ */
 static void session_catch_up(struct session *s)
 {
-	if (s->catch_up_in_flight)
+	if (s->catch_up_in_flight || s->state >= SESSION_CLOSING || !s->conn)
 		return;
-	if (s->state < SESSION_CATCHING)
-		session_change_state(s, SESSION_CATCHING);
-	char after[32], upto[32];
+	long long delivered = room_delivered(s->room);
+	if (s->cursor >= delivered) {
+		session_change_state(s, SESSION_OPEN);
+		return;
+	}
+	size_t soft = (size_t)env.cfg->ws_soft_limit;
+	if (ws_conn_output_len(s->conn) > soft / 4) {
+		ws_conn_want_drain(s->conn);
+		return;
+	}
+	long long last;
+	struct ws_frame *f = room_recent_ops_frame(s->room, s->cursor, soft / 2, &last);
+	if (f) {
+		session_send_frame(s, f, false);
+		ws_frame_release(f);
+		s->cursor = last;
+		ws_conn_want_drain(s->conn); /* the next batch, or live, from the loop */
+		return;
+	}
+	/* Older than the ring: from Postgres, at most ~soft/2 bytes of payload (and 1000 ops),
+	 * the first op whatever its size. */
+	char after[32], upto[32], budget[32];
 	snprintf(after, sizeof(after), "%lld", s->cursor);
-	snprintf(upto, sizeof(upto), "%lld", room_delivered(s->room));
-	const char *params[] = { s->join.canvas_id, after, upto };
+	snprintf(upto, sizeof(upto), "%lld", delivered);
+	snprintf(budget, sizeof(budget), "%zu", soft / 2);
+	const char *params[] = { s->join.canvas_id, after, upto, budget };
 	session_ref(s);
 	if (!db_query(env.db,
-		      "SELECT coalesce(json_agg(fs_op_json(o) ORDER BY o.version), '[]')::text "
-		      "FROM operations o WHERE o.canvas_id = $1 AND o.version > $2 "
-		      "AND o.version <= $3",
-		      3, params, session_caught_up, s)) {
+		      "SELECT coalesce(json_agg(x.j ORDER BY x.version), '[]')::text, "
+		      "  coalesce(max(x.version), -1) FROM ("
+		      "  SELECT o.version, fs_op_json(o) AS j, sum(octet_length(o.payload::text) + 256) "
+		      "    OVER (ORDER BY o.version) AS upto_bytes "
+		      "  FROM (SELECT * FROM operations WHERE canvas_id = $1 AND version > $2 "
+		      "        AND version <= $3 ORDER BY version LIMIT 1000) o) x "
+		      "WHERE x.upto_bytes <= $4 OR x.version = $2::bigint + 1",
+		      4, params, session_caught_up, s)) {
 		session_unref(s);
 		session_close(s, WS_CLOSE_TRY_AGAIN_LATER, "server busy");
 		return;
@@ -457,6 +500,14 @@ static void session_comment_catch_up(struct session *s)
 		return;
 	}
 	s->comment_catch_up_in_flight = true;
+}
+
+/* The socket drained (ws_conn_want_drain): the next batch for a session behind its room. */
+static void session_on_drain(void *owner)
+{
+	struct session *s = owner;
+	if (s->state == SESSION_CATCHING || s->state == SESSION_LAGGING)
+		session_catch_up(s);
 }
 
 static json_t *session_you(const struct session *s)
@@ -840,7 +891,7 @@ static void session_relay_cursor(struct session *s)
 static void session_cursor_timer_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct session *s = arg;
-	if (!s->cursor_pending || s->state != SESSION_OPEN)
+	if (!s->cursor_pending || (s->state != SESSION_OPEN && s->state != SESSION_LAGGING))
 		return;
 	tbucket_refill(&s->cursor_bucket, clock_mono_seconds());
 	if (s->cursor_bucket.tokens < 1.0)
@@ -876,7 +927,7 @@ static void session_relay_selection(struct session *s)
 static void session_selection_timer_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct session *s = arg;
-	if (!s->selection_pending || s->state != SESSION_OPEN)
+	if (!s->selection_pending || (s->state != SESSION_OPEN && s->state != SESSION_LAGGING))
 		return;
 	tbucket_refill(&s->selection_bucket, clock_mono_seconds());
 	if (s->selection_bucket.tokens < 1.0)
@@ -892,7 +943,7 @@ static void session_handle_selection(struct session *s, struct ws_message *m)
 	json_decref(s->selection);
 	s->selection = m->shape_ids;
 	m->shape_ids = NULL;
-	if (s->state != SESSION_OPEN)
+	if (s->state != SESSION_OPEN && s->state != SESSION_LAGGING)
 		return;
 	tbucket_refill(&s->selection_bucket, clock_mono_seconds());
 	if (s->selection_bucket.tokens >= 1.0) {
@@ -978,6 +1029,7 @@ static const struct ws_conn_handler session_conn_handler = {
 	.on_text = session_on_text,
 	.on_closing = session_on_closing,
 	.on_gone = session_on_gone,
+	.on_drain = session_on_drain,
 };
 
 /* ---- live permissions ------------------------------------------------------------------------ */
@@ -1171,6 +1223,7 @@ void sessions_init(const struct session_env *e)
 		.hard_limit = (size_t)env.cfg->ws_hard_limit,
 		.ping_interval = env.cfg->ws_ping_interval,
 		.idle_timeout = env.cfg->ws_idle_timeout,
+		.stall_timeout = env.cfg->ws_stall_timeout,
 	};
 	reaper = reaper_new(env.base, session_free);
 }

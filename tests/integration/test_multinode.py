@@ -328,6 +328,10 @@ class Peer:
 		if t == "operation":
 			self.stream.append(m["operation"])
 			self.recv_times.append(now)
+		elif t == "operations":  # a batch: the client was behind its room
+			for op in m["operations"]:
+				self.stream.append(op)
+				self.recv_times.append(now)
 		elif t == "ack":
 			cid = m["client_op_id"]
 			if cid not in self.sent:

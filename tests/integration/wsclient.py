@@ -127,7 +127,15 @@ class WsClient:
 		return [m for m in self.messages if m.get("type") == type_]
 
 	def ops(self):
-		return [m["operation"] for m in self.messages if m.get("type") == "operation"]
+		"""Every op received, in arrival order: one per `operation` message, and each of an
+		`operations` batch (what a client behind its room gets as its socket drains)."""
+		out = []
+		for m in self.messages:
+			if m.get("type") == "operation":
+				out.append(m["operation"])
+			elif m.get("type") == "operations":
+				out.extend(m["operations"])
+		return out
 
 	def versions(self):
 		return [o["version"] for o in self.ops()]

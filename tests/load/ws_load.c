@@ -272,6 +272,7 @@ struct stats {
 	uint64_t reconnects, connect_retries, late_ticks;
 	uint64_t sync_ops_mode, sync_state_mode, sync_bytes_max;
 	uint64_t reductions, memo_hits;              /* deliveries reduced / taken from a memo */
+	uint64_t op_batches;                         /* `operations` frames (client was behind) */
 	struct counters errors, closes, failures;
 	struct examples violations, order, mismatches;
 	/* join */
@@ -1190,13 +1191,11 @@ static bool try_memo(struct client *c, const char *text, size_t len, uint64_t at
 	return true;
 }
 
-static void on_operation(struct client *c, json_t *msg, const char *text, size_t len, uint64_t at)
+/* One op in version order: from an `operation` message (text: its frame, memoized for the
+ * other clients of the canvas) or from an `operations` batch (text NULL). */
+static void deliver_op(struct client *c, const json_t *op, const char *text, size_t len,
+		       uint64_t at)
 {
-	if (!client_synced(c)) {
-		client_violation(c, "operation before sync");
-		return;
-	}
-	const json_t *op = json_object_get(msg, "operation");
 	long long v;
 	if (!json_is_object(op) || !json_int(json_object_get(op, "version"), &v)) {
 		client_violation(c, "operation message without an operation and its version");
@@ -1211,7 +1210,7 @@ static void on_operation(struct client *c, json_t *msg, const char *text, size_t
 	struct replica *to = replica_new(from->canvas, st, v);
 	uint64_t seq = 0;
 	int64_t writer = stamp_parse(op, &seq);
-	if (!from->next) {
+	if (!from->next && text) {
 		from->next = to;
 		to->refs++; /* the memo link */
 		from->next_frame = xmalloc(len);
@@ -1222,6 +1221,37 @@ static void on_operation(struct client *c, json_t *msg, const char *text, size_t
 	}
 	client_take(c, to);
 	record_delivery(c, writer, seq, at);
+}
+
+static void on_operation(struct client *c, json_t *msg, const char *text, size_t len, uint64_t at)
+{
+	if (!client_synced(c)) {
+		client_violation(c, "operation before sync");
+		return;
+	}
+	deliver_op(c, json_object_get(msg, "operation"), text, len, at);
+}
+
+/* A batch: what the server held back while this client was behind (or catching up). */
+static void on_operations(struct client *c, json_t *msg, uint64_t at)
+{
+	if (!client_synced(c)) {
+		client_violation(c, "operations before sync");
+		return;
+	}
+	const json_t *ops = json_object_get(msg, "operations");
+	if (!json_is_array(ops) || json_array_size(ops) == 0) {
+		client_violation(c, "operations message without a non-empty array");
+		return;
+	}
+	L.s.op_batches++;
+	size_t i;
+	const json_t *op;
+	json_array_foreach(ops, i, op) {
+		deliver_op(c, op, NULL, 0, at);
+		if (c->state == CS_FAILED)
+			return;
+	}
 }
 
 static void writer_send(struct writer *w);
@@ -1319,6 +1349,8 @@ static void handle_text(struct client *c, const char *text, size_t len, uint64_t
 		client_violation(c, msg ? "message without a string type" : "message is not JSON");
 	} else if (strcmp(type, "operation") == 0) {
 		on_operation(c, msg, text, len, at);
+	} else if (strcmp(type, "operations") == 0) {
+		on_operations(c, msg, at);
 	} else if (strcmp(type, "cursor") == 0) {
 		on_cursor(c, msg, at);
 	} else if (strcmp(type, "ack") == 0) {
@@ -2106,8 +2138,8 @@ static void report(void)
 		"sync_state_mode", (json_int_t)L.s.sync_state_mode, "sync_operations_mode",
 		(json_int_t)L.s.sync_ops_mode, "sync_bytes_max", (json_int_t)L.s.sync_bytes_max));
 	json_object_set_new(r, "reducer", json_pack(
-		"{s:I, s:I}", "reductions", (json_int_t)L.s.reductions, "memo_hits",
-		(json_int_t)L.s.memo_hits));
+		"{s:I, s:I, s:I}", "reductions", (json_int_t)L.s.reductions, "memo_hits",
+		(json_int_t)L.s.memo_hits, "op_batches", (json_int_t)L.s.op_batches));
 	json_object_set_new(r, "connections", json_pack(
 		"{s:I, s:o, s:I}", "reconnects", (json_int_t)L.s.reconnects, "unexpected_closes",
 		counters_json(&L.s.closes), "late_ticks", (json_int_t)L.s.late_ticks));
