@@ -19,6 +19,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "core/looplag.h"
+#include "core/memtrim.h"
 #include "core/metrics.h"
 #include "core/ratelimit.h"
 #include "core/workers.h"
@@ -173,6 +174,8 @@ bool server_init(struct server *srv)
 	memcpy(srv->jwt_secret, srv->cfg.jwt_secret, secret_len);
 	srv->jwt_secret_len = secret_len;
 
+	/* Before any thread exists: malloc's arena policy applies to threads created later. */
+	memtrim_start(srv->base);
 	srv->db = db_pool_new(srv->base, srv->cfg.database_url, srv->cfg.db_pool_size,
 			      srv->cfg.db_queue_max, srv->cfg.db_query_timeout_ms);
 	srv->workers = workers_new(srv->base, srv->cfg.kdf_threads);
@@ -216,6 +219,7 @@ void server_free(struct server *srv)
 	bus_shutdown();
 	ratelimit_shutdown();
 	looplag_stop();
+	memtrim_stop();
 	http_conns_close_all();
 	api_shutdown();
 	streams_shutdown();

@@ -1,0 +1,47 @@
+#include "core/memtrim.h"
+
+#include <malloc.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "base/log.h"
+
+static struct event *timer;
+
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void memtrim_tick(evutil_socket_t fd, short events, void *arg)
+{
+	double t0 = mono_now();
+	int released = malloc_trim(0);
+	double ms = (mono_now() - t0) * 1000.0;
+	if (ms > 5.0)
+		log_info("memtrim_slow", "ms=%.1f released=%d", ms, released);
+}
+
+void memtrim_start(struct event_base *base)
+{
+	if (timer)
+		return;
+	if (!mallopt(M_MMAP_THRESHOLD, 128 * 1024) || !mallopt(M_ARENA_MAX, 2))
+		log_warn("mallopt_failed", "detail=\"malloc keeps its defaults\"");
+	timer = event_new(base, -1, EV_PERSIST, memtrim_tick, NULL);
+	if (!timer)
+		abort();
+	struct timeval every = { MEMTRIM_INTERVAL_S, 0 };
+	event_add(timer, &every);
+}
+
+void memtrim_stop(void)
+{
+	if (timer)
+		event_free(timer);
+	timer = NULL;
+}
