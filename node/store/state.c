@@ -9,6 +9,10 @@
 #include "core/workers.h"
 #include "model/op.h"
 
+/* A state whose snapshot and ops texts are at most this many bytes is built on the loop:
+ * parsing and replaying it takes well under a millisecond. Larger ones go to the workers. */
+#define STATE_INLINE_BYTES (64 * 1024)
+
 static struct db_pool *state_db;
 static struct workers *state_workers;
 
@@ -64,8 +68,8 @@ static void replay_ops(struct canvas_state *state, const char *ops_text)
 	json_decref(ops);
 }
 
-/* Worker thread: parse the snapshot, replay the ops, run the caller's hook. Touches only
- * the context (and the result it owns). */
+/* Worker thread (or the loop, for a small state): parse the snapshot, replay the ops, run
+ * the caller's hook. Touches only the context (and the result it owns). */
 static void state_build(void *arg)
 {
 	struct state_ctx *ctx = arg;
@@ -127,6 +131,14 @@ static void state_loaded(const struct db_result *r, void *arg)
 	}
 	res->db = NULL;
 	ctx->rows = db_result_take(r);
+	size_t bytes = db_length(ctx->rows, 0, 4) + db_length(ctx->rows, 0, 5);
+	if (bytes <= STATE_INLINE_BYTES || !state_workers) {
+		/* Small: done here in well under a millisecond, without two thread hand-offs that
+		 * would widen the window of conditional commits (restore, undo) built on it. */
+		state_build(ctx);
+		state_built(ctx);
+		return;
+	}
 	workers_submit(state_workers, state_build, state_built, ctx);
 }
 
