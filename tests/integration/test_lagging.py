@@ -16,9 +16,10 @@ import time
 
 import pytest
 
-import wsclient
-from conftest import request
-from wsclient import ExtraNode, RawWs, RestWriter, connect, run
+import helpers
+from flowstate.api import request
+from helpers import RestWriter, make_team
+from wsclient import ExtraNode, RawWs, run
 
 SOFT = 16384
 HARD = 65536
@@ -29,20 +30,13 @@ LAG_ENV = {
 }
 
 
-class Team:
-	pass
-
-
 @pytest.fixture(scope="module")
 def team(cluster):
-	t = Team()
-	t.owner = wsclient.new_user("lagowner")
-	t.a = wsclient.new_user("lagslow")
-	t.b = wsclient.new_user("lagfast")
-	t.workspace = wsclient.create_workspace(t.owner)
-	for user in (t.a, t.b):
-		wsclient.add_member(t.owner, t.workspace, user, "editor")
-	return t
+	return make_team({"a": "editor", "b": "editor"})
+
+
+def new_canvas(team):
+	return helpers.create_canvas(team.owner, team.workspace_id)["id"]
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +76,7 @@ def test_a_slow_reader_is_never_closed_gets_every_op_once_in_order_in_batches(
 	it was closed with 1013. Now it lags: no frame per op past the soft limit, batches as it
 	drains, every op exactly once in order, and its queued output never past the soft limit
 	by more than one op frame (the node's high-water mark of any client's queue)."""
-	canvas = wsclient.create_canvas(team.owner, team.workspace)
+	canvas = new_canvas(team)
 	total = 300
 	lagging_before = metric(lagnode.url, "flowstate_ws_lagging_total")
 	closed_before = metric(lagnode.url, "flowstate_ws_slow_clients_closed_total")
@@ -153,7 +147,7 @@ def test_a_client_far_behind_catches_up_from_postgres_in_order(cluster, team, la
 	"""Behind by more than the room's ring holds (256 KiB of ops): the batches come from
 	Postgres, still in order and exactly once, and the client ends live (it gets the next op
 	alone)."""
-	canvas = wsclient.create_canvas(team.owner, team.workspace)
+	canvas = new_canvas(team)
 
 	async def body():
 		slow = RawWs(lagnode.url, canvas, team.a.token, since=0, rcvbuf=4096, timeout=60)
