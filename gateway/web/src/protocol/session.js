@@ -330,6 +330,12 @@ export class CanvasSession {
 		case 'operation':
 			this.onOperation(msg.operation);
 			break;
+		case 'operations':
+			// A batch of consecutive ops, in version order: what the server held back while
+			// this client was behind (its socket full) or catching up after the sync.
+			for (const o of msg.operations || [])
+				this.onOperation(o);
+			break;
 		case 'ack':
 			this.outbox.delete(msg.client_op_id);
 			// The ack and the op travel separately (the op through the canvas's ordered

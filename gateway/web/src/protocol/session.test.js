@@ -133,6 +133,25 @@ describe('CanvasSession', () => {
 		expect([...opsEvents[opsEvents.length - 1][1].changed]).toEqual(['a']);
 	});
 
+	test('an operations batch applies each op in order, as if they had come alone', async () => {
+		const h = harness();
+		h.s.start();
+		await flush();
+		const ws = h.last();
+		ws.deliver(sync(1, [op(1, 'create_shape', rect('a'))]));
+		ws.deliver({ type: 'operations', operations: [
+			op(2, 'move_shape', { shape_id: 'a', x: 20, y: 0 }),
+			op(3, 'create_shape', rect('b')),
+			op(4, 'move_shape', { shape_id: 'a', x: 40, y: 0 }),
+		] });
+		expect(h.s.version).toBe(4);
+		expect(h.s.shapes.get('a').x).toBe(40);
+		expect(h.s.shapes.has('b')).toBe(true);
+		ws.deliver({ type: 'operation', operation: op(5, 'delete_shape', { shape_id: 'b' }) });
+		expect(h.s.version).toBe(5);
+		expect(h.s.shapes.has('b')).toBe(false);
+	});
+
 	test('a gap that does not fill reconnects with since = the last applied version', async () => {
 		const h = harness();
 		h.s.start();
