@@ -69,6 +69,7 @@ struct db_query {
 	void *arg;
 	int64_t enqueued_ms; /* monotonic */
 	int64_t deadline_ms; /* the caller's answer is due by then */
+	int timeout_ms;      /* this query's bound (the pool's, unless db_query_timeout) */
 	bool probe;          /* the pool's own reachability probe: not counted, no callback */
 };
 
@@ -108,6 +109,7 @@ struct db_pool {
 	size_t queued;
 	struct event *kick;        /* activated to dispatch from the loop */
 	struct event *queue_timer; /* fails queued queries at their deadline */
+	int64_t queue_due_ms;      /* when queue_timer fires (0: not armed) */
 	struct event *probe_timer; /* periodic: probes an idle pool, keeps last_rx_ms honest */
 	int timeout_ms;            /* query and connect deadline */
 	int64_t last_rx_ms;        /* the server last answered (a result, or a connection up) */
@@ -120,7 +122,7 @@ struct db_pool {
 
 static void conn_on_io(evutil_socket_t fd, short what, void *arg);
 static void pool_dispatch(struct db_pool *pool);
-static void pool_arm_queue_timer(struct db_pool *pool);
+static void pool_arm_queue_timer(struct db_pool *pool, int64_t due);
 static void pool_fail_expired(struct db_pool *pool, struct db_query *expired);
 
 static int64_t now_ms(void)
@@ -201,6 +203,7 @@ static void queue_push_front(struct db_pool *pool, struct db_query *q)
 	if (!pool->tail)
 		pool->tail = q;
 	pool->queued++;
+	pool_arm_queue_timer(pool, q->deadline_ms); /* it may wait for a connection again */
 }
 
 static struct db_query *queue_pop(struct db_pool *pool)
@@ -643,7 +646,7 @@ static void conn_on_io(evutil_socket_t fd, short what, void *arg)
 /* The next deadline of a busy connection: its caller's, then the statement's own. */
 static void conn_arm_deadline(struct db_conn *c)
 {
-	int64_t due = c->sent_ms + c->pool->timeout_ms;
+	int64_t due = c->sent_ms + c->query->timeout_ms;
 	if (c->query->cb && c->query->deadline_ms < due)
 		due = c->query->deadline_ms;
 	int64_t wait = due - now_ms();
@@ -665,14 +668,14 @@ static void conn_on_deadline(evutil_socket_t fd, short what, void *arg)
 			 (long long)(now - c->sent_ms));
 		pool_abandon(pool, q);
 	}
-	if (now < c->sent_ms + pool->timeout_ms) {
+	if (now < c->sent_ms + q->timeout_ms) {
 		conn_arm_deadline(c);
 		return;
 	}
 	/* The statement has had its whole bound: the link is silent or the server stuck. The
 	 * connection cannot be reused before its answer comes, so drop it. */
 	char why[96];
-	snprintf(why, sizeof(why), "no answer within %d ms: connection dropped", pool->timeout_ms);
+	snprintf(why, sizeof(why), "no answer within %d ms: connection dropped", q->timeout_ms);
 	conn_lost(c, why);
 }
 
@@ -737,12 +740,13 @@ static void pool_on_kick(evutil_socket_t fd, short what, void *arg)
 	pool_dispatch(arg);
 }
 
-/* Every query has the same timeout, so the head of the FIFO is always due first. */
-static void pool_arm_queue_timer(struct db_pool *pool)
+/* Makes the queue timer fire by `due` (a queued query's deadline). */
+static void pool_arm_queue_timer(struct db_pool *pool, int64_t due)
 {
-	if (!pool->head || evtimer_pending(pool->queue_timer, NULL))
+	if (pool->queue_due_ms && pool->queue_due_ms <= due)
 		return;
-	int64_t wait = pool->head->deadline_ms - now_ms();
+	pool->queue_due_ms = due;
+	int64_t wait = due - now_ms();
 	struct timeval tv = ms_to_timeval(wait > 0 ? wait : 0);
 	evtimer_add(pool->queue_timer, &tv);
 }
@@ -766,17 +770,35 @@ static void pool_fail_expired(struct db_pool *pool, struct db_query *expired)
 	}
 }
 
+/* Fails every queued query past its deadline (wherever it is in the FIFO: deadlines differ
+ * when a query has its own timeout) and re-arms for the earliest one left. */
 static void pool_on_queue_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct db_pool *pool = arg;
-	int64_t now = now_ms();
+	int64_t now = now_ms(), next = 0;
+	pool->queue_due_ms = 0;
 	struct db_query *expired = NULL, **tailp = &expired;
-	while (pool->head && pool->head->deadline_ms <= now) {
-		*tailp = queue_pop(pool);
-		tailp = &(*tailp)->next;
+	struct db_query **link = &pool->head, *prev = NULL;
+	while (*link) {
+		struct db_query *q = *link;
+		if (q->deadline_ms <= now) {
+			*link = q->next;
+			if (pool->tail == q)
+				pool->tail = prev;
+			pool->queued--;
+			q->next = NULL;
+			*tailp = q;
+			tailp = &q->next;
+			continue;
+		}
+		if (!next || q->deadline_ms < next)
+			next = q->deadline_ms;
+		prev = q;
+		link = &q->next;
 	}
 	pool_fail_expired(pool, expired);
-	pool_arm_queue_timer(pool);
+	if (next)
+		pool_arm_queue_timer(pool, next);
 }
 
 /*
@@ -795,7 +817,8 @@ static void pool_on_probe_timer(evutil_socket_t fd, short what, void *arg)
 		if (c->state != DB_CONN_IDLE)
 			continue;
 		struct db_query *q = query_new("SELECT 1", 0, NULL, NULL, NULL);
-		q->deadline_ms = q->enqueued_ms + pool->timeout_ms;
+		q->timeout_ms = pool->timeout_ms;
+		q->deadline_ms = q->enqueued_ms + q->timeout_ms;
 		q->probe = true;
 		pool->probe_in_flight = true;
 		(void)conn_send(c, q);
@@ -884,6 +907,7 @@ void db_pool_free(struct db_pool *pool)
 	pool->head = pool->tail = NULL;
 	pool->queued = 0;
 	evtimer_del(pool->queue_timer);
+	pool->queue_due_ms = 0;
 	event_del(pool->probe_timer);
 	event_del(pool->kick);
 	while (failed) {
@@ -909,19 +933,31 @@ void db_pool_free(struct db_pool *pool)
 bool db_query(struct db_pool *pool, const char *sql, int nparams, const char *const *params,
 	      db_callback cb, void *arg)
 {
+	return db_query_timeout(pool, pool ? pool->timeout_ms : 0, sql, nparams, params, cb, arg);
+}
+
+int db_pool_query_timeout(const struct db_pool *pool)
+{
+	return pool->timeout_ms;
+}
+
+bool db_query_timeout(struct db_pool *pool, int timeout_ms, const char *sql, int nparams,
+		      const char *const *params, db_callback cb, void *arg)
+{
 	if (!pool || !sql || !cb || nparams < 0 || nparams > DB_MAX_PARAMS ||
-	    (nparams > 0 && !params)) {
+	    (nparams > 0 && !params) || timeout_ms < 1) {
 		log_error("db_query_invalid", "nparams=%d", nparams);
 		return false;
 	}
 	if (pool->shutting_down || pool->queued >= pool->queue_max)
 		return false;
 	struct db_query *q = query_new(sql, nparams, params, cb, arg);
-	q->deadline_ms = q->enqueued_ms + pool->timeout_ms;
+	q->timeout_ms = timeout_ms;
+	q->deadline_ms = q->enqueued_ms + timeout_ms;
 	queue_push_back(pool, q);
 	if (pool->connected > pool->busy)
 		event_active(pool->kick, EV_TIMEOUT, 0);
-	pool_arm_queue_timer(pool);
+	pool_arm_queue_timer(pool, q->deadline_ms);
 	return true;
 }
 

@@ -89,6 +89,17 @@ struct db_pool_stats {
 	bool ready;                    /* db_pool_ready() */
 };
 
+/*
+ * db_query with a bound of its own instead of the pool's (queued and in flight, as above): for
+ * the rare statement that is legitimately long and off the request path (writing a whole
+ * canvas state as a snapshot). timeout_ms >= 1.
+ */
+bool db_query_timeout(struct db_pool *pool, int timeout_ms, const char *sql, int nparams,
+		      const char *const *params, db_callback cb, void *arg)
+	__attribute__((warn_unused_result));
+/* The pool's query timeout (ms). */
+int db_pool_query_timeout(const struct db_pool *pool);
+
 void db_pool_get_stats(const struct db_pool *pool, struct db_pool_stats *out);
 /* Appends the pool's statistics in Prometheus text format (a metrics collector). */
 void db_pool_write_metrics(struct evbuffer *out, void *pool);

@@ -9,6 +9,8 @@
 #include "core/metrics.h"
 #include "store/state.h"
 
+#define SNAPSHOT_TIMEOUT_FACTOR 4
+
 static struct {
 	struct db_pool *db;
 	long long every;
@@ -40,9 +42,13 @@ bool snapshot_store_text(const char *canvas_id, long long version, const struct 
 	snprintf(shapes, sizeof(shapes), "%zu", t->shapes);
 	snprintf(bytes, sizeof(bytes), "%zu", t->len);
 	const char *params[] = { canvas_id, version_text, t->text, shapes, bytes };
-	return db_query(snap.db,
-			"SELECT snapshot, inserted FROM fs_store_snapshot($1, $2, $3::jsonb, $4, $5)",
-			5, params, cb, arg);
+	/* A whole canvas state, parsed into jsonb and written to the WAL: for the largest ones
+	 * that takes seconds. It is off the request path (or an explicit POST /snapshots), so it
+	 * gets four times the usual deadline. */
+	return db_query_timeout(snap.db, SNAPSHOT_TIMEOUT_FACTOR * db_pool_query_timeout(snap.db),
+				"SELECT snapshot, inserted FROM fs_store_snapshot($1, $2, $3::jsonb, "
+				"$4, $5)",
+				5, params, cb, arg);
 }
 
 bool snapshot_store(const char *canvas_id, long long version, const struct canvas_state *state,

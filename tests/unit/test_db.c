@@ -794,6 +794,31 @@ Test(db_pool, a_query_that_waited_out_its_deadline_is_answered_once_and_later_on
 	event_base_free(base);
 }
 
+Test(db_pool, a_query_with_its_own_longer_timeout_outlives_the_pools_and_others_still_expire)
+{
+	struct event_base *base = event_base_new();
+	struct db_pool *pool = db_pool_new(base, test_db_url(), 2, 10, 400);
+	cr_assert_not_null(pool);
+	cr_expect_eq(db_pool_query_timeout(pool), 400);
+	/* 0.8 s: past the pool's 400 ms, within its own 20 s. The short one behind it on the
+	 * other connection still gets the pool's bound. */
+	struct captured longer = { 0 }, shorter = { 0 };
+	cr_assert(db_query_timeout(pool, 20000, "SELECT pg_sleep(0.8), 'long'", 0, NULL, on_capture,
+				   &longer));
+	cr_assert(db_query(pool, "SELECT pg_sleep(30)", 0, NULL, on_capture, &shorter));
+	run_until(base, captured_called, &shorter, 20000);
+	run_until(base, captured_called, &longer, 20000);
+	cr_assert_eq(shorter.calls, 1);
+	cr_expect_not(shorter.ok);
+	cr_expect(shorter.retryable);
+	cr_assert_eq(longer.calls, 1);
+	cr_expect(longer.ok, "%s", longer.message);
+	cr_expect_str_eq(longer.values[1], "long");
+	cr_expect_not(db_query_timeout(pool, 0, "SELECT 1", 0, NULL, on_capture, &longer));
+	db_pool_free(pool);
+	event_base_free(base);
+}
+
 /* A server that completes the TCP handshake (the kernel does, from the backlog) and then says
  * nothing: a silent link. */
 static int silent_listener(int *fd_out)
