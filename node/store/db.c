@@ -57,6 +57,10 @@
 /* The server is unreachable when it has said nothing for this long while we waited for it
  * (the probe keeps an idle pool's silence short). */
 #define DB_SILENCE_MS 3000
+/* libpq grows a connection's input and output buffers to the largest message it ever carried
+ * and never shrinks them: after a statement that moved this much, the connection is replaced,
+ * so one read of a huge canvas does not pin tens of MB for the life of the process. */
+#define DB_RECYCLE_BYTES (1024 * 1024)
 /* PQsendQueryParams takes at most this many parameters (a protocol limit). */
 #define DB_MAX_PARAMS 65535
 
@@ -70,6 +74,7 @@ struct db_query {
 	int64_t enqueued_ms; /* monotonic */
 	int64_t deadline_ms; /* the caller's answer is due by then */
 	int timeout_ms;      /* this query's bound (the pool's, unless db_query_timeout) */
+	size_t param_bytes;  /* what goes out with it (libpq's output buffer grows to hold it) */
 	bool probe;          /* the pool's own reachability probe: not counted, no callback */
 };
 
@@ -94,6 +99,7 @@ struct db_conn {
 	int backoff_ms;
 	unsigned failed_attempts; /* since the last established connection */
 	bool ever_connected;
+	bool recycling;           /* closed on purpose (large statement): not a reconnect */
 	bool flushing;            /* output not fully sent: waiting for EV_WRITE */
 	struct db_query *query;   /* in flight (BUSY only) */
 	PGresult *result;         /* result collected so far for `query` */
@@ -167,8 +173,10 @@ static struct db_query *query_new(const char *sql, int nparams, const char *cons
 	q->nparams = nparams;
 	if (nparams > 0) {
 		q->params = xcalloc((size_t)nparams, sizeof(*q->params));
-		for (int i = 0; i < nparams; i++)
+		for (int i = 0; i < nparams; i++) {
 			q->params[i] = params[i] ? xstrdup(params[i]) : NULL;
+			q->param_bytes += params[i] ? strlen(params[i]) : 0;
+		}
 	}
 	q->cb = cb;
 	q->arg = arg;
@@ -475,8 +483,9 @@ static void conn_established(struct db_conn *c)
 		return;
 	}
 	evtimer_del(c->retry_timer);
-	if (c->ever_connected || c->failed_attempts > 0)
+	if ((c->ever_connected && !c->recycling) || c->failed_attempts > 0)
 		pool->reconnects++;
+	c->recycling = false;
 	c->ever_connected = true;
 	c->failed_attempts = 0;
 	c->backoff_ms = DB_BACKOFF_MIN_MS;
@@ -530,6 +539,33 @@ static void conn_on_retry_timer(evutil_socket_t fd, short what, void *arg)
 		conn_connect_failed(c, "connection attempt timed out");
 }
 
+/* Bytes of a result's values, counted up to DB_RECYCLE_BYTES (only "is it large" matters). */
+static size_t result_bytes(const PGresult *res)
+{
+	size_t total = 0;
+	int rows = PQntuples(res), cols = PQnfields(res);
+	for (int r = 0; r < rows && total < DB_RECYCLE_BYTES; r++)
+		for (int col = 0; col < cols; col++)
+			total += (size_t)PQgetlength(res, r, col);
+	return total;
+}
+
+/*
+ * Replaces a connection whose buffers grew for one large statement: closed and reconnected at
+ * once (no backoff: nothing failed), so a pool of one is without a connection for one connect.
+ */
+static void conn_recycle(struct db_conn *c, size_t param_bytes)
+{
+	log_info("db_recycled", "conn=%d reason=large_statement param_bytes=%zu", c->index,
+		 param_bytes);
+	c->recycling = true;
+	c->backoff_ms = DB_BACKOFF_MIN_MS;
+	conn_close(c);
+	conn_set_state(c, DB_CONN_DOWN);
+	if (!c->pool->shutting_down)
+		conn_start_connect(c);
+}
+
 /* The statement ended (PQgetResult returned NULL). */
 static void conn_complete_query(struct db_conn *c)
 {
@@ -541,7 +577,11 @@ static void conn_complete_query(struct db_conn *c)
 	c->flushing = false;
 	pool->last_rx_ms = now_ms();
 	conn_watch(c, true, false);
-	if (PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+	bool large = q->param_bytes >= DB_RECYCLE_BYTES ||
+		     (res && result_bytes(res) >= DB_RECYCLE_BYTES);
+	if (large && PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
+		conn_recycle(c, q->param_bytes);
+	} else if (PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
 		/* A bare BEGIN would hand the next caller an open transaction: drop it instead. */
 		char prefix[48], quoted[128];
 		snprintf(prefix, sizeof(prefix), "%.40s", q->sql);

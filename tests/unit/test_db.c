@@ -819,6 +819,39 @@ Test(db_pool, a_query_with_its_own_longer_timeout_outlives_the_pools_and_others_
 	event_base_free(base);
 }
 
+static bool pool_one_up(void *arg)
+{
+	struct db_pool_stats st;
+	db_pool_get_stats(arg, &st);
+	return st.connected == 1;
+}
+
+Test(db_pool, a_connection_that_carried_a_large_result_is_replaced_and_the_pool_goes_on)
+{
+	struct event_base *base = event_base_new();
+	struct db_pool *pool = db_pool_new(base, test_db_url(), 1, 10, 5000);
+	cr_assert_not_null(pool);
+	run_until(base, pool_one_up, pool, 20000);
+	struct captured big = { 0 }, pid1 = { 0 }, pid2 = { 0 };
+	cr_assert(db_query(pool, "SELECT pg_backend_pid()", 0, NULL, on_capture, &pid1));
+	run_until(base, captured_called, &pid1, 20000);
+	cr_assert(db_query(pool, "SELECT length(repeat('x', 2000000)), repeat('x', 2000000)", 0,
+			   NULL, on_capture, &big));
+	run_until(base, captured_called, &big, 20000);
+	cr_assert(big.ok, "%s", big.message);
+	cr_expect_str_eq(big.values[0], "2000000");
+	cr_assert(db_query(pool, "SELECT pg_backend_pid()", 0, NULL, on_capture, &pid2));
+	run_until(base, captured_called, &pid2, 20000);
+	cr_assert(pid2.ok, "%s", pid2.message);
+	cr_expect_str_neq(pid1.values[0], pid2.values[0],
+			  "libpq's grown buffers were kept: the same backend served on");
+	struct db_pool_stats st;
+	db_pool_get_stats(pool, &st);
+	cr_expect_eq(st.reconnects, 0, "a replacement on purpose is not a reconnect");
+	db_pool_free(pool);
+	event_base_free(base);
+}
+
 /* A server that completes the TCP handshake (the kernel does, from the backlog) and then says
  * nothing: a silent link. */
 static int silent_listener(int *fd_out)
