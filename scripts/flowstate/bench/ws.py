@@ -22,10 +22,15 @@ What one run does:
        join-history    a canvas with 100,000 ops of history (inserted with SQL), snapshotted by
                        POST /snapshots: connect → `sync` over 50 joins, without and with ?since=
        commit-hot-ws   1 canvas, 30 writers over 3 nodes, closed loop over WebSocket
+       bigcanvas       the largest canvas the limits allow (FLOWSTATE_MAX_SHAPES, _PATH_POINTS,
+                       _STATE_BYTES; inserted with SQL) read over and over on node 1 (GET /state,
+                       export.svg) while /healthz latency, cursor relay and the event-loop lag
+                       histogram are measured on that same node
      each ending with ws_load's convergence check (every client's state hash = GET /state, every
      client's last version = canvases.version); a failed check fails the run;
   5. prints a table per scenario and writes var/bench/<timestamp>/ws.json and ws.md (figures,
-     targets, machine facts, CPU time and RSS of every process involved).
+     targets, machine facts, CPU time and RSS of every process involved). Node RSS is taken at
+     rest, after every scenario (once the node's periodic malloc trim has run) and at the end.
 
 Everything runs on 127.0.0.1, and everything it starts is stopped at the end (also on Ctrl-C).
 What it shares with the REST benchmark (build, machine facts, accounts, topology, CPU sampling,
@@ -35,7 +40,9 @@ report formatting) comes from bench.common, bench.measure and report.
 import argparse
 import json
 import os
+import re
 import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -61,9 +68,12 @@ TARGET_JOIN_MS = 50.0
 TARGET_JOIN_HISTORY = 100000
 TARGET_HOT_OPS = 10000
 TARGET_HOT_P99_MS = 25.0
+TARGET_LOOP_STALL_P99_MS = 20.0
+# The node trims malloc's heaps every 5 s (node/core/memtrim.h): RSS "after" is read past that.
+RSS_SETTLE_S = 6.0
 
 SCENARIOS = ["fanout", "fanout-gateway", "delivery-2000", "cursors", "cursors-25hz", "idle", "join-history",
-	     "commit-hot-ws", "ws-many"]
+	     "commit-hot-ws", "ws-many", "bigcanvas"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,7 +282,7 @@ def scenario_idle(r, accounts, tag):
 	res = r.run("idle", "idle", canvases, r.endpoints(1),
 		    ["--clients", str(n), "--hold", str(a.idle_hold), "--connect-timeout", "180"],
 		    timeout=a.idle_hold + 600, on_ready=at_ready)
-	time.sleep(1.0)
+	time.sleep(RSS_SETTLE_S)  # past the node's periodic malloc trim
 	after = node_rss_mb(pids)
 	held = (res.get("at_ready") or {}).get("node_rss_mb", {})
 	synced = res["connect"]["synced"]
@@ -291,6 +301,222 @@ def scenario_idle(r, accounts, tag):
 				mem["tcp_kernel_%s_kb_per_socket" % key] = round(
 					(kernel_held[key] - kernel_before[key]) * 1024 / (2 * synced), 2)
 	res["memory"] = mem
+	return res
+
+
+# ---------------------------------------------------------------------------------------------
+# The largest allowed canvas.
+
+def node_limits(node_bin):
+	"""The per-canvas limits of the node (FLOWSTATE_MAX_SHAPES, _PATH_POINTS, _STATE_BYTES) from
+	its --help; {} when the binary has none (then the canvas of issue 9 is used)."""
+	try:
+		text = subprocess.run([str(node_bin), "--help"], capture_output=True, text=True,
+				      timeout=10).stdout
+	except (OSError, subprocess.TimeoutExpired):
+		return {}
+	out = {}
+	for name in ("MAX_SHAPES", "MAX_PATH_POINTS", "MAX_STATE_BYTES"):
+		m = re.search(r"FLOWSTATE_%s\b.*\n\s*default (\d+)" % name, text)
+		if m:
+			out[name.lower()] = int(m.group(1))
+	return out
+
+
+def big_canvas_plan(limits, args):
+	"""(rects, paths, points per path): as large as the limits allow, with the state kept at
+	about 90 % of FLOWSTATE_MAX_STATE_BYTES (a rect as inserted is ~215 bytes of state, a path
+	point ~14: fitted to two runs). Without limits: 10,000 rects and 100 paths of 10,000 points (~18 MB), the canvas
+	of issue 9, which every limit accepted then."""
+	if args.big_shapes:
+		return args.big_shapes, args.big_paths, args.big_points
+	if not limits:
+		return 10000, 100, 10000
+	shapes = limits.get("max_shapes", 10000)
+	points = limits.get("max_path_points", 5000)
+	budget = 0.9 * limits.get("max_state_bytes", 10 * 2 ** 20)
+	rect_bytes, path_bytes = 215, 250 + 14 * points
+	paths = max(0, min(shapes, int((budget - shapes * rect_bytes) / (path_bytes - rect_bytes))))
+	return shapes - paths, paths, points
+
+
+def insert_big_canvas(db, canvas_id, user_id, rects, paths, points):
+	"""rects + paths create_shape ops in one transaction, payloads in normalized form."""
+	db.sql("""
+BEGIN;
+INSERT INTO operations (canvas_id, version, client_op_id, user_id, type, payload)
+SELECT '%(c)s', g, gen_random_uuid(), '%(u)s', 'create_shape',
+       jsonb_build_object('shape_id', 'r' || g, 'kind', 'rect',
+                          'x', round((g * 37 %% 4000)::numeric, 1),
+                          'y', round((g * 53 %% 3000)::numeric, 1),
+                          'w', 120.0, 'h', 80.0, 'rotation', 0.0, 'z', 0.0,
+                          'style', jsonb_build_object('stroke', '#000000', 'fill', 'none',
+                                                     'width', 1.0, 'opacity', 1.0),
+                          'text', 'shape ' || g, 'points', '[]'::jsonb, 'from', null, 'to', null)
+FROM generate_series(1, %(r)d) g;
+INSERT INTO operations (canvas_id, version, client_op_id, user_id, type, payload)
+SELECT '%(c)s', %(r)d + g, gen_random_uuid(), '%(u)s', 'create_shape',
+       jsonb_build_object('shape_id', 'p' || g, 'kind', 'path', 'x', g * 10.0, 'y', g * 10.0,
+                          'w', 1000.0, 'h', 1000.0, 'rotation', 0.0, 'z', 1.0,
+                          'style', jsonb_build_object('stroke', '#0000ff', 'fill', 'none',
+                                                     'width', 2.0, 'opacity', 1.0),
+                          'text', '', 'from', null, 'to', null,
+                          'points', (SELECT jsonb_agg(jsonb_build_array(
+                                         round(((i * 7 + g) %% 1000)::numeric, 1),
+                                         round(((i * 13 + g) %% 1000)::numeric, 1)))
+                                     FROM generate_series(1, %(n)d) i))
+FROM generate_series(1, %(p)d) g;
+UPDATE canvases SET version = %(v)d WHERE id = '%(c)s' AND version = 0;
+COMMIT;
+""" % {"c": canvas_id, "u": user_id, "r": rects, "p": paths, "n": points, "v": rects + paths})
+
+
+def latency_summary(values_s):
+	"""The bench's histogram shape (ms) from raw seconds."""
+	v = sorted(values_s)
+	if not v:
+		return {"count": 0}
+
+	def q(p):
+		return round(v[min(len(v) - 1, int(p * len(v)))] * 1000, 3)
+	return {"count": len(v), "p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "p999": q(0.999),
+		"max": round(v[-1] * 1000, 3)}
+
+
+def lag_histogram(before, after):
+	"""flowstate_event_loop_lag_seconds between two scrapes: samples, and the bucket bounds
+	(ms) the 99th percentile and the largest sample fall in."""
+	name = "flowstate_event_loop_lag_seconds_bucket"
+	bounds = []
+	for series in after:
+		if series.startswith(name + "{le="):
+			le = series[len(name) + 5:-2]
+			bounds.append((float("inf") if le == "+Inf" else float(le), series))
+	bounds.sort()
+	counts = [(le, after[series] - before.get(series, 0)) for le, series in bounds]
+	total = counts[-1][1] if counts else 0
+	out = {"samples": int(total), "p99_le_ms": None, "max_le_ms": None}
+	for le, cum in counts:
+		if out["p99_le_ms"] is None and total and cum >= 0.99 * total:
+			out["p99_le_ms"] = le * 1000
+		if total and cum >= total:
+			out["max_le_ms"] = le * 1000
+			break
+	return out
+
+
+def scenario_bigcanvas(r, accounts, tag, db):
+	"""Reads of the largest allowed canvas must not stall the node: GET /state and export.svg
+	in a loop on node 1, while a prober times /healthz there every 10 ms and ws_load relays
+	cursors between clients of another canvas on that node."""
+	a = r.args
+	limits = node_limits(r.topology.cluster.node_bin) if r.topology.cluster else {}
+	rects, paths, points = big_canvas_plan(limits, a)
+	big, _ = canvases_for(accounts, "bigcanvas", 1, tag)
+	big_id = big[0][0]
+	t0 = time.monotonic()
+	insert_big_canvas(db, big_id, accounts.user_ids[0], rects, paths, points)
+	insert_s = time.monotonic() - t0
+	node = r.topology.node_urls[0]
+	token = accounts.tokens[0]
+	reader = api.Client(node, token=token, timeout=120, keep_alive=True, reconnect=True)
+	t0 = time.monotonic()
+	snap = reader.call("POST", "/canvases/%s/snapshots" % big_id, expect=(200, 201))
+	snap_s = time.monotonic() - t0
+	first = reader.request("GET", "/api/v1/canvases/%s/state" % big_id)
+	state_bytes = len(first.body)
+	say("bigcanvas: %s rects + %s paths of %s points (limits %s): state %.1f MB, inserted in "
+	    "%.1fs, snapshot in %.1fs" % (fmt_int(rects), fmt_int(paths), fmt_int(points),
+					   limits or "none: the canvas of issue 9", state_bytes / 2 ** 20,
+					   insert_s, snap_s))
+	results = []
+	for reading in (False, True):
+		results.append(bigcanvas_phase(r, accounts, tag, node, big_id, reader, reading))
+	reader.close()
+	for res in results:
+		res["bigcanvas"].update({
+			"rects": rects, "paths": paths, "points_per_path": points, "limits": limits,
+			"state_bytes": state_bytes, "insert_seconds": round(insert_s, 2),
+			"snapshot": {"version": snap.get("version"), "seconds": round(snap_s, 3)}})
+	return results
+
+
+def bigcanvas_phase(r, accounts, tag, node, big_id, reader, reading):
+	"""One measured run on node 1: the /healthz prober and ws_load's cursor clients, with the
+	big canvas read over and over (reading) or not (the control: what the machine itself
+	costs, other people's processes included)."""
+	a = r.args
+	name = "bigcanvas" if reading else "bigcanvas-control"
+	stop = threading.Event()
+	healthz, reads = [], []
+
+	def probe():
+		c = api.Client(node, timeout=30, keep_alive=True, reconnect=True)
+		try:
+			while not stop.is_set():
+				t = time.perf_counter()
+				resp = c.request("GET", "/healthz")
+				if resp.status == 200:
+					healthz.append(time.perf_counter() - t)
+				time.sleep(0.01)
+		finally:
+			c.close()
+
+	def read():
+		paths_ = ["/api/v1/canvases/%s/state" % big_id, "/api/v1/canvases/%s/export.svg" % big_id]
+		i = 0
+		while not stop.is_set():
+			t = time.perf_counter()
+			resp = reader.request("GET", paths_[i % 2])
+			reads.append((paths_[i % 2].rsplit("/", 1)[1], resp.status, len(resp.body),
+				      time.perf_counter() - t))
+			i += 1
+
+	threads = []
+	metrics_before = {}
+	rss = {"before": node_rss_mb({0: r.pids[0]}) if 0 in r.pids else {}}
+
+	def at_ready():
+		metrics_before.update(api.metrics(node))
+		threads.append(threading.Thread(target=probe))
+		if reading:
+			threads.append(threading.Thread(target=read))
+		for t in threads:
+			t.start()
+		return {}
+
+	cursor_canvases, _ = canvases_for(accounts, name + "-cursors", 2, tag)
+	try:
+		res = r.run(name, "cursors", cursor_canvases, r.endpoints(1),
+			    ["--clients", str(a.big_cursor_clients), "--cursor-hz", str(a.cursor_hz),
+			     "--duration", str(a.big_duration), "--warmup", str(a.warmup)],
+			    timeout=a.big_duration + a.warmup + 300, on_ready=at_ready)
+	finally:
+		stop.set()
+		for t in threads:
+			t.join(300)
+	lag = lag_histogram(metrics_before, api.metrics(node))
+	if 0 in r.pids:
+		rss["during_max"] = res.get("processes", {}).get("node1", {}).get("rss_max_mb")
+		time.sleep(RSS_SETTLE_S)
+		rss["after"] = node_rss_mb({0: r.pids[0]})
+	statuses = sorted({x[1] for x in reads})
+	res["bigcanvas"] = {
+		"reading": reading, "reads": len(reads), "read_statuses": statuses,
+		"read_ms": {kind: latency_summary([x[3] for x in reads if x[0] == kind])
+			    for kind in ("state", "export.svg")},
+		"healthz_ms": latency_summary(healthz), "loop_lag": lag, "node_rss_mb": rss,
+	}
+	if reading and statuses != [200]:
+		msg = "bigcanvas: reads answered %s" % statuses
+		say("FAILED " + msg)
+		r.report["failures"].append(msg)
+	b = res["bigcanvas"]
+	say("%s: %d reads (state p50 %s ms, svg p50 %s ms); /healthz p99 %s ms max %s ms; "
+	    "loop lag p99 <= %s ms over %d samples" % (
+		    name, b["reads"], fmt_ms(b["read_ms"]["state"].get("p50")),
+		    fmt_ms(b["read_ms"]["export.svg"].get("p50")), fmt_ms(b["healthz_ms"].get("p99")),
+		    fmt_ms(b["healthz_ms"].get("max")), lag["p99_le_ms"], lag["samples"]))
 	return res
 
 
@@ -396,6 +622,12 @@ def lat_rows(s):
 	if "cursors" in s:
 		for k, label in sides:
 			rows.append(("cursor relay, %s" % label, s["cursors"]["relay_ms"][k]))
+	if "bigcanvas" in s:
+		b = s["bigcanvas"]
+		rows.append(("GET /healthz%s" % (" while reading it" if b["reading"] else ""),
+			     b["healthz_ms"]))
+		rows.append(("GET /state of it", b["read_ms"]["state"]))
+		rows.append(("GET export.svg of it", b["read_ms"]["export.svg"]))
 	if "join" in s:
 		rows.append(("connect → 101", s["join"]["connect_to_upgrade_ms"]))
 		rows.append(("connect → sync", s["join"]["connect_to_sync_ms"]))
@@ -561,6 +793,27 @@ def targets(report):
 		worst = max(v for v in rest.values() if v is not None)
 		out.append(("a node at rest < %.0f MB RSS" % TARGET_REST_RSS_MB, "%.1f MB (largest of %d)"
 			    % (worst, len(rest)), worst < TARGET_REST_RSS_MB))
+		end = report.get("end_rss_mb") or {}
+		if end and all(end.get(k) for k in rest):
+			grown = max(end[k] - rest[k] for k in rest)
+			out.append(("... and back near it after load (end - rest)",
+				    "%+.1f MB (largest of %d)" % (grown, len(rest)),
+				    grown < 0.25 * TARGET_REST_RSS_MB))
+	bc = pick(report, "bigcanvas")
+	if bc:
+		b = bc["bigcanvas"]
+		h = b["healthz_ms"]
+		ctl = (pick(report, "bigcanvas-control") or {}).get("bigcanvas", {})
+		out.append(("reading the largest allowed canvas: event-loop stall p99 < %.0f ms"
+			    % TARGET_LOOP_STALL_P99_MS,
+			    "/healthz p99 %s ms (max %s), loop lag p99 <= %s ms (control: %s ms, "
+			    "<= %s ms)" % (
+				    fmt_ms(h.get("p99")), fmt_ms(h.get("max")),
+				    b["loop_lag"]["p99_le_ms"],
+				    fmt_ms(ctl.get("healthz_ms", {}).get("p99")),
+				    ctl.get("loop_lag", {}).get("p99_le_ms")),
+			    h.get("count", 0) > 0 and h["p99"] < TARGET_LOOP_STALL_P99_MS and
+			    (b["loop_lag"]["p99_le_ms"] or 0) <= TARGET_LOOP_STALL_P99_MS))
 	j = pick(report, "join-history")
 	if j:
 		h = j["join"]["connect_to_sync_ms"]
@@ -677,6 +930,13 @@ def main(argv=None):
 	p.add_argument("--hot-writers", type=int, default=30)
 	p.add_argument("--many-canvases", type=int, default=1000)
 	p.add_argument("--many-clients-per-canvas", type=int, default=3)
+	p.add_argument("--big-duration", type=float, help="measured seconds of bigcanvas "
+		       "(default 20, quick 8)")
+	p.add_argument("--big-cursor-clients", type=int, default=20,
+		       help="bigcanvas: cursor clients on node 1 meanwhile")
+	p.add_argument("--big-shapes", type=int, help="bigcanvas: rects (default: from the limits)")
+	p.add_argument("--big-paths", type=int, default=0, help="with --big-shapes: paths")
+	p.add_argument("--big-points", type=int, default=0, help="with --big-shapes: points per path")
 	p.add_argument("--node-log-level", help="FLOWSTATE_LOG_LEVEL of our own cluster's nodes")
 	p.add_argument("--node-env", action="append", default=[], metavar="NAME=VALUE",
 		       help="extra FLOWSTATE_* setting for our own cluster's nodes (repeatable)")
@@ -700,6 +960,8 @@ def main(argv=None):
 		args.warmup = 1.0 if args.quick else 2.0
 	if args.idle_hold is None:
 		args.idle_hold = 5.0 if args.quick else 30.0
+	if args.big_duration is None:
+		args.big_duration = 8.0 if args.quick else 20.0
 	only = set(args.only.split(",")) if args.only else None
 	if only and only - set(SCENARIOS):
 		p.error("unknown scenario(s): %s" % ", ".join(sorted(only - set(SCENARIOS))))
@@ -755,7 +1017,7 @@ def main(argv=None):
 			if not wanted(name):
 				return
 			if len(topology.node_urls) < 3 and name not in ("idle", "join-history",
-									 "fanout-gateway"):
+									 "fanout-gateway", "bigcanvas"):
 				say("%s: skipped (needs 3 nodes, have %d)" % (name, len(topology.node_urls)))
 				return
 			accounts.login()
@@ -770,6 +1032,10 @@ def main(argv=None):
 			results = fn()
 			for res in results if isinstance(results, list) else [results]:
 				show(res)
+			# What the node keeps once the load is gone (past its malloc trim).
+			time.sleep(RSS_SETTLE_S)
+			report.setdefault("rss_after_mb", {})[name] = node_rss_mb(runner.pids)
+			say("  node RSS after %s: %s" % (name, report["rss_after_mb"][name]))
 
 		def show(res):
 			load, got, checked = summary(res)
@@ -802,6 +1068,10 @@ def main(argv=None):
 			step("join-history", lambda: scenario_join_history(runner, accounts, history))
 		step("commit-hot-ws", lambda: scenario_commit_hot(runner, accounts, tag))
 		step("ws-many", lambda: scenario_ws_many(runner, accounts, tag))
+		if wanted("bigcanvas") and db is None:
+			say("bigcanvas: skipped (needs --database-url)")
+		elif wanted("bigcanvas"):
+			step("bigcanvas", lambda: scenario_bigcanvas(runner, accounts, tag, db))
 		report["end_rss_mb"] = node_rss_mb(runner.pids)
 		client.close()
 
