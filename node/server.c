@@ -178,8 +178,9 @@ bool server_init(struct server *srv)
 	memtrim_start(srv->base);
 	srv->db = db_pool_new(srv->base, srv->cfg.database_url, srv->cfg.db_pool_size,
 			      srv->cfg.db_queue_max, srv->cfg.db_query_timeout_ms);
-	srv->workers = workers_new(srv->base, srv->cfg.kdf_threads);
-	srv->canvas_workers = workers_new(srv->base, srv->cfg.canvas_threads);
+	srv->workers = workers_new(srv->base, srv->cfg.kdf_threads, 0);
+	/* Canvas work takes seconds for the largest canvases: below the loop (workers.h). */
+	srv->canvas_workers = workers_new(srv->base, srv->cfg.canvas_threads, WORKERS_NICE_CANVAS);
 	server_wire(srv);
 
 	srv->listener = listener_new(srv->base, srv->cfg.host, srv->cfg.port, &srv->http_cfg);

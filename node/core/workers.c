@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
@@ -25,6 +27,7 @@ struct workers {
 	struct job_queue todo, finished;
 	bool stopping;
 	int nthreads;
+	int nice;               /* added to the threads' nice value */
 	pthread_t *threads;
 	int wake_fd;            /* eventfd: a worker finished a job */
 	struct event *wake_ev;
@@ -54,6 +57,13 @@ static struct job *queue_pop(struct job_queue *q)
 static void *worker_main(void *arg)
 {
 	struct workers *w = arg;
+	if (w->nice) {
+		/* On Linux a nice value belongs to a thread: this one only, not the loop's. */
+		id_t tid = (id_t)syscall(SYS_gettid);
+		int base = getpriority(PRIO_PROCESS, tid);
+		if (setpriority(PRIO_PROCESS, tid, base + w->nice) != 0)
+			log_warn("workers_nice_failed", "nice=%d", base + w->nice);
+	}
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		struct job *j;
@@ -96,9 +106,10 @@ static void workers_wake_cb(evutil_socket_t fd, short events, void *arg)
 	workers_run_finished(arg);
 }
 
-struct workers *workers_new(struct event_base *base, int threads)
+struct workers *workers_new(struct event_base *base, int threads, int nice)
 {
 	struct workers *w = xcalloc(1, sizeof(*w));
+	w->nice = nice;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
 	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

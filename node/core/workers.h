@@ -15,7 +15,11 @@ struct workers;
 
 typedef void (*workers_fn)(void *arg);
 
-struct workers *workers_new(struct event_base *base, int threads);
+/* nice: the threads' nice value relative to the process (0: the same as the loop). Work that
+ * grows with the input (a canvas of megabytes) runs at a higher one, so that on a busy machine
+ * the scheduler prefers the event loop thread to it: the loop is what every client waits on. */
+struct workers *workers_new(struct event_base *base, int threads, int nice);
+#define WORKERS_NICE_CANVAS 10
 void workers_submit(struct workers *w, workers_fn work, workers_fn done, void *arg);
 /* Finishes queued jobs (running their done callbacks), joins the threads, frees. */
 void workers_free(struct workers *w);
