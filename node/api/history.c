@@ -510,11 +510,12 @@ static void export_render_svg(struct state_result *r, void *arg)
 static void export_state_loaded(struct state_result *r, void *arg)
 {
 	struct export_ctx *c = arg;
-	if (r->status != STATE_OK)
+	if (r->status != STATE_OK) {
 		api_respond_state_failure(c->req, r);
-	else
-		http_respond(c->req, 200, "image/svg+xml", c->body, c->len);
-	free(c->body);
+		free(c->body);
+	} else {
+		http_respond_take(c->req, 200, "image/svg+xml", c->body, c->len); /* no copy */
+	}
 	free(c);
 }
 

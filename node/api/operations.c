@@ -241,11 +241,12 @@ static void state_serialize(struct state_result *r, void *arg)
 static void state_ready(struct state_result *r, void *arg)
 {
 	struct state_get_ctx *c = arg;
-	if (r->status != STATE_OK)
+	if (r->status != STATE_OK) {
 		api_respond_state_failure(c->req, r);
-	else
-		http_respond_json_text(c->req, 200, c->body, c->len);
-	free(c->body);
+		free(c->body);
+	} else {
+		http_respond_take(c->req, 200, "application/json", c->body, c->len); /* no copy */
+	}
 	free(c);
 }
 

@@ -360,8 +360,14 @@ void http_conns_close_all(void)
 	reaper = NULL;
 }
 
-void http_respond(struct http_request *req, int status, const char *content_type,
-		  const char *body, size_t body_len)
+static void free_body(const void *data, size_t len, void *arg)
+{
+	free(arg);
+}
+
+/* owned: body is malloc'd and ours to free (kept by reference until sent: no copy). */
+static void respond(struct http_request *req, int status, const char *content_type,
+		    const char *body, size_t body_len, char *owned)
 {
 	struct http_conn *conn = req->conn;
 	double seconds = clock_seconds_since(&req->started);
@@ -374,6 +380,7 @@ void http_respond(struct http_request *req, int status, const char *content_type
 	conn->req = NULL;
 	if (conn->state == HTTP_CONN_ABANDONED) {
 		request_free(req);
+		free(owned);
 		conn_close(conn);
 		return;
 	}
@@ -399,11 +406,27 @@ void http_respond(struct http_request *req, int status, const char *content_type
 	struct evbuffer *out = stream_output(conn->stream);
 	evbuffer_add(out, head.data, head.len);
 	strbuf_free(&head);
-	if (!head_only && body_len)
+	if (head_only || !body_len)
+		free(owned);
+	else if (owned)
+		evbuffer_add_reference(out, body, body_len, free_body, owned);
+	else
 		evbuffer_add(out, body, body_len);
 	request_free(req);
 	http_conn_change_state(conn, HTTP_CONN_WRITING);
 	stream_flush_soon(conn->stream);
+}
+
+void http_respond(struct http_request *req, int status, const char *content_type,
+		  const char *body, size_t body_len)
+{
+	respond(req, status, content_type, body, body_len, NULL);
+}
+
+void http_respond_take(struct http_request *req, int status, const char *content_type,
+		       char *body, size_t body_len)
+{
+	respond(req, status, content_type, body, body_len, body);
 }
 
 struct stream *http_upgrade(struct http_request *req, const char *accept)

@@ -70,6 +70,10 @@ void http_conns_close_all(void);
 
 void http_respond(struct http_request *req, int status, const char *content_type,
 		  const char *body, size_t body_len);
+/* As http_respond, taking body (malloc'd): it is sent without a copy and freed once sent. A
+ * large answer (a canvas state of megabytes) then costs the loop no memcpy. */
+void http_respond_take(struct http_request *req, int status, const char *content_type,
+		       char *body, size_t body_len);
 /* Responds with body text that is already JSON. */
 void http_respond_json_text(struct http_request *req, int status, const char *json, size_t len);
 /* Serializes and releases body. */
