@@ -356,7 +356,10 @@ class RawWs:
 				code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
 				return ("close", code, payload[2:].decode("utf-8", "replace"))
 			assert opcode == OP_TEXT and fin, (fin, opcode, payload[:100])
-			return json.loads(payload)
+			message = json.loads(payload)
+			problem = apidoc_check.check_ws(message)
+			assert not problem, problem
+			return message
 
 	def read_until_close(self, answer_pings=True):
 		"""(messages, close code or None if the stream ended without a close frame)."""
