@@ -821,6 +821,13 @@ async function scenario(browser) {
 		await A.keyboard.press('Enter');
 		await B.waitForFunction((id) => { const p = window.flowstate.pin(id); return p && p.text === '2'; }, threadId, { timeout: T });
 		await thread.locator('.comment.reply').filter({ hasText: 'Agreed, I will trim it.' }).waitFor({ timeout: T });
+		// Ada edits her reply; Bob's page shows the new text.
+		await thread.locator('.comment.reply .edit').click();
+		await A.keyboard.press('End');
+		await A.keyboard.type(' Today.');
+		await A.keyboard.press('Enter');
+		await waitComment(B, 'c.parent_id && c.body === "Agreed, I will trim it. Today."', 'edited reply');
+		assert.equal(await thread.locator('.comment.reply .edit').count(), 1);
 		await shot(A, 'desktop-ada-comments');
 		// The pin follows the sticky when it moves.
 		await A.click('#comments-panel [aria-label="Close comments"]');

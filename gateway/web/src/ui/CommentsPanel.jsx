@@ -45,8 +45,8 @@ function tooLong(text) {
 }
 
 // Enter sends, Shift+Enter is a new line, Esc cancels.
-function CommentInput({ placeholder, onSubmit, onCancel, autoFocus, id, label, submitText = 'Send' }) {
-	const [text, setText] = useState('');
+function CommentInput({ placeholder, onSubmit, onCancel, autoFocus, id, label, submitText = 'Send', initial = '' }) {
+	const [text, setText] = useState(initial);
 	const [busy, setBusy] = useState(false);
 	const send = async () => {
 		if (!text.trim() || busy)
@@ -144,6 +144,7 @@ export function CommentsPanel({ tools }) {
 	const role = useBoard((s) => s.role);
 	const you = useBoard((s) => s.you);
 	const [error, setError] = useState('');
+	const [editing, setEditing] = useState(null); // id of our comment being edited
 	const list = useRef(null);
 
 	useEffect(() => {
@@ -200,12 +201,24 @@ export function CommentsPanel({ tools }) {
 										<div className="comment-head">
 											<strong>{c.author ? c.author.display_name : '?'}</strong>
 											<span className="muted">{when(c.created_at)}</span>
+											{r.edit && editing !== c.id && (
+												<button type="button" className="link small edit" aria-label="Edit comment"
+													onClick={() => setEditing(c.id)}>Edit</button>
+											)}
 											{c.parent_id && r.remove && (
 												<button type="button" className="link small" aria-label="Delete reply"
 													onClick={() => run(() => api.deleteComment(c.id))}>Delete</button>
 											)}
 										</div>
-										<CommentBody text={c.body} />
+										{editing === c.id
+											? <CommentInput initial={c.body} label="Edit comment" submitText="Save" autoFocus onCancel={() => setEditing(null)}
+												onSubmit={async (body) => {
+													const ok = await run(() => api.updateComment(c.id, { body }));
+													if (ok)
+														setEditing(null);
+													return ok;
+												}} />
+											: <CommentBody text={c.body} />}
 									</div>
 								);
 							})}
