@@ -303,6 +303,11 @@ static void ws_conn_close_stalled(struct ws_conn *c, double stalled)
 	log_info("ws_stalled_client", "%s seconds=%.1f dropped_bytes=%zu", c->label, stalled,
 		 dropped);
 	ws_conn_close(c, WS_CLOSE_TRY_AGAIN_LATER, "not reading: reconnect with since");
+	/* Its close frame can only leave once it reads again: wait for that as long as it was
+	 * given to start reading (not just the 5 s of a closing handshake), or a client that
+	 * resumes a little later gets a bare EOF instead of the 1013. */
+	if (c->state == WS_CONN_CLOSING && c->limits->stall_timeout > WS_CLOSING_TIMEOUT_SEC)
+		stream_set_timeout(c->stream, c->limits->stall_timeout);
 }
 
 void ws_conn_abort(struct ws_conn *c)

@@ -9,7 +9,7 @@
  * with the connection). A peer that takes no byte for the stall timeout while output waits has
  * stopped reading: its queued frames are dropped and it is closed with 1013, the close frame
  * right behind what already sits in the socket's buffer (at most 64 KiB), so the peer sees it
- * when it reads again. It knows nothing of canvases: text messages go to the owner's handler.
+ * when it reads again within another stall timeout. It knows nothing of canvases: text messages go to the owner's handler.
  *
  * Output goes through a queue of whole frames that feeds the socket's buffer up to 64 KiB:
  * frames that have not reached it can be dropped whole, never cut.

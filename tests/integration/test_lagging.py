@@ -186,3 +186,43 @@ def test_a_client_far_behind_catches_up_from_postgres_in_order(cluster, team, la
 		finally:
 			slow.close()
 	run(body(), timeout=240)
+
+
+def test_a_client_that_stopped_reading_sees_its_close_frame_when_it_reads_again(
+		cluster, team, lagnode):
+	"""A client that stops reading and sends nothing (a suspended tab): once it has taken no
+	byte for FLOWSTATE_WS_STALL_TIMEOUT (20 s here) it is closed with 1013, its queued ops
+	dropped. Its close frame waits behind what the socket buffers hold for as long as the stall
+	timeout, not just the 5 s of a closing handshake: read 8 s later, the stream still ends
+	with the close frame, not a bare EOF, after ops in order from the first."""
+	canvas = new_canvas(team)
+	slow = RawWs(lagnode.url, canvas, team.a.token, since=0, rcvbuf=4096, timeout=60)
+	try:
+		sync = slow.recv_message()
+		assert sync["type"] == "sync" and sync["current_version"] == 0, sync
+		log_start = len(lagnode.log_text())
+		w = RestWriter(lagnode.url, team.b.token)
+		try:
+			# ~440 KB: more than the socket buffers (the kernel's and the node's) hold.
+			for i in range(40):
+				w.commit(canvas, "create_shape", bloated("q%d" % (i % 5), i))
+		finally:
+			w.close()
+		rx = re.compile(r"ws_stalled_client session=\d+ canvas=%s " % canvas)
+		deadline = time.monotonic() + 90
+		while not rx.search(lagnode.log_text()[log_start:]):
+			assert time.monotonic() < deadline, "the stalled client was not closed in 90 s"
+			time.sleep(0.2)
+		time.sleep(8)  # longer than a closing handshake's 5 s
+		messages, code = slow.read_until_close(answer_pings=False)
+		assert code == 1013, (code, len(messages), slow.end_reason)
+		versions = []
+		for m in messages:
+			if m["type"] == "operation":
+				versions.append(m["operation"]["version"])
+			elif m["type"] == "operations":
+				versions += [o["version"] for o in m["operations"]]
+		assert versions == list(range(1, len(versions) + 1)), versions
+		assert len(versions) < 40
+	finally:
+		slow.close()
