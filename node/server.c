@@ -117,6 +117,7 @@ static void server_wire(struct server *srv)
 	const char *const *route_names = router_metric_names(&route_count);
 	metrics_set_routes(route_names, route_count);
 	metrics_add_collector(db_pool_write_metrics, srv->db);
+	metrics_add_collector(rooms_write_metrics, NULL);
 
 	looplag_start(srv->base);
 	ratelimit_init(srv->base, cfg->user_ops_per_second, cfg->user_ops_burst);

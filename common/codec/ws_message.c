@@ -394,3 +394,12 @@ const char *ws_message_type_name(enum ws_msg_type type, bool batch)
 	}
 	return "invalid";
 }
+
+static const char *const type_names[] = { "operation", "operations", "undo", "redo", "cursor",
+					  "stroke", "ping", "unknown", "invalid" };
+
+const char *const *ws_message_type_names(size_t *n)
+{
+	*n = sizeof(type_names) / sizeof(type_names[0]);
+	return type_names;
+}

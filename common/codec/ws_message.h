@@ -113,7 +113,11 @@ bool ws_message_parse(const char *text, size_t len, const struct ws_message_limi
 /* Releases everything *m owns and zeroes it; safe on a zeroed or failed message, and twice. */
 void ws_message_free(struct ws_message *m);
 
-/* The protocol name of a type ("operation" or "operations" for WS_MSG_OPERATIONS). */
+/* The protocol name of a type ("operation" or "operations" for WS_MSG_OPERATIONS; "unknown"
+ * for a type the protocol does not have, "invalid" for no type at all): static strings, never
+ * the client's own spelling, so they are safe as metrics labels. */
 const char *ws_message_type_name(enum ws_msg_type type, bool batch);
+/* Every name ws_message_type_name can return (count in *n). */
+const char *const *ws_message_type_names(size_t *n);
 
 #endif

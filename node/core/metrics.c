@@ -1,5 +1,6 @@
 #include "core/metrics.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,8 +49,8 @@ static const struct {
 				 "Version gaps that timed out and were fetched from Postgres" },
 	[METRIC_HEAD_CHECKS] = { "flowstate_room_head_checks_total", METRIC_COUNTER,
 				 "Periodic checks of rooms against canvases.version" },
-	[METRIC_WS_MESSAGES_IN] = { "flowstate_ws_messages_received_total", METRIC_COUNTER,
-				    "WebSocket messages received from clients" },
+	[METRIC_WS_RECONNECTS] = { "flowstate_ws_reconnects_total", METRIC_COUNTER,
+				   "WebSocket joins that resume from a version (?since=)" },
 	[METRIC_WS_TRANSIENT_DROPPED] = { "flowstate_ws_transient_dropped_total", METRIC_COUNTER,
 					  "Cursor/stroke/presence frames dropped for slow clients" },
 	[METRIC_WS_SLOW_CLIENTS_CLOSED] = { "flowstate_ws_slow_clients_closed_total",
@@ -107,6 +108,10 @@ static const struct {
 						 12,
 						 { 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25,
 						   0.5, 1.0, 2.5, 5.0 } },
+	[METRIC_HIST_WS_CONNECTION_SECONDS] = { "flowstate_ws_connection_duration_seconds",
+						"WebSocket sessions: open to closed", 12,
+						{ 1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 14400,
+						  28800, 86400 } },
 };
 
 static struct {
@@ -145,6 +150,78 @@ static void render_histograms(struct evbuffer *b)
 }
 
 static int64_t metric_values[METRIC_COUNT];
+
+#define LABEL_VALUE_SIZE 32
+
+static const struct {
+	const char *name;
+	const char *label;
+	const char *help;
+} labeled_defs[LABELED_METRIC_COUNT] = {
+	[METRIC_L_WS_MESSAGES_RECEIVED] = { "flowstate_ws_messages_received_total", "type",
+					    "WebSocket messages received from clients, by type "
+					    "(invalid: not a JSON object with a string type)" },
+	[METRIC_L_WS_MESSAGES_SENT] = { "flowstate_ws_messages_sent_total", "type",
+					"WebSocket messages queued to clients, by type (one per "
+					"receiver of a broadcast)" },
+};
+
+static struct {
+	char values[METRICS_LABEL_VALUES_MAX][LABEL_VALUE_SIZE];
+	uint64_t counts[METRICS_LABEL_VALUES_MAX];
+	size_t used;
+} labeled[LABELED_METRIC_COUNT];
+
+static bool label_value_ok(const char *v)
+{
+	size_t n = 0;
+	for (; v && v[n]; n++) {
+		char c = v[n];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+			return false;
+	}
+	return n > 0 && n < LABEL_VALUE_SIZE;
+}
+
+/* The slot of a value, added if there is room; the last slot is kept for "other". */
+static size_t label_slot(enum labeled_metric_id id, const char *value)
+{
+	if (!label_value_ok(value))
+		value = "other";
+	for (size_t i = 0; i < labeled[id].used; i++)
+		if (!strcmp(labeled[id].values[i], value))
+			return i;
+	if (labeled[id].used < METRICS_LABEL_VALUES_MAX - 1 || !strcmp(value, "other")) {
+		size_t i = labeled[id].used++;
+		snprintf(labeled[id].values[i], LABEL_VALUE_SIZE, "%s", value);
+		return i;
+	}
+	return label_slot(id, "other");
+}
+
+void metrics_labeled_inc(enum labeled_metric_id id, const char *value)
+{
+	labeled[id].counts[label_slot(id, value)]++;
+}
+
+void metrics_labeled_declare(enum labeled_metric_id id, const char *const *values, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		(void)label_slot(id, values[i]);
+}
+
+static void render_labeled(struct evbuffer *b)
+{
+	for (size_t m = 0; m < LABELED_METRIC_COUNT; m++) {
+		const char *name = labeled_defs[m].name;
+		evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name,
+				    labeled_defs[m].help, name);
+		for (size_t i = 0; i < labeled[m].used; i++)
+			evbuffer_add_printf(b, "%s{%s=\"%s\"} %llu\n", name, labeled_defs[m].label,
+					    labeled[m].values[i],
+					    (unsigned long long)labeled[m].counts[i]);
+	}
+}
 
 /* Latency buckets in seconds (upper bounds), shared by every route. */
 static const double latency_buckets[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -297,6 +374,7 @@ char *metrics_render(size_t *len)
 	}
 
 	render_histograms(b);
+	render_labeled(b);
 
 	for (size_t i = 0; i < collector_count; i++)
 		collectors[i].fn(b, collectors[i].arg);

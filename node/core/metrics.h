@@ -28,7 +28,7 @@ enum metric_id {
 	METRIC_DUPLICATES_DROPPED,          /* counter */
 	METRIC_GAP_FETCHES,                 /* counter */
 	METRIC_HEAD_CHECKS,                 /* counter */
-	METRIC_WS_MESSAGES_IN,              /* counter */
+	METRIC_WS_RECONNECTS,               /* counter: WebSocket joins with ?since= */
 	METRIC_WS_TRANSIENT_DROPPED,        /* counter: cursors/strokes dropped for slow clients */
 	METRIC_WS_SLOW_CLIENTS_CLOSED,      /* counter */
 	METRIC_WS_STALLED_CLOSED,           /* counter: clients that stopped reading, closed */
@@ -50,6 +50,7 @@ enum histogram_id {
 	METRIC_HIST_COMMIT_BATCH_OPS,       /* ops per group-commit batch */
 	METRIC_HIST_DELIVERY_LAG_SECONDS,   /* publish on another node → received here */
 	METRIC_HIST_EVENT_LOOP_LAG_SECONDS, /* a timer's lateness: how long the loop was held */
+	METRIC_HIST_WS_CONNECTION_SECONDS,  /* a WebSocket session, open to closed */
 	HISTOGRAM_COUNT
 };
 
@@ -60,6 +61,22 @@ void metrics_gauge_add(enum metric_id id, int64_t delta);
 void metrics_gauge_raise(enum metric_id id, int64_t value);
 
 void metrics_histogram_observe(enum histogram_id id, double value);
+
+/*
+ * Counters with one label (flowstate_ws_messages_received_total{type="cursor"}). Label values
+ * are copied; each counter holds at most METRICS_LABEL_VALUES_MAX distinct values, and any
+ * value past that bound (or one that is empty, too long or not [a-z0-9_]) counts as "other",
+ * so a bug can never make the exposition grow without bound. Never pass untrusted strings.
+ */
+enum labeled_metric_id {
+	METRIC_L_WS_MESSAGES_RECEIVED,      /* type: the client message's type */
+	METRIC_L_WS_MESSAGES_SENT,          /* type: the server message's type */
+	LABELED_METRIC_COUNT
+};
+#define METRICS_LABEL_VALUES_MAX 32
+void metrics_labeled_inc(enum labeled_metric_id id, const char *value);
+/* Values exposed at 0 before they first occur (so dashboards and alerts find the series). */
+void metrics_labeled_declare(enum labeled_metric_id id, const char *const *values, size_t n);
 
 /* Route labels for the HTTP metrics (index = route id); names are borrowed for good. */
 void metrics_set_routes(const char *const *names, size_t count);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "base/alloc.h"
@@ -59,6 +60,26 @@ void rooms_init(const struct room_env *e)
 {
 	env = *e;
 	rooms = strmap_new();
+}
+
+static void room_count_max(const char *key, void *value, void *arg)
+{
+	const struct room *r = value;
+	size_t *max = arg;
+	if (r->member_count > *max)
+		*max = r->member_count;
+}
+
+void rooms_write_metrics(struct evbuffer *out, void *arg)
+{
+	size_t max = 0;
+	if (rooms)
+		strmap_foreach(rooms, room_count_max, &max);
+	evbuffer_add_printf(out,
+			    "# HELP flowstate_room_clients_max Clients of the fullest canvas room "
+			    "on this node\n# TYPE flowstate_room_clients_max gauge\n"
+			    "flowstate_room_clients_max %zu\n",
+			    max);
 }
 
 void rooms_drain(void)

@@ -125,6 +125,11 @@ void room_member_selected(struct room *r, struct room_member *m, json_t *shape_i
 void room_member_opened(struct room *r, struct room_member *m);
 void room_member_closed(struct room *r, struct room_member *m);
 
+/* A metrics collector (core/metrics.h): flowstate_room_clients_max, the most clients one
+ * room on this node has right now (computed per scrape: O(rooms)). */
+struct evbuffer;
+void rooms_write_metrics(struct evbuffer *out, void *arg);
+
 /* Presence entries of the room's members here and on other nodes (JSON array, new ref). */
 json_t *room_presence(const struct room *r);
 

@@ -29,6 +29,7 @@ enum ws_conn_state { WS_CONN_OPEN, WS_CONN_CLOSING, WS_CONN_GONE };
 struct ws_frame {
 	int refs;
 	size_t len;
+	char type[24];                    /* the message's "type", for metrics ("" unknown) */
 	uint8_t data[];
 };
 
@@ -63,6 +64,31 @@ static struct reaper *reaper;
 
 /* ---- shared frames ----------------------------------------------------------------------- */
 
+static void frame_set_type(struct ws_frame *f, const char *type)
+{
+	snprintf(f->type, sizeof(f->type), "%s", type && strlen(type) < sizeof(f->type) ? type : "");
+}
+
+/* Every server message starts with its type ({"type":"operation",...}: the encoders put it
+ * first): the frame keeps it for per-type metrics, so no sender has to say it again. Anything
+ * else leaves the type unknown (""). */
+static void frame_type_from_text(struct ws_frame *f, const char *text, size_t len)
+{
+	static const char prefix[] = "{\"type\":\"";
+	const size_t pl = sizeof(prefix) - 1;
+	f->type[0] = '\0';
+	if (len <= pl || memcmp(text, prefix, pl))
+		return;
+	size_t n = 0;
+	while (pl + n < len && n + 1 < sizeof(f->type) &&
+	       ((text[pl + n] >= 'a' && text[pl + n] <= 'z') || text[pl + n] == '_'))
+		n++;
+	if (pl + n < len && text[pl + n] == '"') {
+		memcpy(f->type, text + pl, n);
+		f->type[n] = '\0';
+	}
+}
+
 struct ws_frame *ws_frame_text(const char *text, size_t len)
 {
 	uint8_t header[10];
@@ -72,6 +98,7 @@ struct ws_frame *ws_frame_text(const char *text, size_t len)
 	f->len = hl + len;
 	memcpy(f->data, header, hl);
 	memcpy(f->data + hl, text, len);
+	frame_type_from_text(f, text, len);
 	return f;
 }
 
@@ -91,6 +118,7 @@ struct ws_frame *ws_frame_text_parts(const char *const *parts, const size_t *len
 		memcpy(p, parts[i], lens[i]);
 		p += lens[i];
 	}
+	frame_type_from_text(f, (const char *)f->data + hl, len);
 	return f;
 }
 
@@ -104,7 +132,13 @@ struct ws_frame *ws_frame_json(json_t *message)
 		return ws_frame_text(fallback, sizeof(fallback) - 1);
 	struct ws_frame *f = ws_frame_text(text, strlen(text));
 	free(text);
+	frame_set_type(f, json_string_value(json_object_get(message, "type")));
 	return f;
+}
+
+const char *ws_frame_type(const struct ws_frame *f)
+{
+	return f->type;
 }
 
 void ws_frame_release(struct ws_frame *f)

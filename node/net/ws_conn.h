@@ -44,6 +44,10 @@ struct ws_frame *ws_frame_json(json_t *message);   /* serializes; does not steal
 /* One text frame from n pieces laid end to end: a large message built around a large payload
  * (a sync with a whole canvas state) is copied once, not once per concatenation. */
 struct ws_frame *ws_frame_text_parts(const char *const *parts, const size_t *lens, size_t n);
+/* The message type a frame carries, for per-type metrics: ws_frame_json takes the message's
+ * "type", a frame made from text the type it starts with ({"type":"..."), else none
+ * (""). */
+const char *ws_frame_type(const struct ws_frame *f);
 void ws_frame_release(struct ws_frame *f);
 
 struct ws_conn_limits {

@@ -59,6 +59,7 @@ struct session {
 	enum session_state state;
 	int refs;
 	uint64_t id;
+	double opened_at;                    /* monotonic seconds */
 	char session_id[40];
 	char color[8];
 	struct session_join join;
@@ -175,6 +176,8 @@ static void session_change_state(struct session *s, enum session_state state)
 		s->selection_timer = NULL;
 		open_count--;
 		metrics_gauge_add(METRIC_WS_CONNECTIONS, -1);
+		metrics_histogram_observe(METRIC_HIST_WS_CONNECTION_SECONDS,
+					  clock_mono_seconds() - s->opened_at);
 	}
 }
 
@@ -213,10 +216,11 @@ size_t sessions_open(void)
 
 /* ---- output --------------------------------------------------------------------------------- */
 
+/* Every message to a client goes through here, and is counted by type once it is queued. */
 static void session_send_frame(struct session *s, struct ws_frame *f, bool transient)
 {
-	if (s->state < SESSION_CLOSING && s->conn)
-		ws_conn_send(s->conn, f, transient);
+	if (s->state < SESSION_CLOSING && s->conn && ws_conn_send(s->conn, f, transient))
+		metrics_labeled_inc(METRIC_L_WS_MESSAGES_SENT, ws_frame_type(f));
 }
 
 static void session_send_json(struct session *s, json_t *msg, bool transient)
@@ -973,7 +977,6 @@ static void session_on_text(void *owner, const uint8_t *data, size_t len)
 	struct session *s = owner;
 	if (s->state >= SESSION_CLOSING)
 		return;
-	metrics_counter_inc(METRIC_WS_MESSAGES_IN);
 	const struct ws_message_limits limits = {
 		.max_ops = (size_t)env.cfg->ws_max_ops_per_message,
 		.max_stroke_points = WS_MESSAGE_MAX_STROKE_POINTS,
@@ -983,6 +986,7 @@ static void session_on_text(void *owner, const uint8_t *data, size_t len)
 	struct ws_message m;
 	struct ws_msg_error err;
 	bool ok = ws_message_parse((const char *)data, len, &limits, &m, &err);
+	metrics_labeled_inc(METRIC_L_WS_MESSAGES_RECEIVED, ws_message_type_name(m.type, m.batch));
 	if (m.type == WS_MSG_INVALID) {
 		session_send_error(s, err.code, err.detail,
 				   err.client_op_id[0] ? err.client_op_id : NULL);
@@ -1226,6 +1230,14 @@ void sessions_init(const struct session_env *e)
 		.stall_timeout = env.cfg->ws_stall_timeout,
 	};
 	reaper = reaper_new(env.base, session_free);
+	/* Every type at 0 from the start, so dashboards and alerts find the series. */
+	size_t n;
+	const char *const *received = ws_message_type_names(&n);
+	metrics_labeled_declare(METRIC_L_WS_MESSAGES_RECEIVED, received, n);
+	static const char *const sent[] = { "sync", "operation", "ack", "presence_join",
+					    "presence_leave", "cursor", "stroke", "undo", "redo",
+					    "pong", "error" };
+	metrics_labeled_declare(METRIC_L_WS_MESSAGES_SENT, sent, sizeof(sent) / sizeof(sent[0]));
 }
 
 void session_start(struct stream *stream, const struct session_join *join)
@@ -1237,6 +1249,9 @@ void session_start(struct stream *stream, const struct session_join *join)
 	s->join = *join;
 	s->state = SESSION_SYNCING;
 	double now = clock_mono_seconds();
+	s->opened_at = now;
+	if (join->since >= 0)
+		metrics_counter_inc(METRIC_WS_RECONNECTS); /* resumes from a version it had */
 	tbucket_init(&s->ops_bucket, env.cfg->ws_ops_per_second, env.cfg->ws_ops_burst, now);
 	tbucket_init(&s->cursor_bucket, env.cfg->ws_cursor_hz, SESSION_CURSOR_BURST, now);
 	tbucket_init(&s->selection_bucket, env.cfg->ws_cursor_hz, SESSION_CURSOR_BURST, now);
