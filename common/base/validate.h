@@ -66,6 +66,14 @@ bool validate_password(const char *s, const char **why) __attribute__((warn_unus
 bool validate_name(const char *s, size_t max, const char **why)
 	__attribute__((warn_unused_result));
 
+/*
+ * A calendar date as YYYY-MM-DD (exactly that: four-digit year 1970..9999, two-digit month and
+ * day, a day the month has). *days gets the days since 1970-01-01 (proleptic Gregorian).
+ */
+bool validate_date(const char *s, long *days) __attribute__((warn_unused_result));
+/* The YYYY-MM-DD form of days since 1970-01-01 (0 .. validate_date's maximum). */
+void validate_date_format(long days, char out[11]);
+
 /* The canonical 8-4-4-4-12 hex form of a UUID (any version, either case), nothing else. */
 bool validate_uuid(const char *s);
 

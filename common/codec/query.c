@@ -105,6 +105,12 @@ bool query_get(struct http_slice query, const char *key, char *out, size_t out_s
 	return decode_value(raw, out, out_size);
 }
 
+bool query_has(struct http_slice query, const char *key)
+{
+	struct http_slice raw;
+	return query_find(query, key, &raw);
+}
+
 /* [-]digits only, within long long; leading zeros are harmless and accepted. */
 static bool parse_decimal(const char *s, long long *out)
 {

@@ -33,6 +33,9 @@
 bool query_get(struct http_slice query, const char *key, char *out, size_t out_size)
 	__attribute__((warn_unused_result));
 
+/* Whether a pair with this key is present (whatever its value). */
+bool query_has(struct http_slice query, const char *key);
+
 /*
  * Reads key as a strict decimal integer ([-]digits, no '+', no spaces, no other characters)
  * in [min, max]. Absent: true with *present = false and *out unchanged (preset a default).

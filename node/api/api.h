@@ -85,6 +85,8 @@ static inline enum role api_role(const char *text)
 
 /* Handlers, bound in router.c. */
 void api_healthz(struct http_request *req);
+void api_health(struct http_request *req);
+void api_health_db(struct http_request *req);
 void api_readyz(struct http_request *req);
 void api_metrics(struct http_request *req);
 void api_openapi(struct http_request *req);

@@ -22,14 +22,45 @@
 #include "store/state.h"
 #include "model/svg.h"
 #include "base/validate.h"
+#include "codec/query.h"
 
 #define VERSION_MAX (1ll << 53)
 #define RESTORE_MAX_RETRIES 5
 #define CHECKPOINT_NAME_MAX 100
+/* The reference API's label: 1..120 characters (schema/040 widened the column's check). */
+#define CHECKPOINT_LABEL_MAX_CHARS 120
 
+/* A checkpoint carries its name twice: as `name` and as the reference API's `label`. */
 #define CHECKPOINT_JSON                                                                    \
 	"json_build_object('id', k.id, 'canvas_id', k.canvas_id, 'name', k.name, "         \
-	"'version', k.version, 'created_by', k.created_by, 'created_at', fs_ts(k.created_at))"
+	"'label', k.name, 'version', k.version, 'created_by', k.created_by, "              \
+	"'created_at', fs_ts(k.created_at))"
+
+/* Code points in a valid UTF-8 string. */
+static size_t utf8_chars(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+/*
+ * Two spellings of one field (the reference API's and ours): either may be given, or both
+ * when they agree. *out gets the value (NULL when neither). false after answering 422.
+ */
+static bool one_of_two_strings(struct http_request *req, const char *a_name, const char *a,
+			       const char *b_name, const char *b, const char **out)
+{
+	if (a && b && strcmp(a, b) != 0) {
+		http_respond_errorf(req, 422, "invalid_field",
+				    "%s, %s: two names for one field, give one of them", a_name,
+				    b_name);
+		return false;
+	}
+	*out = a ? a : b;
+	return true;
+}
 
 /* Reads a required integer query parameter; answers 422 when absent or malformed. */
 static bool required_query_int(struct http_request *req, const char *key, long long min,
@@ -76,21 +107,32 @@ void api_versions_create(struct http_request *req)
 	char canvas_id[64];
 	if (!api_canvas_param(req, canvas_id))
 		return;
-	const char *name = NULL;
+	const char *name = NULL, *label = NULL;
 	long long version = -1;
 	const struct api_field fields[] = {
-		{ "name", API_STRING, true, 4 * CHECKPOINT_NAME_MAX, &name, NULL, NULL },
+		{ "name", API_STRING, false, 4 * CHECKPOINT_NAME_MAX, &name, NULL, NULL },
+		{ "label", API_STRING, false, 4 * CHECKPOINT_LABEL_MAX_CHARS, &label, NULL, NULL },
 		{ "version", API_INTEGER, false, 0, NULL, &version, NULL },
 	};
-	json_t *body = api_parse_body(req, fields, 2);
+	json_t *body = api_parse_body(req, fields, 3);
 	if (!body)
 		return;
 	const char *why;
 	char version_text[32];
 	bool has_version = json_object_get(body, "version") &&
 			   !json_is_null(json_object_get(body, "version"));
-	if (!validate_name(name, CHECKPOINT_NAME_MAX, &why)) {
+	/* name: 1..100 bytes (our rule); label: 1..120 characters (the reference API's). */
+	if (!name && !label) {
+		http_respond_error(req, 422, "missing_field", "name: required (or label)");
+	} else if (name && !validate_name(name, CHECKPOINT_NAME_MAX, &why)) {
 		http_respond_errorf(req, 422, "invalid_field", "name: %s", why);
+	} else if (label && !validate_name(label, 4 * CHECKPOINT_LABEL_MAX_CHARS, &why)) {
+		http_respond_errorf(req, 422, "invalid_field", "label: %s", why);
+	} else if (label && utf8_chars(label) > CHECKPOINT_LABEL_MAX_CHARS) {
+		http_respond_errorf(req, 422, "invalid_field", "label: at most %d characters",
+				    CHECKPOINT_LABEL_MAX_CHARS);
+	} else if (!one_of_two_strings(req, "name", name, "label", label, &name)) {
+		/* answered */
 	} else if (has_version && (version < 0 || version > VERSION_MAX)) {
 		http_respond_error(req, 422, "invalid_field",
 				   "version: must be an integer from 0 to the canvas's version");
@@ -239,9 +281,11 @@ static void restore_load_head(struct restore_ctx *c);
 
 static void restore_respond(struct restore_ctx *c, long long version, json_t *ops)
 {
-	json_t *body = json_pack("{s:s, s:I, s:I, s:o}", "canvas_id", c->canvas_id, "restored_to",
-				 (json_int_t)c->version, "version", (json_int_t)version,
-				 "operations", ops);
+	/* operations_applied: the reference API's count of the operations appended. */
+	json_t *body = json_pack("{s:s, s:I, s:I, s:I, s:o}", "canvas_id", c->canvas_id,
+				 "restored_to", (json_int_t)c->version, "version",
+				 (json_int_t)version, "operations_applied",
+				 (json_int_t)json_array_size(ops), "operations", ops);
 	http_respond_json(c->req, 200, body);
 }
 
@@ -391,17 +435,36 @@ void api_restore(struct http_request *req)
 	char canvas_id[64];
 	if (!api_canvas_param(req, canvas_id))
 		return;
-	long long version = -1;
+	/* {version} or the reference API's {target_version}: one of them, or both alike. */
+	long long version = -1, target_version = -1;
 	const struct api_field fields[] = {
-		{ "version", API_INTEGER, true, 0, NULL, &version, NULL },
+		{ "version", API_INTEGER, false, 0, NULL, &version, NULL },
+		{ "target_version", API_INTEGER, false, 0, NULL, &target_version, NULL },
 	};
-	json_t *body = api_parse_body(req, fields, 1);
+	json_t *body = api_parse_body(req, fields, 2);
 	if (!body)
 		return;
+	bool has_version = json_object_get(body, "version") &&
+			   !json_is_null(json_object_get(body, "version"));
+	bool has_target = json_object_get(body, "target_version") &&
+			  !json_is_null(json_object_get(body, "target_version"));
 	json_decref(body);
-	if (version < 0 || version > VERSION_MAX) {
+	const char *field = has_version ? "version" : "target_version";
+	if (!has_version && !has_target) {
+		http_respond_error(req, 422, "missing_field", "version: required (or target_version)");
+		return;
+	}
+	if (has_version && has_target && version != target_version) {
 		http_respond_error(req, 422, "invalid_field",
-				   "version: must be an integer from 0 to the canvas's version");
+				   "version, target_version: two names for one field, give one of "
+				   "them");
+		return;
+	}
+	if (!has_version)
+		version = target_version;
+	if (version < 0 || version > VERSION_MAX) {
+		http_respond_errorf(req, 422, "invalid_field",
+				    "%s: must be an integer from 0 to the canvas's version", field);
 		return;
 	}
 	struct restore_ctx *c = xcalloc(1, sizeof(*c));
@@ -420,11 +483,14 @@ void api_restore(struct http_request *req)
 /* ---- activity: GET /me/activity, GET /users/{id}/activity --------------------------------- */
 
 /*
- * $1 the user whose activity this is, $2 the caller, $3 the year. Counted: ops by $1 on
- * canvases of workspaces that $2 is a member of (for /me the two are the same), by UTC day.
- * No row when $1 is neither the caller nor someone sharing a workspace with them.
- * Streaks are over every day with an op, not only the year asked for: a streak running over
+ * $1 the user whose activity this is, $2 the caller, $3..$4 the dates counted (inclusive),
+ * $5 the year asked for (NULL for a date range). Counted: ops by $1 on canvases of workspaces
+ * that $2 is a member of (for /me the two are the same), by UTC day. No row when $1 is neither
+ * the caller nor someone sharing a workspace with them.
+ * Streaks are over every day with an op, not only the range asked for: a streak running over
  * New Year's Day is one streak. Gaps-and-islands: consecutive dates minus their rank are equal.
+ * The answer carries our names (year, total, days) and the reference API's (from_date,
+ * to_date, total_contributions, active_days, daily) for the same numbers.
  */
 static const char activity_sql[] =
 	"WITH target AS (SELECT u.id FROM users u WHERE u.id = $1 AND (u.id = $2 OR EXISTS ("
@@ -437,16 +503,18 @@ static const char activity_sql[] =
 	"islands AS (SELECT max(d) AS last, count(*) AS len FROM "
 	"    (SELECT d, d - (row_number() OVER (ORDER BY d))::int AS grp FROM days) x "
 	"    GROUP BY grp), "
-	"year AS (SELECT d, n FROM days "
-	"    WHERE d >= make_date($3::int, 1, 1) AND d < make_date($3::int + 1, 1, 1)) "
-	"SELECT json_build_object('user_id', t.id, 'year', $3::int, "
-	"  'total', (SELECT coalesce(sum(n), 0) FROM year), "
-	"  'days', (SELECT coalesce(json_agg(json_build_object('date', to_char(d, 'YYYY-MM-DD'), "
-	"                                    'count', n) ORDER BY d), '[]') FROM year), "
+	"span AS (SELECT coalesce(sum(n), 0) AS total, count(*) AS active, "
+	"    coalesce(json_agg(json_build_object('date', to_char(d, 'YYYY-MM-DD'), 'count', n) "
+	"                      ORDER BY d), '[]') AS list "
+	"    FROM days WHERE d >= $3::date AND d <= $4::date) "
+	"SELECT json_build_object('user_id', t.id, 'year', $5::int, "
+	"  'from_date', $3::text, 'to_date', $4::text, "
+	"  'total', s.total, 'total_contributions', s.total, 'active_days', s.active, "
+	"  'days', s.list, 'daily', s.list, "
 	"  'current_streak', coalesce((SELECT max(len) FROM islands "
 	"      WHERE last >= (now() AT TIME ZONE 'UTC')::date - 1), 0), "
 	"  'longest_streak', (SELECT coalesce(max(len), 0) FROM islands))::text "
-	"FROM target t";
+	"FROM target t, span s";
 
 static void activity_loaded(const struct db_result *r, void *arg)
 {
@@ -459,18 +527,66 @@ static void activity_loaded(const struct db_result *r, void *arg)
 		api_respond_row_json(req, 200, r);
 }
 
+/* A ?key=YYYY-MM-DD parameter: false after answering 422; *present says if it was given. */
+static bool query_date(struct http_request *req, const char *key, long *days, bool *present)
+{
+	char text[16];
+	*present = query_has(req->head.query, key);
+	if (!*present)
+		return true;
+	if (!query_get(req->head.query, key, text, sizeof(text)) || !validate_date(text, days)) {
+		http_respond_errorf(req, 422, "invalid_query",
+				    "%s: must be a date YYYY-MM-DD from 1970-01-01 to 9999-12-31",
+				    key);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The days counted: ?year= (default the current UTC year) or, as the reference API has it,
+ * ?from_date=&to_date= (inclusive; from_date alone runs to today, to_date alone covers the
+ * 365 days ending on it). Not both ways at once.
+ */
 static void activity_of(struct http_request *req, const char *user_id)
 {
 	time_t now = time(NULL);
 	struct tm tm;
 	gmtime_r(&now, &tm);
 	long long year = tm.tm_year + 1900;
-	if (!api_query_int(req, "year", 1970, 9999, &year, NULL))
+	bool has_year = false, has_from, has_to;
+	long from = 0, to = 0;
+	if (!api_query_int(req, "year", 1970, 9999, &year, &has_year) ||
+	    !query_date(req, "from_date", &from, &has_from) ||
+	    !query_date(req, "to_date", &to, &has_to))
 		return;
-	char year_text[16];
+	char from_text[11], to_text[11], year_text[16];
+	if (has_year && (has_from || has_to)) {
+		http_respond_error(req, 422, "invalid_query",
+				   "year: give either year or from_date/to_date");
+		return;
+	}
+	if (has_from || has_to) {
+		long today = (long)(now / 86400);
+		if (!has_to)
+			to = from > today ? from : today;
+		if (!has_from)
+			from = to >= 364 ? to - 364 : 0;
+		if (from > to) {
+			http_respond_error(req, 422, "invalid_query",
+					   "from_date: must not be after to_date");
+			return;
+		}
+		validate_date_format(from, from_text);
+		validate_date_format(to, to_text);
+	} else {
+		snprintf(from_text, sizeof(from_text), "%04lld-01-01", year);
+		snprintf(to_text, sizeof(to_text), "%04lld-12-31", year);
+	}
 	snprintf(year_text, sizeof(year_text), "%lld", year);
-	const char *params[] = { user_id, req->user_id, year_text };
-	api_query(req, activity_sql, 3, params, activity_loaded, req);
+	const char *params[] = { user_id, req->user_id, from_text, to_text,
+				 has_from || has_to ? NULL : year_text };
+	api_query(req, activity_sql, 5, params, activity_loaded, req);
 }
 
 void api_activity_me(struct http_request *req)

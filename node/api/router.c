@@ -15,6 +15,9 @@ static const struct route routes[] = {
 	{ HTTP_GET, "/metrics", api_metrics, false, "GET /metrics" },
 	{ HTTP_GET, "/api/v1/healthz", api_healthz, false, "GET /api/v1/healthz" },
 	{ HTTP_GET, "/api/v1/openapi.json", api_openapi, false, "GET /openapi.json" },
+	/* The reference API's names (docs/protocol.md, "Compatibility"). */
+	{ HTTP_GET, "/api/v1/health", api_health, false, "GET /api/v1/health" },
+	{ HTTP_GET, "/api/v1/health/db", api_health_db, false, "GET /api/v1/health/db" },
 
 	{ HTTP_POST, "/api/v1/auth/register", api_auth_register, false, "POST /auth/register" },
 	{ HTTP_POST, "/api/v1/auth/login", api_auth_login, false, "POST /auth/login" },

@@ -34,6 +34,37 @@ void api_readyz(struct http_request *req)
 				    redis ? "ok" : "unreachable", "draining", draining));
 }
 
+/* GET /api/v1/health: the reference API's name for liveness. */
+void api_health(struct http_request *req)
+{
+	http_respond_json(req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+/*
+ * GET /api/v1/health/db: is the database reachable, answered like /readyz from what the pool
+ * knows now (a connection up and an answer from Postgres within the last 3 s: db_pool_ready),
+ * without a query. A probe query would make a flood of health checks a flood of queries, and
+ * it would wait behind the pool's queue, or on a silent link, exactly when Postgres is in
+ * trouble; the pool probes an idle server itself, so the answer is immediate.
+ */
+void api_health_db(struct http_request *req)
+{
+	struct db_pool_stats st;
+	db_pool_get_stats(api_env()->db, &st);
+	if (!db_pool_ready(api_env()->db)) {
+		http_respond_json(req, 503,
+				  json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "status", "unavailable",
+					    "database", "unreachable", "code", "unavailable",
+					    "detail", "Postgres has not answered within 3 s", "connections",
+					    st.connected, "pool_size", st.size));
+		return;
+	}
+	http_respond_json(req, 200,
+			  json_pack("{s:s, s:s, s:i, s:i, s:i}", "status", "ok", "database", "ok",
+				    "connections", st.connected, "pool_size", st.size, "busy",
+				    st.busy));
+}
+
 void api_metrics(struct http_request *req)
 {
 	size_t len;

@@ -75,7 +75,8 @@ def test_restore_to_the_current_state_commits_nothing(design_scenario):
 	owner, cid = design_scenario
 	status, body = owner.call("POST", "/canvases/%s/restore" % cid, {"version": 4})
 	assert status == 200, (status, body)
-	assert body == {"canvas_id": cid, "restored_to": 4, "version": 4, "operations": []}
+	assert body == {"canvas_id": cid, "restored_to": 4, "version": 4, "operations": [],
+			"operations_applied": 0}
 	assert get_state(cid, owner)["version"] == 4
 
 
@@ -396,7 +397,9 @@ def test_activity_of_a_new_user_is_empty(cluster):
 	status, act = user.call("GET", "/me/activity?year=2001")
 	assert status == 200, (status, act)
 	assert act == {"user_id": user.id, "year": 2001, "total": 0, "days": [],
-		       "current_streak": 0, "longest_streak": 0}
+		       "current_streak": 0, "longest_streak": 0, "from_date": "2001-01-01",
+		       "to_date": "2001-12-31", "total_contributions": 0, "active_days": 0,
+		       "daily": []}
 	status, own = user.call("GET", "/users/%s/activity?year=2001" % user.id)
 	assert (status, own) == (200, act)
 

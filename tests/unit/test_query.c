@@ -18,6 +18,15 @@ static bool slice_is(struct http_slice s, const char *str)
 
 /* ---- query_get ---- */
 
+Test(query, has_tells_a_present_key_from_an_absent_one_whatever_the_value)
+{
+	cr_assert(query_has(S("a=1&from_date=&b"), "from_date"));
+	cr_assert(query_has(S("a=1&from_date=&b"), "b"));
+	cr_assert(query_has(S("from%5Fdate=x"), "from_date"));
+	cr_assert_not(query_has(S("a=1&from_dates=2"), "from_date"));
+	cr_assert_not(query_has(S(""), "a"));
+}
+
 Test(query, get_finds_first_value_of_key)
 {
 	char out[32];

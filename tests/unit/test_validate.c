@@ -613,3 +613,47 @@ Test(trim, strips_surrounding_ascii_whitespace_only)
 	t = validate_trim("\xc2\xa0x", &len); /* NBSP is not ASCII whitespace */
 	cr_assert_eq(len, 3);
 }
+
+/* ---- validate_date ---- */
+
+Test(date, accepts_real_calendar_dates_and_counts_days_from_the_epoch)
+{
+	long days = -1;
+	cr_assert(validate_date("1970-01-01", &days));
+	cr_assert_eq(days, 0);
+	cr_assert(validate_date("2000-02-29", &days)); /* divisible by 400: leap */
+	cr_assert_eq(days, 11016);
+	cr_assert(validate_date("2024-02-29", &days));
+	cr_assert_eq(days, 19782);
+	cr_assert(validate_date("9999-12-31", &days));
+	cr_assert_eq(days, 2932896);
+}
+
+Test(date, refuses_everything_but_yyyy_mm_dd_of_a_day_that_exists)
+{
+	static const char *const bad[] = {
+		"", "1969-12-31", "2023-02-29", "1900-02-29", "2024-04-31", "2024-00-10",
+		"2024-13-01", "2024-01-00", "2024-1-01", "2024-01-1", "24-01-01", "2024/01/01",
+		"2024-01-01T00:00", " 2024-01-01", "2024-01-01 ", "+024-01-01", "2024-0a-01",
+		"10000-01-01",
+	};
+	long days = 7;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_not(validate_date(bad[i], &days), "accepted '%s'", bad[i]);
+	cr_assert_not(validate_date(NULL, &days));
+	cr_assert_eq(days, 7, "a refused date left *days alone");
+}
+
+Test(date, formats_back_what_it_parsed_for_every_day_of_four_centuries)
+{
+	/* 1970..2370 covers every leap rule (4, 100, 400) several times. */
+	char text[11];
+	for (long d = 0; d < 146097; d++) {
+		validate_date_format(d, text);
+		long back = -1;
+		cr_assert(validate_date(text, &back), "formatted %ld as unparsable '%s'", d, text);
+		cr_assert_eq(back, d, "'%s' parsed to %ld, not %ld", text, back, d);
+	}
+	validate_date_format(2932896, text);
+	cr_assert_str_eq(text, "9999-12-31");
+}
