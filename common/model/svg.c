@@ -393,6 +393,48 @@ static void put_text(struct sbuf *b, const json_t *shape, double x, double y)
 	sb_puts(b, "</text>");
 }
 
+/* Text lines centred on (cx, cy): a label inside a box or on a connector. */
+static void put_centred_text(struct sbuf *b, const json_t *shape, double cx, double cy)
+{
+	const json_t *text = json_object_get(shape, "text");
+	const char *s = json_string_value(text);
+	size_t len = json_string_length(text);
+	if (!s || !len)
+		return;
+	size_t lines = 1;
+	for (size_t i = 0; i < len; i++)
+		lines += s[i] == '\n';
+	/* First line's top: half the block (one em plus 1.25 em per further line) above cy. */
+	double block = SVG_FONT_SIZE * (1.0 + 1.25 * (double)(lines - 1));
+	const json_t *style = json_object_get(shape, "style");
+	struct paint ink = paint_of(style, "stroke", "#000000");
+	if (!strcmp(ink.colour, "none"))
+		ink = paint_of(style, "fill", "#000000");
+	if (!strcmp(ink.colour, "none"))
+		ink = paint_of(NULL, "", "#000000");
+	sb_puts(b, "<text");
+	put_attr_num(b, "x", cx);
+	put_attr_num(b, "y", cy - block / 2);
+	put_attr_str(b, "font-family", "sans-serif");
+	put_attr_num(b, "font-size", SVG_FONT_SIZE);
+	put_attr_str(b, "text-anchor", "middle");
+	put_paint(b, "fill", &ink);
+	sb_puts(b, ">");
+	size_t start = 0;
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && s[i] != '\n')
+			continue;
+		sb_puts(b, "<tspan");
+		put_attr_num(b, "x", cx);
+		put_attr_str(b, "dy", start == 0 ? "1em" : "1.25em");
+		sb_puts(b, ">");
+		sb_escape(b, s + start, i - start);
+		sb_puts(b, "</tspan>");
+		start = i + 1;
+	}
+	sb_puts(b, "</text>");
+}
+
 static void put_arrow_marker(struct sbuf *b, const json_t *shape, size_t index)
 {
 	struct paint stroke = paint_of(json_object_get(shape, "style"), "stroke", "#000000");
@@ -442,6 +484,8 @@ static void render_shape(struct sbuf *b, const json_t *shape, const json_t *shap
 		sb_puts(b, "/>");
 		if (sticky)
 			put_text(b, shape, x + SVG_STICKY_PADDING, y + SVG_STICKY_PADDING);
+		else
+			put_centred_text(b, shape, x + w / 2, y + h / 2);
 	} else if (!strcmp(kind, "ellipse")) {
 		sb_puts(b, "<ellipse");
 		put_attr_num(b, "cx", x + w / 2);
@@ -450,6 +494,7 @@ static void render_shape(struct sbuf *b, const json_t *shape, const json_t *shap
 		put_attr_num(b, "ry", h / 2);
 		put_style(b, shape, true, NULL);
 		sb_puts(b, "/>");
+		put_centred_text(b, shape, x + w / 2, y + h / 2);
 	} else if (!strcmp(kind, "text")) {
 		put_text(b, shape, x, y);
 	} else if (uses_points(shape)) {
@@ -460,6 +505,8 @@ static void render_shape(struct sbuf *b, const json_t *shape, const json_t *shap
 		if (arrow)
 			sb_printf(b, " marker-end=\"url(#fs-arrow-%zu)\"", index);
 		sb_puts(b, "/>");
+		if (path)
+			put_centred_text(b, shape, x + w / 2, y + h / 2);
 	} else {
 		/* line, arrow without points, connector: one segment */
 		struct point ends[2] = { { x, y }, { x + w, y + h } };
@@ -474,6 +521,9 @@ static void render_shape(struct sbuf *b, const json_t *shape, const json_t *shap
 		if (arrow)
 			sb_printf(b, " marker-end=\"url(#fs-arrow-%zu)\"", index);
 		sb_puts(b, "/>");
+		if (is_connector(shape))
+			put_centred_text(b, shape, (ends[0].x + ends[1].x) / 2,
+					 (ends[0].y + ends[1].y) / 2);
 	}
 	sb_puts(b, "</g>\n");
 }
@@ -488,32 +538,63 @@ static int compare_z_then_id(const void *pa, const void *pb)
 	return strcmp(shape_id(a), shape_id(b));
 }
 
-char *svg_render_canvas(const struct canvas_state *state, size_t *len)
+/* The shapes in paint order (z ascending, then id); caller frees the array. */
+static const json_t **paint_order(const struct canvas_state *state, size_t *count)
 {
 	const json_t *shapes = canvas_state_shapes(state);
 	size_t n = json_object_size(shapes);
 	const json_t **order = xcalloc(n ? n : 1, sizeof(*order));
-	size_t count = 0;
+	*count = 0;
 	const char *key;
 	json_t *shape;
 	json_object_foreach((json_t *)shapes, key, shape)
-		order[count++] = shape;
-	qsort(order, count, sizeof(*order), compare_z_then_id);
+		order[(*count)++] = shape;
+	qsort(order, *count, sizeof(*order), compare_z_then_id);
+	return order;
+}
 
+bool svg_drawing_bounds(const struct canvas_state *state, double box[4])
+{
+	const json_t *shapes = canvas_state_shapes(state);
 	struct box bbox = { 0 };
+	const char *key;
+	json_t *shape;
+	json_object_foreach((json_t *)shapes, key, shape)
+		shape_extent(shape, shapes, &bbox);
+	box[0] = bbox.x0;
+	box[1] = bbox.y0;
+	box[2] = bbox.x1;
+	box[3] = bbox.y1;
+	return bbox.any;
+}
+
+void svg_viewbox(const struct canvas_state *state, double viewbox[4])
+{
+	double box[4];
+	viewbox[0] = viewbox[1] = 0;
+	viewbox[2] = viewbox[3] = 100;
+	if (!svg_drawing_bounds(state, box))
+		return;
 	double widest = 0;
-	for (size_t i = 0; i < count; i++) {
-		shape_extent(order[i], shapes, &bbox);
-		widest = fmax(widest, num(json_object_get(order[i], "style"), "width"));
-	}
-	double vx = 0, vy = 0, vw = 100, vh = 100;
-	if (bbox.any) {
-		double margin = SVG_MARGIN + widest;
-		vx = bbox.x0 - margin;
-		vy = bbox.y0 - margin;
-		vw = bbox.x1 - bbox.x0 + 2 * margin;
-		vh = bbox.y1 - bbox.y0 + 2 * margin;
-	}
+	const char *key;
+	json_t *shape;
+	json_object_foreach((json_t *)canvas_state_shapes(state), key, shape)
+		widest = fmax(widest, num(json_object_get(shape, "style"), "width"));
+	double margin = SVG_MARGIN + widest;
+	viewbox[0] = box[0] - margin;
+	viewbox[1] = box[1] - margin;
+	viewbox[2] = box[2] - box[0] + 2 * margin;
+	viewbox[3] = box[3] - box[1] + 2 * margin;
+}
+
+char *svg_render_canvas(const struct canvas_state *state, size_t *len)
+{
+	const json_t *shapes = canvas_state_shapes(state);
+	size_t count;
+	const json_t **order = paint_order(state, &count);
+	double vb[4];
+	svg_viewbox(state, vb);
+	double vx = vb[0], vy = vb[1], vw = vb[2], vh = vb[3];
 
 	struct sbuf b = { 0 };
 	sb_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -532,7 +613,7 @@ char *svg_render_canvas(const struct canvas_state *state, size_t *len)
 	for (size_t i = 0; i < count; i++)
 		render_shape(&b, order[i], shapes, i);
 	sb_puts(&b, "</svg>\n");
-	free(order);
+	free((void *)order);
 	if (len)
 		*len = b.len;
 	return b.p;

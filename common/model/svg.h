@@ -11,7 +11,8 @@
  * - a connector is the segment between the centres of its from/to shapes; an end whose shape
  *   does not exist falls back to the connector's own (x, y) or (x + w, y + h);
  * - text is painted in the stroke colour; a sticky is a filled rectangle (a pale yellow when
- *   its fill is "none") with its text inside;
+ *   its fill is "none") with its text inside; a rect, ellipse or path with text has it
+ *   centred in its box, a connector at the middle of its segment (diagrams, model/diagram.h);
  * - "#rrggbbaa" colours become "#rrggbb" plus an opacity, "transparent" becomes "none";
  * - every string taken from a shape is XML-escaped, and characters XML 1.0 cannot carry at
  *   all (C0 controls other than tab/newline/CR, U+FFFE, U+FFFF) are dropped;
@@ -24,12 +25,22 @@
 #ifndef FLOWSTATE_SVG_H
 #define FLOWSTATE_SVG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "model/canvas.h"
 
 /* The whole document; *len (if not NULL) gets its length without the NUL. */
 char *svg_render_canvas(const struct canvas_state *state, size_t *len);
+
+/* The bounding box of everything the document draws, as {x0, y0, x1, y1} (rotations included,
+ * stroke widths not); false for an empty canvas. */
+bool svg_drawing_bounds(const struct canvas_state *state, double box[4]);
+
+/* The document's viewBox {x, y, width, height}: the drawing's bounds plus a margin of 10 and
+ * the widest stroke, or {0, 0, 100, 100} for an empty canvas. Its width and height attributes
+ * are the same numbers, so one unit is one CSS pixel at scale 1. */
+void svg_viewbox(const struct canvas_state *state, double viewbox[4]);
 
 /* len bytes of s with & < > " ' escaped and non-XML characters dropped, NUL-terminated. */
 char *svg_xml_escape(const char *s, size_t len);

@@ -229,3 +229,47 @@ Test(svg, equal_states_render_equal_documents)
 	free(sa);
 	free(sb);
 }
+
+Test(svg, boxes_and_connectors_centre_their_text)
+{
+	char *svg = render("[{\"shape_id\":\"r\",\"kind\":\"rect\",\"x\":0,\"y\":0,\"w\":100,"
+			   "\"h\":40,\"text\":\"a<b\"},"
+			   "{\"shape_id\":\"e\",\"kind\":\"ellipse\",\"x\":200,\"y\":0,\"w\":50,"
+			   "\"h\":50,\"text\":\"one\\ntwo\"},"
+			   "{\"shape_id\":\"c\",\"kind\":\"connector\",\"x\":0,\"y\":0,"
+			   "\"from\":\"r\",\"to\":\"e\",\"text\":\"go\"},"
+			   "{\"shape_id\":\"p\",\"kind\":\"path\",\"x\":0,\"y\":100,\"w\":20,"
+			   "\"h\":20,\"points\":[[10,0],[20,10],[10,20],[0,10],[10,0]],"
+			   "\"text\":\"?\"},"
+			   "{\"shape_id\":\"plain\",\"kind\":\"rect\",\"x\":0,\"y\":300}]");
+	/* One line: its top half an em above the centre (50, 20). */
+	expect_contains(svg, "<text x=\"50\" y=\"12\" font-family=\"sans-serif\" font-size=\"16\" "
+			     "text-anchor=\"middle\" fill=\"#000000\"><tspan x=\"50\" dy=\"1em\">"
+			     "a&lt;b</tspan></text>");
+	/* Two lines (16 + 20 units tall) about (225, 25). */
+	expect_contains(svg, "<text x=\"225\" y=\"7\"");
+	expect_contains(svg, "<tspan x=\"225\" dy=\"1em\">one</tspan><tspan x=\"225\" "
+			     "dy=\"1.25em\">two</tspan>");
+	/* The connector's label at the middle of its segment: (50, 20) to (225, 25). */
+	expect_contains(svg, "<text x=\"137.5\" y=\"14.5\"");
+	expect_contains(svg, "<tspan x=\"10\" dy=\"1em\">?</tspan>");
+	/* No text, no element. */
+	char *plain = group_of(svg, "plain");
+	cr_assert(!strstr(plain, "<text"), "%s", plain);
+	free(plain);
+	free(svg);
+}
+
+Test(svg, drawing_bounds_and_viewbox_agree_with_the_document)
+{
+	struct canvas_state *s = canvas_state_new();
+	double box[4], vb[4];
+	cr_assert_not(svg_drawing_bounds(s, box));
+	svg_viewbox(s, vb);
+	cr_assert(vb[0] == 0 && vb[1] == 0 && vb[2] == 100 && vb[3] == 100);
+	canvas_state_free(s);
+	char *svg = render("[{\"shape_id\":\"r\",\"kind\":\"rect\",\"x\":-5,\"y\":10,\"w\":20,"
+			   "\"h\":30,\"style\":{\"width\":3}}]");
+	expect_contains(svg, "viewBox=\"-18 -3 46 56\"");
+	free(svg);
+}
