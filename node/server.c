@@ -145,6 +145,7 @@ static void server_wire(struct server *srv)
 	api_init(&(struct api_env){ .cfg = cfg,
 				    .db = srv->db,
 				    .workers = srv->workers,
+				    .export_workers = srv->export_workers,
 				    .jwt_secret = srv->jwt_secret,
 				    .jwt_secret_len = srv->jwt_secret_len,
 				    .draining = server_draining });
@@ -182,6 +183,10 @@ bool server_init(struct server *srv)
 	srv->workers = workers_new(srv->base, srv->cfg.kdf_threads, 0);
 	/* Canvas work takes seconds for the largest canvases: below the loop (workers.h). */
 	srv->canvas_workers = workers_new(srv->base, srv->cfg.canvas_threads, WORKERS_NICE_CANVAS);
+	/* Exports get threads of their own, below the loop like the canvas workers: a large PNG
+	 * must hold up neither logins nor the states of joining clients. */
+	srv->export_workers = workers_new(srv->base, srv->cfg.export_png_jobs,
+					  WORKERS_NICE_CANVAS);
 	server_wire(srv);
 
 	srv->listener = listener_new(srv->base, srv->cfg.host, srv->cfg.port, &srv->http_cfg);
@@ -211,6 +216,7 @@ void server_free(struct server *srv)
 	 * request. Connections left (mid-write at the deadline) are closed last. */
 	workers_free(srv->workers);
 	workers_free(srv->canvas_workers);
+	workers_free(srv->export_workers);
 	sessions_close_all();
 	if (srv->db)
 		db_pool_free(srv->db);

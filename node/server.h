@@ -28,6 +28,7 @@ struct server {
 	struct db_pool *db;
 	struct workers *workers;            /* password hashing */
 	struct workers *canvas_workers;     /* canvas states: replay, serialization, export */
+	struct workers *export_workers;     /* PNG and Mermaid exports (api/export.c) */
 	struct http_listener_config http_cfg;
 	enum server_state state;
 	struct event *sigterm_ev, *sigint_ev, *drain_timer, *drain_check, *log_flush_ev;

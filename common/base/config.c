@@ -146,6 +146,11 @@ static const struct config_entry config_table[] = {
 	{ "FLOWSTATE_FAULT_BUS_DROP_EVERY", CT_INT, OFF(fault_bus_drop_every), "0", 0, 1000000,
 	  false, "testing only (refused in production): drop every Nth op batch, comment batch and "
 	  "access push from Redis (each counted apart)" },
+	{ "FLOWSTATE_EXPORT_PNG_MAX_PIXELS", CT_INT, OFF(export_png_max_pixels), "16777216", 1024,
+	  268435456, false, "largest PNG export in pixels, width x height (422 above)" },
+	{ "FLOWSTATE_EXPORT_PNG_JOBS", CT_INT, OFF(export_png_jobs), "2", 1, 64, false,
+	  "PNG exports rendered or waiting at once per node (503 above; each holds up to "
+	  "4 bytes per pixel); also the number of export worker threads" },
 };
 
 #define CONFIG_ENTRIES (sizeof(config_table) / sizeof(config_table[0]))

@@ -69,6 +69,9 @@ struct config {
 	int access_poll_ms;     /* period of the node's read of the access feed (live permissions) */
 	char *public_url;       /* the web client's base URL, for invite links ("" = relative) */
 	int fault_bus_drop_every; /* testing only: drop every Nth incoming op batch (0: off) */
+	/* exports and imports */
+	int export_png_max_pixels; /* largest PNG export (422 above) */
+	int export_png_jobs;    /* PNG renders queued or running at once (503 above) */
 };
 
 /* Returns the value of an environment variable, or NULL. */

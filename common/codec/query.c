@@ -1,6 +1,7 @@
 #include "codec/query.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int hex_value(unsigned char ch)
@@ -103,6 +104,35 @@ bool query_get(struct http_slice query, const char *key, char *out, size_t out_s
 		return false;
 	}
 	return decode_value(raw, out, out_size);
+}
+
+bool query_get_decimal(struct http_slice query, const char *key, double min, double max,
+		       double *out, bool *present)
+{
+	char text[17];
+	if (present)
+		*present = query_has(query, key);
+	if (!query_has(query, key))
+		return true;
+	if (!query_get(query, key, text, sizeof(text)))
+		return false;
+	size_t i = 0, digits = 0, fraction = 0;
+	while (text[i] >= '0' && text[i] <= '9')
+		i++, digits++;
+	if (text[i] == '.') {
+		i++;
+		while (text[i] >= '0' && text[i] <= '9')
+			i++, fraction++;
+		if (fraction == 0)
+			return false;
+	}
+	if (digits == 0 || text[i] != '\0')
+		return false;
+	double v = strtod(text, NULL);
+	if (!(v >= min && v <= max))
+		return false;
+	*out = v;
+	return true;
 }
 
 bool query_has(struct http_slice query, const char *key)

@@ -46,6 +46,14 @@ bool query_get_int64(struct http_slice query, const char *key, long long min, lo
 		     long long *out, bool *present) __attribute__((warn_unused_result));
 
 /*
+ * Reads key as a plain decimal number: digits, optionally a '.' and more digits ("2", "0.5",
+ * "1.25"; no sign, exponent, spaces, "inf" or "nan"), at most 16 characters, in [min, max].
+ * Absent, present and valid, present but bad: as query_get_int64.
+ */
+bool query_get_decimal(struct http_slice query, const char *key, double min, double max,
+		       double *out, bool *present) __attribute__((warn_unused_result));
+
+/*
  * Matches path against pattern (e.g. "/api/v1/workspaces/{}/members"). On a match stores
  * the captured segments in captures[0..*ncaptures) and returns true. A pattern with more
  * "{}" than max_captures never matches. ncaptures may be NULL.

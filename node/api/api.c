@@ -9,6 +9,7 @@
 #include "auth/token_cache.h"
 #include "base/log.h"
 #include "base/validate.h"
+#include "codec/query.h"
 #include "core/metrics.h"
 #include "net/http.h"
 
@@ -175,6 +176,20 @@ bool api_authenticate(struct http_request *req)
 	size_t n = auth->len - (sizeof(prefix) - 1);
 	memcpy(token, auth->ptr + sizeof(prefix) - 1, n);
 	token[n] = '\0';
+	return api_verify_access_token(req, token);
+}
+
+bool api_authenticate_header_or_query(struct http_request *req)
+{
+	if (http_header_get(&req->head, "Authorization"))
+		return api_authenticate(req);
+	char token[4097];
+	if (!query_get(req->head.query, "token", token, sizeof(token))) {
+		metrics_counter_inc(METRIC_AUTH_FAILURES);
+		http_respond_error(req, 401, "unauthorized",
+				   "missing bearer token (Authorization header or ?token=)");
+		return false;
+	}
 	return api_verify_access_token(req, token);
 }
 

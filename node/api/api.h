@@ -24,6 +24,7 @@ struct api_env {
 	const struct config *cfg;
 	struct db_pool *db;
 	struct workers *workers;          /* password hashing */
+	struct workers *export_workers;   /* PNG rendering and other exports */
 	const unsigned char *jwt_secret;
 	size_t jwt_secret_len;
 	bool (*draining)(void);           /* the node is stopping (readiness, new sockets) */
@@ -146,6 +147,12 @@ void api_activity_me(struct http_request *req);
 void api_activity_user(struct http_request *req);
 void api_export_svg(struct http_request *req);
 
+/* Exports and imports (api/export.c); the exports authenticate by header or ?token=. */
+void api_export_svg_link(struct http_request *req);
+void api_export_png(struct http_request *req);
+void api_export_mmd(struct http_request *req);
+void api_import_mermaid(struct http_request *req);
+
 /* Shared by the canvas handlers (api_operations.c). */
 struct commit_outcome;
 struct commit_op_result;
@@ -162,6 +169,9 @@ void api_canvas_rows_ready(const struct db_result *r, void *arg);
 
 /* Verifies the bearer token of a request; fills req->user_id. */
 bool api_authenticate(struct http_request *req);
+/* The same, or, without an Authorization header, the ?token= query parameter: exports are
+ * plain links a browser opens without headers (the gateway logs no query strings). */
+bool api_authenticate_header_or_query(struct http_request *req);
 /* Verifies an access token however it came (header or ?token=); answers 401 on failure. */
 bool api_verify_access_token(struct http_request *req, const char *token);
 

@@ -92,8 +92,16 @@ static const struct route routes[] = {
 	{ HTTP_GET, "/api/v1/me/activity", api_activity_me, true, "GET /me/activity" },
 	{ HTTP_GET, "/api/v1/users/{}/activity", api_activity_user, true,
 	  "GET /users/{id}/activity" },
-	{ HTTP_GET, "/api/v1/canvases/{}/export.svg", api_export_svg, true,
+	/* Exports are download links too: their handlers authenticate by the Authorization
+	 * header or ?token= (api/export.c). */
+	{ HTTP_GET, "/api/v1/canvases/{}/export.svg", api_export_svg_link, false,
 	  "GET /canvases/{id}/export.svg" },
+	{ HTTP_GET, "/api/v1/canvases/{}/export.png", api_export_png, false,
+	  "GET /canvases/{id}/export.png" },
+	{ HTTP_GET, "/api/v1/canvases/{}/export.mmd", api_export_mmd, false,
+	  "GET /canvases/{id}/export.mmd" },
+	{ HTTP_POST, "/api/v1/canvases/{}/import/mermaid", api_import_mermaid, true,
+	  "POST /canvases/{id}/import/mermaid" },
 };
 
 #define ROUTE_COUNT (sizeof(routes) / sizeof(routes[0]))

@@ -27,6 +27,35 @@ Test(query, has_tells_a_present_key_from_an_absent_one_whatever_the_value)
 	cr_assert_not(query_has(S(""), "a"));
 }
 
+Test(query, decimal_takes_plain_numbers_in_range_only)
+{
+	double v = -1;
+	bool present = true;
+	cr_assert(query_get_decimal(S("a=1"), "scale", 0.01, 100, &v, &present));
+	cr_assert(!present && v == -1, "absent: unchanged");
+	static const struct {
+		const char *q;
+		double want;
+	} good[] = { { "scale=2", 2 }, { "scale=0.5", 0.5 }, { "scale=1.25", 1.25 },
+		     { "scale=100", 100 }, { "scale=0.01", 0.01 }, { "scale=007.50", 7.5 } };
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		cr_assert(query_get_decimal(S(good[i].q), "scale", 0.01, 100, &v, &present), "%s",
+			  good[i].q);
+		cr_assert(present && v == good[i].want, "%s gave %g", good[i].q, v);
+	}
+	static const char *const bad[] = { "scale=", "scale=0", "scale=-1", "scale=+1",
+					   "scale=1e2", "scale=.5", "scale=2.", "scale=nan",
+					   "scale=inf", "scale=1.2.3", "scale=100.0001",
+					   "scale=0.001", "scale= 1", "scale=1%20",
+					   "scale=12345678901234567" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = -1;
+		cr_assert_not(query_get_decimal(S(bad[i]), "scale", 0.01, 100, &v, &present), "%s",
+			      bad[i]);
+		cr_assert(present && v == -1, "%s", bad[i]);
+	}
+}
+
 Test(query, get_finds_first_value_of_key)
 {
 	char out[32];
