@@ -268,6 +268,7 @@ static void import_head_loaded(struct state_result *r, void *arg)
 		return;
 	}
 	struct commit_job *job = commit_job_new(c->canvas_id, req->user_id, import_committed, c);
+	commit_job_want_ops(job);   /* the answer lists the operations as objects */
 	for (size_t i = 0; i < n; i++) {
 		char op_id[TOKEN_UUID_SIZE];
 		const json_t *op = json_array_get(c->ops, i);

@@ -18,6 +18,8 @@ import pytest
 from flowstate.api import request
 from helpers import api, base_or_default, new_user
 import wsclient
+# The private cluster with small canvas limits (FLOWSTATE_MAX_SHAPES=12) of the limit tests.
+from test_commit_batch import limited, limited_canvas  # noqa: F401 (a fixture)
 
 
 def call(user, method, path, body=None, base=None):
@@ -56,11 +58,11 @@ def get(user, path, token_in_query=False, base=None):
 	return request("GET", url, headers=headers, timeout=60)
 
 
-def post_text(user, path, text, content_type="text/plain; charset=utf-8"):
+def post_text(user, path, text, content_type="text/plain; charset=utf-8", base=None):
 	headers = {"Authorization": "Bearer " + user.token}
 	if content_type:
 		headers["Content-Type"] = content_type
-	resp = request("POST", base_or_default(None) + "/api/v1" + path,
+	resp = request("POST", base_or_default(base) + "/api/v1" + path,
 		       body=text.encode() if isinstance(text, str) else text, headers=headers,
 		       timeout=60)
 	return resp.status, resp.json()
@@ -435,3 +437,28 @@ def test_mermaid_import_is_one_block_while_others_write_and_reaches_websocket_cl
 		assert versions == list(range(versions[0], versions[0] + 12)), versions
 		for op in body["operations"]:
 			assert delivered[op["version"]]["client_op_id"] == op["client_op_id"]
+
+
+def test_mermaid_import_is_refused_whole_when_the_canvas_limits_do_not_fit_it(limited):
+	base = limited.node_urls[0]
+	t, cid = limited_canvas(limited)
+	path = "/canvases/%s/import/mermaid" % cid
+	chain = "graph TD\nA-->B\nB-->C\nC-->D"    # 4 shapes and 3 connectors: 7 ops
+	status, body = post_text(t.ed, path, chain, base=base)
+	assert status == 201, body
+	assert [op["version"] for op in body["operations"]] == list(range(1, 8))
+	# 7 more would make 14 shapes where the canvas holds 12: nothing of it is committed.
+	status, body = post_text(t.ed, path, chain, base=base)
+	assert status == 422 and body["code"] == "canvas_full", body
+	status, c = call(t.ed, "GET", "/canvases/%s" % cid, base=base)
+	assert status == 200 and c["version"] == 7, c
+	status, state = call(t.ed, "GET", "/canvases/%s/state" % cid, base=base)
+	assert len(state["shapes"]) == 7
+	# What still fits does: a connector counts as a shape too, so 3 make 10, 2 more make 12.
+	for text, versions in (("graph LR\nX-->Y", range(8, 11)), ("graph LR\nP\nQ", range(11, 13))):
+		status, body = post_text(t.ed, path, text, base=base)
+		assert status == 201, body
+		assert [op["version"] for op in body["operations"]] == list(versions)
+	status, body = post_text(t.ed, path, "graph LR\nZ", base=base)
+	assert status == 422 and body["code"] == "canvas_full", body
+	assert len(call(t.ed, "GET", "/canvases/%s/state" % cid, base=base)[1]["shapes"]) == 12
