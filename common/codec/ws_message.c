@@ -396,7 +396,7 @@ const char *ws_message_type_name(enum ws_msg_type type, bool batch)
 }
 
 static const char *const type_names[] = { "operation", "operations", "undo", "redo", "cursor",
-					  "stroke", "ping", "unknown", "invalid" };
+					  "stroke", "ping", "selection", "unknown", "invalid" };
 
 const char *const *ws_message_type_names(size_t *n)
 {

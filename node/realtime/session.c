@@ -1236,7 +1236,8 @@ void sessions_init(const struct session_env *e)
 	metrics_labeled_declare(METRIC_L_WS_MESSAGES_RECEIVED, received, n);
 	static const char *const sent[] = { "sync", "operation", "ack", "presence_join",
 					    "presence_leave", "cursor", "stroke", "undo", "redo",
-					    "pong", "error" };
+					    "pong", "error", "comment", "selection",
+					    "role_changed" };
 	metrics_labeled_declare(METRIC_L_WS_MESSAGES_SENT, sent, sizeof(sent) / sizeof(sent[0]));
 }
 

@@ -8,6 +8,7 @@ Our own names keep working: every test here checks both spellings where there ar
 """
 
 import datetime
+import json
 import re
 import time
 import uuid
@@ -264,6 +265,17 @@ def test_websocket_metrics_count_durations_reconnects_types_and_the_fullest_room
 		     'flowstate_ws_messages_sent_total{type="sync"}', "flowstate_ws_reconnects_total",
 		     "flowstate_room_clients_max"):
 		assert name in before, name
+	# Every message type of the protocol (docs/api/asyncapi.json), both ways, has its series
+	# from the start, so dashboards and alerts never miss one.
+	doc = json.loads((REPO / "docs" / "api" / "asyncapi.json").read_text())
+	messages = doc["components"]["messages"]
+	for operation, direction in (("sendServerMessages", "sent"),
+				     ("receiveClientMessages", "received")):
+		for ref in doc["operations"][operation]["messages"]:
+			msg = messages[ref["$ref"].rsplit("/", 1)[1]]
+			name = 'flowstate_ws_messages_%s_total{type="%s"}' % (
+				direction, msg["payload"]["properties"]["type"]["const"])
+			assert name in before, name
 
 	async def scenario():
 		a = await wsclient.connect(node, cid, owner, label="a")

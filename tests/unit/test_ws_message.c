@@ -719,6 +719,17 @@ Test(ws_message, type_names_match_the_protocol)
 	cr_assert_str_eq(ws_message_type_name(WS_MSG_CURSOR, false), "cursor");
 	cr_assert_str_eq(ws_message_type_name(WS_MSG_STROKE, false), "stroke");
 	cr_assert_str_eq(ws_message_type_name(WS_MSG_PING, false), "ping");
+	/* ws_message_type_names (the metrics' declared labels) lists every name it returns. */
+	size_t n;
+	const char *const *names = ws_message_type_names(&n);
+	for (int t = WS_MSG_INVALID; t <= WS_MSG_SELECTION; t++)
+		for (int batch = 0; batch < 2; batch++) {
+			const char *name = ws_message_type_name((enum ws_msg_type)t, batch);
+			bool listed = false;
+			for (size_t i = 0; i < n; i++)
+				listed = listed || !strcmp(names[i], name);
+			cr_assert(listed, "%s is not in ws_message_type_names", name);
+		}
 }
 
 /* ---- selection ---- */
