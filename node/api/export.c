@@ -11,8 +11,9 @@
  * (FLOWSTATE_EXPORT_PNG_JOBS, 503 beyond): each holds a surface of up to
  * FLOWSTATE_EXPORT_PNG_MAX_PIXELS x 4 bytes.
  *
- * The import is one commit job with every op (store/commit.h: the one write path), so it is
- * committed all or nothing, as one block of consecutive versions.
+ * The import is laid out on a canvas worker, with the head state it goes beside (the work hook
+ * of store/state.h), and committed as one commit job with every op (store/commit.h: the one
+ * write path): all or nothing, as one block of consecutive versions, within the canvas limits.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,7 +193,8 @@ struct import_ctx {
 	struct http_request *req;
 	char canvas_id[64];
 	struct diagram diagram;
-	json_t *ops;                  /* [{type, payload}] */
+	char prefix[32];              /* of the new shapes' ids */
+	json_t *ops;                  /* [{type, payload}], laid out on a canvas worker */
 	json_t *shape_ids;            /* {mermaid id: shape id} */
 };
 
@@ -231,6 +233,13 @@ static void import_committed(const struct commit_outcome *out, void *arg)
 	import_ctx_free(c);
 }
 
+/* On a canvas worker (store/state.h's work hook): the layout reads every existing shape. */
+static void import_layout(struct state_result *r, void *arg)
+{
+	struct import_ctx *c = arg;
+	c->ops = diagram_layout_ops(&c->diagram, r->state, c->prefix, &c->shape_ids);
+}
+
 static void import_head_loaded(struct state_result *r, void *arg)
 {
 	struct import_ctx *c = arg;
@@ -245,15 +254,6 @@ static void import_head_loaded(struct state_result *r, void *arg)
 		import_ctx_free(c);
 		return;
 	}
-	/* Shape ids: a random prefix per import, so two imports never collide. */
-	char uuid[TOKEN_UUID_SIZE], prefix[32];
-	if (!token_uuid_v4(uuid)) {
-		http_respond_error(req, 500, "internal", "internal error");
-		import_ctx_free(c);
-		return;
-	}
-	snprintf(prefix, sizeof(prefix), "mmd-%.8s%.4s", uuid, uuid + 9);
-	c->ops = diagram_layout_ops(&c->diagram, r->state, prefix, &c->shape_ids);
 	size_t n = json_array_size(c->ops);
 	const struct config *cfg = api_env()->cfg;
 	/* A diagram costs its ops, but never more than a full bucket: a maximal import is
@@ -330,8 +330,17 @@ void api_import_mermaid(struct http_request *req)
 		import_ctx_free(c);
 		return;
 	}
-	/* The head state: where the existing drawing is, and the caller's role. */
-	if (!state_load(canvas_id, req->user_id, -1, import_head_loaded, c)) {
+	/* Shape ids: a random prefix per import, so two imports never collide. */
+	char uuid[TOKEN_UUID_SIZE];
+	if (!token_uuid_v4(uuid)) {
+		http_respond_error(req, 500, "internal", "internal error");
+		import_ctx_free(c);
+		return;
+	}
+	snprintf(c->prefix, sizeof(c->prefix), "mmd-%.8s%.4s", uuid, uuid + 9);
+	/* The head state (where the existing drawing is) and the caller's role; the layout runs
+	 * with the state, off the loop. */
+	if (!state_load_with(canvas_id, req->user_id, -1, import_layout, import_head_loaded, c)) {
 		http_respond_error(req, 503, "overloaded", "too many queued database requests");
 		import_ctx_free(c);
 	}
