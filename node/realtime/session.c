@@ -1234,9 +1234,9 @@ void sessions_init(const struct session_env *e)
 	size_t n;
 	const char *const *received = ws_message_type_names(&n);
 	metrics_labeled_declare(METRIC_L_WS_MESSAGES_RECEIVED, received, n);
-	static const char *const sent[] = { "sync", "operation", "ack", "presence_join",
-					    "presence_leave", "cursor", "stroke", "undo", "redo",
-					    "pong", "error", "comment", "selection",
+	static const char *const sent[] = { "sync", "operation", "operations", "ack",
+					    "presence_join", "presence_leave", "cursor", "stroke",
+					    "undo", "redo", "pong", "error", "comment", "selection",
 					    "role_changed" };
 	metrics_labeled_declare(METRIC_L_WS_MESSAGES_SENT, sent, sizeof(sent) / sizeof(sent[0]));
 }
