@@ -9,6 +9,13 @@ double clock_mono_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+long long clock_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void clock_mono_now(struct timespec *out)
 {
 	clock_gettime(CLOCK_MONOTONIC, out);

@@ -10,6 +10,8 @@
 
 /* Monotonic time in seconds (arbitrary origin). */
 double clock_mono_seconds(void);
+/* Monotonic time in whole milliseconds (arbitrary origin), for deadlines. */
+long long clock_mono_ms(void);
 /* Monotonic time as a timespec, for spans measured with clock_seconds_since. */
 void clock_mono_now(struct timespec *out);
 /* Seconds elapsed on the monotonic clock since t. */

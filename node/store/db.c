@@ -48,6 +48,7 @@
 #include <libpq-fe.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/log.h"
 
 #define DB_BACKOFF_MIN_MS 100
@@ -131,13 +132,6 @@ static void pool_dispatch(struct db_pool *pool);
 static void pool_arm_queue_timer(struct db_pool *pool, int64_t due);
 static void pool_fail_expired(struct db_pool *pool, struct db_query *expired);
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static struct timeval ms_to_timeval(int64_t ms)
 {
 	struct timeval tv = { .tv_sec = (time_t)(ms / 1000),
@@ -180,7 +174,7 @@ static struct db_query *query_new(const char *sql, int nparams, const char *cons
 	}
 	q->cb = cb;
 	q->arg = arg;
-	q->enqueued_ms = now_ms();
+	q->enqueued_ms = clock_mono_ms();
 	return q;
 }
 
@@ -489,7 +483,7 @@ static void conn_established(struct db_conn *c)
 	c->ever_connected = true;
 	c->failed_attempts = 0;
 	c->backoff_ms = DB_BACKOFF_MIN_MS;
-	pool->last_rx_ms = now_ms();
+	pool->last_rx_ms = clock_mono_ms();
 	conn_set_state(c, DB_CONN_IDLE);
 	/* What the kernel was really told (a Unix socket has neither). */
 	int fd = PQsocket(c->pg), keepalive = 0;
@@ -575,7 +569,7 @@ static void conn_complete_query(struct db_conn *c)
 	c->query = NULL;
 	c->result = NULL;
 	c->flushing = false;
-	pool->last_rx_ms = now_ms();
+	pool->last_rx_ms = clock_mono_ms();
 	conn_watch(c, true, false);
 	bool large = q->param_bytes >= DB_RECYCLE_BYTES ||
 		     (res && result_bytes(res) >= DB_RECYCLE_BYTES);
@@ -689,7 +683,7 @@ static void conn_arm_deadline(struct db_conn *c)
 	int64_t due = c->sent_ms + c->query->timeout_ms;
 	if (c->query->cb && c->query->deadline_ms < due)
 		due = c->query->deadline_ms;
-	int64_t wait = due - now_ms();
+	int64_t wait = due - clock_mono_ms();
 	struct timeval tv = ms_to_timeval(wait > 0 ? wait : 0);
 	evtimer_add(c->deadline_timer, &tv);
 }
@@ -700,7 +694,7 @@ static void conn_on_deadline(evutil_socket_t fd, short what, void *arg)
 	if (c->state != DB_CONN_BUSY)
 		return;
 	struct db_pool *pool = c->pool;
-	int64_t now = now_ms();
+	int64_t now = clock_mono_ms();
 	struct db_query *q = c->query;
 	if (q->cb && now >= q->deadline_ms) {
 		log_warn("db_query_timeout", "conn=%d waited_ms=%lld in_flight_ms=%lld",
@@ -740,7 +734,7 @@ static bool conn_send(struct db_conn *c, struct db_query *q)
 		return true;
 	}
 	c->query = q;
-	c->sent_ms = now_ms();
+	c->sent_ms = clock_mono_ms();
 	conn_set_state(c, DB_CONN_BUSY);
 	conn_arm_deadline(c);
 	int rc = PQflush(c->pg);
@@ -758,7 +752,7 @@ static bool conn_send(struct db_conn *c, struct db_query *q)
 /* Hands queued statements, oldest first, to idle connections. */
 static void pool_dispatch(struct db_pool *pool)
 {
-	int64_t now = now_ms();
+	int64_t now = clock_mono_ms();
 	struct db_query *expired = NULL, **tailp = &expired;
 	for (int i = 0; i < pool->size && pool->head && !pool->shutting_down; i++) {
 		struct db_conn *c = &pool->conns[i];
@@ -786,7 +780,7 @@ static void pool_arm_queue_timer(struct db_pool *pool, int64_t due)
 	if (pool->queue_due_ms && pool->queue_due_ms <= due)
 		return;
 	pool->queue_due_ms = due;
-	int64_t wait = due - now_ms();
+	int64_t wait = due - clock_mono_ms();
 	struct timeval tv = ms_to_timeval(wait > 0 ? wait : 0);
 	evtimer_add(pool->queue_timer, &tv);
 }
@@ -815,7 +809,7 @@ static void pool_fail_expired(struct db_pool *pool, struct db_query *expired)
 static void pool_on_queue_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct db_pool *pool = arg;
-	int64_t now = now_ms(), next = 0;
+	int64_t now = clock_mono_ms(), next = 0;
 	pool->queue_due_ms = 0;
 	struct db_query *expired = NULL, **tailp = &expired;
 	struct db_query **link = &pool->head, *prev = NULL;
@@ -850,7 +844,7 @@ static void pool_on_probe_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct db_pool *pool = arg;
 	if (pool->shutting_down || pool->probe_in_flight || pool->head ||
-	    now_ms() - pool->last_rx_ms < DB_PROBE_MS)
+	    clock_mono_ms() - pool->last_rx_ms < DB_PROBE_MS)
 		return;
 	for (int i = 0; i < pool->size; i++) {
 		struct db_conn *c = &pool->conns[i];
@@ -1012,14 +1006,14 @@ void db_pool_get_stats(const struct db_pool *pool, struct db_pool_stats *out)
 		.errors = pool->errors,
 		.reconnects = pool->reconnects,
 		.timeouts = pool->timeouts,
-		.silent_ms = (long long)(now_ms() - pool->last_rx_ms),
+		.silent_ms = (long long)(clock_mono_ms() - pool->last_rx_ms),
 		.ready = db_pool_ready(pool),
 	};
 }
 
 bool db_pool_ready(const struct db_pool *pool)
 {
-	return pool->connected > 0 && now_ms() - pool->last_rx_ms <= DB_SILENCE_MS;
+	return pool->connected > 0 && clock_mono_ms() - pool->last_rx_ms <= DB_SILENCE_MS;
 }
 
 void db_pool_write_metrics(struct evbuffer *out, void *pool)

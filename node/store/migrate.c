@@ -19,6 +19,7 @@
 #include <libpq-fe.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "auth/token.h"
 
@@ -26,13 +27,6 @@
 #define MIGRATE_LOCK_KEY "7346012393117468545"
 #define MIGRATE_CONNECT_DEADLINE_MS 30000
 #define MIGRATE_BACKOFF_MAX_MS 2000
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(int ms)
 {
@@ -72,7 +66,7 @@ static PGconn *migrate_connect(const char *conninfo, char **error)
 	/* Entries before "dbname" are defaults that the caller's conninfo may override. */
 	static const char *const keys[] = { "connect_timeout", "application_name", "dbname", NULL };
 	const char *values[] = { "10", "flowstate-migrate", conninfo, NULL };
-	int64_t start = now_ms();
+	int64_t start = clock_mono_ms();
 	int delay = 100;
 	for (int attempt = 1;; attempt++) {
 		PGconn *pg = PQconnectdbParams(keys, values, 1);
@@ -82,7 +76,7 @@ static PGconn *migrate_connect(const char *conninfo, char **error)
 		PQfinish(pg);
 		PGPing ping = PQpingParams(keys, values, 1);
 		bool transient = ping == PQPING_NO_RESPONSE || ping == PQPING_REJECT;
-		if (!transient || now_ms() - start + delay > MIGRATE_CONNECT_DEADLINE_MS) {
+		if (!transient || clock_mono_ms() - start + delay > MIGRATE_CONNECT_DEADLINE_MS) {
 			*error = xasprintf("cannot connect to PostgreSQL (attempt %d): %s", attempt,
 					   msg);
 			free(msg);
@@ -146,7 +140,7 @@ static bool migration_is_applied(PGconn *pg, const struct migration *m, const ch
 static bool migration_apply(PGconn *pg, const struct migration *m, const char *checksum,
 			    char **error)
 {
-	int64_t start = now_ms();
+	int64_t start = clock_mono_ms();
 	char *what = xasprintf("migration %s", m->name);
 	const char *params[] = { m->name, checksum };
 	bool ok = exec_ok(pg, "BEGIN", what, error) && exec_ok(pg, m->sql, what, error) &&
@@ -158,7 +152,7 @@ static bool migration_apply(PGconn *pg, const struct migration *m, const char *c
 		  exec_ok(pg, "COMMIT", what, error);
 	if (ok) {
 		log_info("migration_applied", "name=%s ms=%lld", m->name,
-			 (long long)(now_ms() - start));
+			 (long long)(clock_mono_ms() - start));
 	} else {
 		PQclear(PQexec(pg, "ROLLBACK"));
 	}

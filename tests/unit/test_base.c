@@ -89,3 +89,14 @@ Test(clock, monotonic_time_does_not_go_back_and_spans_are_measured)
 	cr_assert(ms > 1700000000000ll, "wall clock in Unix milliseconds");
 	cr_assert(us / 1000 >= ms);
 }
+
+Test(clock, monotonic_milliseconds_agree_with_seconds)
+{
+	long long before = clock_mono_ms();
+	double seconds = clock_mono_seconds();
+	long long after = clock_mono_ms();
+	cr_assert(after >= before);
+	long long ms = (long long)(seconds * 1000.0);
+	cr_assert(ms >= before - 1 && ms <= after + 1, "%lld <= %.3f s <= %lld", before, seconds,
+		  after);
+}
