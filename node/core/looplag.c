@@ -5,22 +5,16 @@
 
 #include <event2/event.h>
 
+#include "base/clock.h"
 #include "core/metrics.h"
 
 static struct event *tick;
 static double due; /* monotonic seconds the current tick is due at */
 
-static double mono_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void looplag_arm(void)
 {
 	struct timeval tv = { 0, LOOPLAG_INTERVAL_MS * 1000 };
-	due = mono_now() + LOOPLAG_INTERVAL_MS / 1000.0;
+	due = clock_mono_seconds() + LOOPLAG_INTERVAL_MS / 1000.0;
 	evtimer_add(tick, &tv);
 }
 
@@ -28,7 +22,7 @@ static void looplag_arm(void)
  * run, with libevent's own catch-up rules out of the picture. */
 static void looplag_tick(evutil_socket_t fd, short events, void *arg)
 {
-	double lag = mono_now() - due;
+	double lag = clock_mono_seconds() - due;
 	metrics_histogram_observe(METRIC_HIST_EVENT_LOOP_LAG_SECONDS, lag > 0 ? lag : 0);
 	looplag_arm();
 }

@@ -6,22 +6,16 @@
 
 #include <event2/event.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 
 static struct event *timer;
 
-static double mono_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void memtrim_tick(evutil_socket_t fd, short events, void *arg)
 {
-	double t0 = mono_now();
+	double t0 = clock_mono_seconds();
 	int released = malloc_trim(0);
-	double ms = (mono_now() - t0) * 1000.0;
+	double ms = (clock_mono_seconds() - t0) * 1000.0;
 	if (ms > 5.0)
 		log_info("memtrim_slow", "ms=%.1f released=%d", ms, released);
 }

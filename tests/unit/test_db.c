@@ -26,6 +26,7 @@
 #include <libpq-fe.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "store/db.h"
 #include "store/migrate.h"
 
@@ -40,13 +41,6 @@ static const char *test_db_url(void)
 				     "(set it to postgresql://user@host:port/db)");
 	}
 	return url;
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Appends key='value' with libpq's quoting rules. */
@@ -267,9 +261,9 @@ Test(db_migrate, missing_database_fails_at_once_with_an_error)
 {
 	char *conninfo = conninfo_with_dbname(test_db_url(), "flowstate_test_no_such_database");
 	char *error = NULL;
-	int64_t t0 = mono_ms();
+	int64_t t0 = clock_mono_ms();
 	bool ok = migrate_run(conninfo, &error);
-	int64_t elapsed = mono_ms() - t0;
+	int64_t elapsed = clock_mono_ms() - t0;
 	cr_assert_not(ok);
 	cr_assert_not_null(error);
 	cr_expect(strstr(error, "flowstate_test_no_such_database") != NULL, "error: %s", error);
@@ -388,8 +382,8 @@ static void run_until(struct event_base *base, bool (*done)(void *), void *arg, 
 	struct event *ticker = event_new(base, -1, EV_PERSIST, ticker_cb, NULL);
 	struct timeval tick = { 0, 10000 };
 	event_add(ticker, &tick);
-	int64_t deadline = mono_ms() + timeout_ms;
-	while (!done(arg) && mono_ms() < deadline)
+	int64_t deadline = clock_mono_ms() + timeout_ms;
+	while (!done(arg) && clock_mono_ms() < deadline)
 		event_base_loop(base, EVLOOP_ONCE);
 	event_free(ticker);
 }
@@ -513,7 +507,7 @@ static void on_capture(const struct db_result *r, void *arg)
 	c->ok = r->ok;
 	c->retryable = r->retryable;
 	c->had_res = r->res != NULL;
-	c->at_ms = mono_ms();
+	c->at_ms = clock_mono_ms();
 	snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", r->sqlstate);
 	snprintf(c->message, sizeof(c->message), "%s", r->message);
 	for (int i = 0; r->ok && r->res && i < PQnfields(r->res) && i < 2; i++)
@@ -604,7 +598,7 @@ Test(db_pool, unreachable_server_fails_queued_queries_retryable_within_6s)
 	struct db_pool *pool = db_pool_new(base, conninfo, 2, 10, 5000);
 	cr_assert_not_null(pool);
 	struct captured c[3] = { 0 };
-	int64_t t0 = mono_ms();
+	int64_t t0 = clock_mono_ms();
 	for (int i = 0; i < 3; i++)
 		cr_assert(db_query(pool, "SELECT 1", 0, NULL, on_capture, &c[i]));
 	run_until(base, captured_called, &c[2], 10000);
