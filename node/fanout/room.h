@@ -7,8 +7,8 @@
  * and (with several nodes) from Redis, possibly out of order, duplicated or not at all. The
  * room delivers version v only after v-1; duplicates (v <= delivered) are dropped; a gap that
  * stays open longer than FLOWSTATE_GAP_TIMEOUT_MS is filled from Postgres; and a periodic head
- * check (FLOWSTATE_HEAD_CHECK_MS) against canvases.version catches a lost *last* op, which
- * leaves no gap to see.
+ * check (FLOWSTATE_HEAD_CHECK_MS; one statement for all of the node's rooms) against
+ * canvases.version catches a lost *last* op, which leaves no gap to see.
  *
  * Comment events (schema/022) are a second stream with the same guarantees: each has a seq,
  * gap-free per canvas; the room delivers seq n only after n-1, drops duplicates, refills gaps

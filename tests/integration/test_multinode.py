@@ -946,6 +946,52 @@ def test_lost_last_message_reaches_the_other_nodes_through_the_head_check(make_c
 		assert (metric(c.node_urls[i], "flowstate_room_ops_fetched_total") or 0) >= 3
 
 
+def test_the_head_check_reads_all_rooms_of_a_node_in_one_statement(make_cluster):
+	"""Idle rooms cost Postgres one statement per head-check tick for the whole node, not one
+	query per room per tick (with 1,000 rooms that was 500 queries/s per node), and a lost last
+	op is still found on every room."""
+	rooms = 24
+	c = make_cluster(FLOWSTATE_FAULT_BUS_DROP_EVERY="1")  # every op batch from Redis is lost
+	team = canvas_team(c)
+	canvases = [team.canvas] + [
+		create_canvas(team.owner, team.workspace_id, "idle %d" % i, base=c.gateway_url)["id"]
+		for i in range(rooms - 1)]
+	node2 = c.node_urls[1]
+
+	async def body():
+		readers = [Peer("reader%d@node2" % i, team.viewer, cid, node2, node=1)
+			   for i, cid in enumerate(canvases)]
+		try:
+			for p in readers:
+				await p.start(since=0)
+			checks0 = metric(node2, "flowstate_room_head_checks_total") or 0
+			queries0 = metric(node2, "flowstate_db_queries_total")
+			await asyncio.sleep(10 * HEAD_CHECK_MS / 1000.0)
+			checks = (metric(node2, "flowstate_room_head_checks_total") or 0) - checks0
+			queries = metric(node2, "flowstate_db_queries_total") - queries0
+			# One op on each canvas, committed on node 1; its Redis message is lost, so only
+			# the head check can bring it to node 2.
+			for cid in canvases:
+				status, _ = post_op(cid, team.editors[0], "create_shape",
+						    {"shape_id": "s1", "kind": "rect", "x": 1, "y": 1},
+						    base=c.node_urls[0])
+				assert status == 201
+			await wait_until(lambda: all(p.last_version() >= 1 for p in readers), 10,
+					 "version 1 on node 2 in every room", readers)
+		finally:
+			await close_all(readers)
+		return checks, queries
+
+	checks, queries = run(body())
+	ticks = checks / rooms
+	note("head check: %d room checks (%.1f ticks of %d rooms) in %d statements", checks, ticks,
+	     rooms, queries)
+	assert checks >= rooms, "no head check ran in %d ms" % (10 * HEAD_CHECK_MS)
+	# Everything the node asked Postgres in the window (the access feed and readiness included)
+	# stays below one query per room per tick.
+	assert queries < checks, "%d queries for %d room checks" % (queries, checks)
+
+
 # ---------------------------------------------------------------------------------------------
 # 6. SIGTERM drain mid-stream.
 
