@@ -257,7 +257,7 @@ async function login(page, base, user, hash = '') {
 
 async function scenario(browser) {
 	const desktop = { viewport: { width: 1280, height: 760 }, acceptDownloads: true };
-	// Ada copies an invite link: her browser lets the page use
+	// Ada copies an invite link and pastes a Mermaid diagram: her browser lets the page use
 	// the clipboard, as a person's does after a click.
 	const ctxA = await browser.newContext({ ...desktop, permissions: ['clipboard-read', 'clipboard-write'] });
 	const ctxB = await browser.newContext(desktop);
@@ -915,6 +915,60 @@ async function scenario(browser) {
 		const v = (await snap(C)).version;
 		assert.equal((await snap(C)).role, 'commenter');
 		assert.equal((await snap(C)).version, v);
+	});
+
+	await step('exports: PNG and Mermaid downloads; a Mermaid flowchart pasted on the board becomes shapes Bob sees', async () => {
+		await on(A);
+		await A.click('#menu');
+		const [png] = await Promise.all([A.waitForEvent('download', { timeout: T }), A.click('#menu-export-png')]);
+		assert.equal(png.suggestedFilename(), 'Sprint board.png');
+		const pngFile = path.join(ARTIFACTS, 'export.png');
+		await png.saveAs(pngFile);
+		const bytes = fs.readFileSync(pngFile);
+		assert.deepEqual([...bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+		assert.ok(bytes.readUInt32BE(16) > 200 && bytes.readUInt32BE(20) > 200, 'a picture of the drawing');
+		await A.click('#menu');
+		const [mmd] = await Promise.all([A.waitForEvent('download', { timeout: T }), A.click('#menu-export-mmd')]);
+		assert.equal(mmd.suggestedFilename(), 'Sprint board.mmd');
+		const mmdFile = path.join(ARTIFACTS, 'export.mmd');
+		await mmd.saveAs(mmdFile);
+		const text = fs.readFileSync(mmdFile, 'utf8');
+		assert.match(text, /^(flowchart|graph) (TD|LR|RL|BT)/);
+		assert.ok(text.includes('Login<br>service'), text);
+		// Paste a flowchart (Ctrl+V on the board).
+		const diagram = 'flowchart LR\n  plan[Plan] --> build[Build]\n  build -->|ship it| done((Done))\n';
+		await A.evaluate((t) => navigator.clipboard.writeText(t), diagram);
+		const before = [...(await ids(B))];
+		await A.locator('#board').focus();
+		await key(A, 'Control+v');
+		const fresh = await B.waitForFunction((old) => {
+			const s = window.flowstate.snapshot().shapes;
+			const n = Object.values(s).filter((sh) => !old.includes(sh.id) && sh.id.startsWith('mmd-'));
+			return n.length === 5 ? n : null;
+		}, before, { timeout: T }).then((h) => h.jsonValue());
+		const kinds = fresh.map((sh) => sh.kind).sort();
+		assert.deepEqual(kinds, ['connector', 'connector', 'ellipse', 'rect', 'rect']);
+		const link = fresh.find((sh) => sh.kind === 'connector' && sh.text === 'ship it');
+		assert.ok(link, 'the labelled link');
+		await on(B);
+		await B.click('#zoom-fit');
+		await B.waitForFunction((id) => { const l = window.flowstate.label(id); return l && l.visible && l.lines.join() === 'ship it'; }, link.id, { timeout: T });
+		assert.ok(fresh.some((sh) => sh.kind === 'rect' && sh.text === 'Plan'));
+		await A.waitForFunction((want) => window.flowstate.selection().sort().join() === want.sort().join(), fresh.map((sh) => sh.id), { timeout: T });
+		await A.locator('#notice').filter({ hasText: 'Imported 3 boxes and 2 links' }).waitFor({ timeout: T });
+		await shot(A, 'desktop-mermaid-import');
+		// What FlowState cannot import is refused in plain words, with where.
+		await A.click('#menu');
+		await A.click('#menu-import-mmd');
+		await A.fill('#mermaid-dialog textarea', 'flowchart TD\n  subgraph one\n  a --> b\n  end\n');
+		await A.click('#mermaid-dialog button[type="submit"]');
+		const err = A.locator('#mermaid-dialog .form-error');
+		await err.waitFor({ timeout: T });
+		const msg = await err.textContent();
+		assert.match(msg, /^That Mermaid diagram can't be imported \(line 2, column \d+\)/);
+		assert.doesNotMatch(msg, /invalid_mermaid/);
+		await A.click('#mermaid-dialog [aria-label="Close"]');
+		await key(A, 'Escape');
 	});
 
 	await step('phone, 390 px: nothing off screen; touch draws, one finger pans, two fingers pinch-zoom', async () => {

@@ -10,6 +10,7 @@ import {
 } from './geometry.js';
 import { completeShape } from '../protocol/model.js';
 import { HANDLE } from './scene.js';
+import { looksLikeMermaid } from '../protocol/mermaid.js';
 
 const DRAG_PX = 3;
 const STROKE_FLUSH_MS = 50;
@@ -24,12 +25,13 @@ export const TOOL_KEYS = {
 };
 
 export class Tools {
-	constructor(el, scene, board, { session, onEditText }) {
+	constructor(el, scene, board, { session, onEditText, onMermaid }) {
 		this.el = el;
 		this.scene = scene;
 		this.board = board;
 		this.session = session; // () => CanvasSession | null
 		this.onEditText = onEditText;
+		this.onMermaid = onMermaid || null; // (text) => imports a pasted Mermaid flowchart
 		this.pointers = new Map();
 		this.gesture = null;
 		this.spaceDown = false;
@@ -885,6 +887,13 @@ export class Tools {
 		const text = e.clipboardData && e.clipboardData.getData('text/plain');
 		if (!text)
 			return;
+		if (this.onMermaid && this.board.canEdit() && looksLikeMermaid(text)) {
+			// A Mermaid flowchart becomes a diagram (the server lays it out).
+			clearTimeout(this.pasteTimer);
+			e.preventDefault();
+			this.onMermaid(text);
+			return;
+		}
 		let data = null;
 		try {
 			data = JSON.parse(text);

@@ -15,11 +15,14 @@ export const STORAGE_KEY = 'flowstate.session';
 const LOCK_NAME = 'flowstate.refresh';
 
 export class ApiError extends Error {
-	constructor(status, code, detail) {
+	constructor(status, code, detail, extra = null) {
 		super(detail || code || `HTTP ${status}`);
 		this.status = status;
 		this.code = code || '';
 		this.detail = detail || '';
+		// Other fields of the error body (line and column of invalid_mermaid).
+		if (extra)
+			for (const k of ['line', 'column']) if (extra[k] !== undefined) this[k] = extra[k];
 	}
 }
 
@@ -99,10 +102,12 @@ export class Api {
 			this.notify();
 	}
 
-	async raw(method, path, body, token, { text = false } = {}) {
+	// `text`: answer the body as a string; `blob`: as a Blob; `contentType`: send `body` (a
+	// string) as is with that type instead of as JSON.
+	async raw(method, path, body, token, { text = false, blob = false, contentType = null } = {}) {
 		const headers = {};
 		if (body !== undefined)
-			headers['Content-Type'] = 'application/json';
+			headers['Content-Type'] = contentType || 'application/json';
 		if (token)
 			headers.Authorization = `Bearer ${token}`;
 		let res;
@@ -110,12 +115,14 @@ export class Api {
 			res = await this.fetch(this.base + path, {
 				method,
 				headers,
-				body: body === undefined ? undefined : JSON.stringify(body),
+				body: body === undefined ? undefined : contentType ? body : JSON.stringify(body),
 				cache: 'no-store',
 			});
 		} catch (e) {
 			throw new ApiError(0, 'network', `network error: ${e && e.message}`);
 		}
+		if (res.ok && blob)
+			return res.blob();
 		const raw = await res.text();
 		if (res.ok && text)
 			return raw;
@@ -128,7 +135,7 @@ export class Api {
 			}
 		}
 		if (!res.ok)
-			throw new ApiError(res.status, data && data.code, data && data.detail);
+			throw new ApiError(res.status, data && data.code, data && data.detail, data);
 		return data;
 	}
 
@@ -303,6 +310,26 @@ export class Api {
 	exportSvg(canvasId, at) {
 		const q = at === undefined || at === null ? '' : `?at=${Number(at)}`;
 		return this.authed('GET', `/canvases/${enc(canvasId)}/export.svg${q}`, undefined, { text: true });
+	}
+
+	// ---- interop (PNG, Mermaid)
+	exportPng(canvasId, { at, scale } = {}) {
+		const q = new URLSearchParams();
+		if (at !== undefined && at !== null)
+			q.set('at', String(Number(at)));
+		if (scale)
+			q.set('scale', String(scale));
+		const qs = q.toString();
+		return this.authed('GET', `/canvases/${enc(canvasId)}/export.png${qs ? `?${qs}` : ''}`, undefined, { blob: true });
+	}
+
+	exportMermaid(canvasId, at) {
+		const q = at === undefined || at === null ? '' : `?at=${Number(at)}`;
+		return this.authed('GET', `/canvases/${enc(canvasId)}/export.mmd${q}`, undefined, { text: true });
+	}
+
+	importMermaid(canvasId, text) {
+		return this.authed('POST', `/canvases/${enc(canvasId)}/import/mermaid`, text, { contentType: 'text/plain; charset=utf-8' });
 	}
 
 	// ---- comments

@@ -113,7 +113,9 @@ describe('Api', () => {
 			new ApiError(410, 'invite_expired', 'expired'),
 			new ApiError(410, 'invite_used_up', 'used up'),
 			new ApiError(422, 'too_many_comments', 'x'),
+			new ApiError(422, 'canvas_full', 'x'),
 			new ApiError(422, 'invalid_field', 'body: must be 1 to 4000 bytes'),
+			new ApiError(422, 'too_large', 'a PNG of 40000x40000 pixels is over the bound'),
 			{ code: 'access_revoked' },
 		];
 		for (const e of cases) {
@@ -123,5 +125,28 @@ describe('Api', () => {
 		}
 		expect(plainError(cases[0])).toBe("That email and password don't match an account.");
 		expect(plainError(cases[2])).toBe('Passwords need 8 to 256 characters.');
+	});
+
+	test('an invalid Mermaid diagram says where and what', () => {
+		const e = new ApiError(422, 'invalid_mermaid', "line 3, column 5: unsupported: 'subgraph' (FlowState imports nodes and links only)", { line: 3, column: 5 });
+		expect(e.line).toBe(3);
+		expect(plainError(e)).toBe("That Mermaid diagram can't be imported (line 3, column 5): FlowState does not support 'subgraph' (FlowState imports nodes and links only)");
+	});
+
+	test('text bodies and binary answers', async () => {
+		const seen = [];
+		const api = new Api({
+			storage: new MemStorage(), locks: null, eventTarget: null,
+			fetchImpl: async (url, init) => {
+				seen.push([url, init]);
+				return { ok: true, status: 200, blob: async () => 'BLOB', text: async () => '{"version":3}' };
+			},
+		});
+		api.setTokens({ access_token: 'a', refresh_token: 'r' });
+		expect(await api.importMermaid('c1', 'graph TD\nA-->B')).toEqual({ version: 3 });
+		expect(seen[0][1].body).toBe('graph TD\nA-->B');
+		expect(seen[0][1].headers['Content-Type']).toMatch(/^text\/plain/);
+		expect(await api.exportPng('c1', { at: 2, scale: 2 })).toBe('BLOB');
+		expect(seen[1][0]).toBe('/api/v1/canvases/c1/export.png?at=2&scale=2');
 	});
 });

@@ -28,6 +28,9 @@ const BY_CODE = {
 	invite_expired: 'This invite link has expired. Ask for a new one.',
 	invite_used_up: 'This invite link has already been used. Ask for a new one.',
 	too_many_comments: 'This canvas has too many comments. Delete some resolved ones first.',
+	canvas_full: 'This canvas is full. Start a new canvas, or remove something first.',
+	client_op_id_conflict: 'That change clashed with another one. Please try again.',
+	unsupported_media_type: 'FlowState can only import a Mermaid diagram as plain text.',
 	access_revoked: 'You no longer have access to this canvas.',
 	deleted: 'This canvas has been deleted.',
 };
@@ -64,6 +67,10 @@ export function plainError(err) {
 		}
 		return "FlowState couldn't accept that change.";
 	}
+	if (code === 'invalid_mermaid')
+		return mermaidError(err, detail);
+	if (code === 'too_large' && /png|pixel/i.test(detail))
+		return 'That picture would be too large. Export it at a smaller scale.';
 	if (BY_CODE[code])
 		return BY_CODE[code];
 	const status = err.status || 0;
@@ -86,4 +93,12 @@ export function plainError(err) {
 	if (status >= 400)
 		return "FlowState couldn't accept that.";
 	return 'Something went wrong.';
+}
+
+// A Mermaid diagram FlowState cannot read: where, and what (the detail after the position is
+// the parser's own sentence, e.g. "unsupported: 'subgraph' (...)").
+function mermaidError(err, detail) {
+	const what = detail.replace(/^line \d+, column \d+:\s*/, '').replace(/^unsupported:\s*/, 'FlowState does not support ');
+	const where = err.line ? ` (line ${err.line}${err.column ? `, column ${err.column}` : ''})` : '';
+	return `That Mermaid diagram can't be imported${where}: ${what || 'it is not a flowchart FlowState reads.'}`;
 }

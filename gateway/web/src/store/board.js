@@ -61,7 +61,7 @@ export function createBoardStore({ theme } = {}) {
 		editing: null, // {id} of the shape whose text is edited in place
 		notice: null, // {text, kind, at}
 		theme: theme || loadTheme(),
-		panel: null, // 'history' | 'comments' | 'activity' | 'share' | null
+		panel: null, // 'history' | 'comments' | 'activity' | 'share' | 'mermaid' | null
 		help: false,
 		comments: new Map(), // comment id -> comment (protocol/comments.js), from the session
 		selections: new Map(), // session id -> {ids: Set, color, name}: what the others have selected

@@ -1,8 +1,8 @@
 // A canvas: the Konva scene and input (canvas/), wired to the session (store/connect.js), with
 // the chrome around it. React renders only the chrome; shapes, cursors and strokes are drawn
 // by the scene straight from the store, so no React render happens per shape or per cursor.
-// The side panel has History and Comments; the menu exports SVG and, for owners, shares the
-// workspace with an invite link (also the top bar's Share).
+// The side panel has History and Comments; the menu exports (SVG, PNG, Mermaid), imports
+// Mermaid (also by pasting it) and, for owners, shares the workspace with an invite link.
 
 import { useEffect, useRef, useState } from 'react';
 import { plainError } from '../protocol/errors.js';
@@ -19,6 +19,7 @@ import { TextEditor } from './TextEditor.jsx';
 import { ActivityHeatmap } from './ActivityHeatmap.jsx';
 import { CommentComposer, CommentsPanel } from './CommentsPanel.jsx';
 import { Invites } from './Invites.jsx';
+import { MermaidDialog, importMermaid } from './Mermaid.jsx';
 
 export function BoardView({ canvasId, me, onLogout }) {
 	const { api, board } = useApp();
@@ -44,6 +45,7 @@ export function BoardView({ canvasId, me, onLogout }) {
 		const tools = new Tools(surface.current, scene, board, {
 			session: () => conn.session,
 			onEditText: (req) => board.set({ editing: req }),
+			onMermaid: (text) => importMermaid({ api, board, session: conn.session, tools, canvasId, text }),
 		});
 		setCtl({ scene, tools, conn });
 		// For the end-to-end test and the benchmark: read-only views of the board.
@@ -140,6 +142,7 @@ export function BoardView({ canvasId, me, onLogout }) {
 						<CommentsPanel tools={ctl.tools} />
 						<CommentComposer canvasId={canvasId} />
 						<ShareDialog workspace={workspace} />
+						<MermaidDialog canvasId={canvasId} tools={ctl.tools} session={ctl.conn.session} />
 						<ActivityDialog />
 						<HelpDialog />
 					</>
@@ -245,6 +248,20 @@ function BoardMenu({ canvasId, name, tools }) {
 		}
 	};
 	const exportSvg = download('SVG', 'svg', async (at) => new Blob([await api.exportSvg(canvasId, at)], { type: 'image/svg+xml' }));
+	// Twice the canvas units (sharp on high-density screens); a drawing too large for that is
+	// exported smaller rather than refused.
+	const exportPng = download('PNG', 'png', async (at) => {
+		for (const scale of [2, 1, 0.5]) {
+			try {
+				return await api.exportPng(canvasId, { at, scale });
+			} catch (e) {
+				if (e.code !== 'too_large' || scale === 0.5)
+					throw e;
+			}
+		}
+		return null;
+	});
+	const exportMmd = download('Mermaid diagram', 'mmd', async (at) => new Blob([await api.exportMermaid(canvasId, at)], { type: 'text/plain' }));
 	return (
 		<div className="menu-wrap" ref={ref}>
 			<button type="button" className="menu-btn" id="menu" aria-haspopup="menu" aria-expanded={open} aria-label="Menu" onClick={() => setOpen(!open)}>☰</button>
@@ -253,6 +270,11 @@ function BoardMenu({ canvasId, name, tools }) {
 					<button type="button" role="menuitem" id="menu-history" onClick={act(() => board.set({ panel: 'history' }))}>History and versions</button>
 					<button type="button" role="menuitem" id="menu-comments" onClick={act(() => board.set({ panel: 'comments' }))}>Comments <kbd>M</kbd></button>
 					<button type="button" role="menuitem" id="menu-export-svg" onClick={act(exportSvg)}>Export as SVG</button>
+					<button type="button" role="menuitem" id="menu-export-png" onClick={act(exportPng)}>Export as PNG</button>
+					<button type="button" role="menuitem" id="menu-export-mmd" onClick={act(exportMmd)}>Export as Mermaid</button>
+					{(role === 'editor' || role === 'owner') && (
+						<button type="button" role="menuitem" id="menu-import-mmd" onClick={act(() => board.set({ panel: 'mermaid' }))}>Import Mermaid… <kbd>paste</kbd></button>
+					)}
 					{role === 'owner' && (
 						<button type="button" role="menuitem" id="menu-share" onClick={act(() => board.set({ panel: 'share' }))}>Invite people</button>
 					)}

@@ -8,7 +8,7 @@ const SECTIONS = [
 	]],
 	['Edit', [
 		['Ctrl+Z', 'Undo'], ['Ctrl+Shift+Z / Ctrl+Y', 'Redo'], ['Ctrl+A', 'Select all shapes'], ['Shift+click', 'Add to or remove from the selection'],
-		['Drag on empty canvas', 'Select with a rectangle'], ['Ctrl+C / Ctrl+X / Ctrl+V', 'Copy, cut, paste'], ['Ctrl+D', 'Duplicate'],
+		['Drag on empty canvas', 'Select with a rectangle'], ['Ctrl+C / Ctrl+X / Ctrl+V', 'Copy, cut, paste (a Mermaid flowchart becomes a diagram)'], ['Ctrl+D', 'Duplicate'],
 		['Delete', 'Delete'], ['Arrow keys', 'Nudge by 1 (Shift: 10)'], ['Enter / double-click', 'Edit the text of a shape'],
 		['Ctrl+] / Ctrl+[', 'Bring forward, send backward'], ['Ctrl+Shift+] / [', 'Bring to front, send to back'],
 		['Shift while dragging', 'Keep proportions, snap angles, move straight'], ['Esc', 'Finish text, clear the selection'],
