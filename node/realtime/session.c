@@ -589,18 +589,27 @@ static void session_synced_state(struct state_result *r, void *arg)
 	session_unref(s);
 }
 
-static void session_synced_ops(const struct db_result *r, void *arg)
+/* A sync query answered: false (and the session's reference dropped) when the session is
+ * closing or the answer is not the one row expected, which closes it with 1013. */
+static bool session_sync_answer_usable(struct session *s, const struct db_result *r)
 {
-	struct session *s = arg;
 	if (s->state >= SESSION_CLOSING) {
 		session_unref(s);
-		return;
+		return false;
 	}
 	if (!r->ok || db_rows(r) != 1) {
 		session_close(s, WS_CLOSE_TRY_AGAIN_LATER, "sync failed");
 		session_unref(s);
-		return;
+		return false;
 	}
+	return true;
+}
+
+static void session_synced_ops(const struct db_result *r, void *arg)
+{
+	struct session *s = arg;
+	if (!session_sync_answer_usable(s, r))
+		return;
 	long long head = db_int(r, 0, 0);
 	session_send_sync(s, head, "operations", "operations", db_value(r, 0, 1),
 			  db_length(r, 0, 1));
@@ -646,15 +655,8 @@ static void session_start_ops_sync(struct session *s)
 static void session_synced_comments(const struct db_result *r, void *arg)
 {
 	struct session *s = arg;
-	if (s->state >= SESSION_CLOSING) {
-		session_unref(s);
+	if (!session_sync_answer_usable(s, r))
 		return;
-	}
-	if (!r->ok || db_rows(r) != 1) {
-		session_close(s, WS_CLOSE_TRY_AGAIN_LATER, "sync failed");
-		session_unref(s);
-		return;
-	}
 	bool events = !strcmp(db_value(r, 0, 1), "events");
 	s->comment_cursor = db_int(r, 0, 0);
 	s->sync_comments = xasprintf("{\"seq\":%lld,\"mode\":\"%s\",\"%s\":%s}", s->comment_cursor,
