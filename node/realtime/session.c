@@ -883,6 +883,14 @@ static void session_handle_undo(struct session *s, bool redo)
 	session_run_queued_undo(s);
 }
 
+/* Arms `timer` for when `b` holds a whole token again. */
+static void session_arm_bucket_timer(struct event *timer, const struct tbucket *b)
+{
+	double wait = tbucket_wait(b, 1.0);
+	struct timeval tv = { (time_t)wait, (suseconds_t)((wait - (time_t)wait) * 1e6) };
+	evtimer_add(timer, &tv);
+}
+
 static void session_relay_cursor(struct session *s)
 {
 	s->cursor_pending = false;
@@ -900,8 +908,12 @@ static void session_cursor_timer_cb(evutil_socket_t fd, short events, void *arg)
 	if (!s->cursor_pending || (s->state != SESSION_OPEN && s->state != SESSION_LAGGING))
 		return;
 	tbucket_refill(&s->cursor_bucket, clock_mono_seconds());
-	if (s->cursor_bucket.tokens < 1.0)
-		s->cursor_bucket.tokens = 1.0; /* the timer was set for when a token is due */
+	if (s->cursor_bucket.tokens < 1.0) {
+		/* libevent counts a timer from its cached loop time, so it can fire a little before
+		 * the token is due: wait for the rest rather than relay above the rate. */
+		session_arm_bucket_timer(s->cursor_timer, &s->cursor_bucket);
+		return;
+	}
 	session_relay_cursor(s);
 }
 
@@ -916,9 +928,7 @@ static void session_handle_cursor(struct session *s, const struct ws_message *m)
 		session_relay_cursor(s);
 	} else if (!s->cursor_pending) {
 		s->cursor_pending = true;
-		double wait = tbucket_wait(&s->cursor_bucket, 1.0);
-		struct timeval tv = { (time_t)wait, (suseconds_t)((wait - (time_t)wait) * 1e6) };
-		evtimer_add(s->cursor_timer, &tv);
+		session_arm_bucket_timer(s->cursor_timer, &s->cursor_bucket);
 	}
 }
 
@@ -936,8 +946,10 @@ static void session_selection_timer_cb(evutil_socket_t fd, short events, void *a
 	if (!s->selection_pending || (s->state != SESSION_OPEN && s->state != SESSION_LAGGING))
 		return;
 	tbucket_refill(&s->selection_bucket, clock_mono_seconds());
-	if (s->selection_bucket.tokens < 1.0)
-		s->selection_bucket.tokens = 1.0; /* the timer was set for when a token is due */
+	if (s->selection_bucket.tokens < 1.0) {
+		session_arm_bucket_timer(s->selection_timer, &s->selection_bucket); /* as for cursors */
+		return;
+	}
 	session_relay_selection(s);
 }
 
@@ -956,9 +968,7 @@ static void session_handle_selection(struct session *s, struct ws_message *m)
 		session_relay_selection(s);
 	} else if (!s->selection_pending) {
 		s->selection_pending = true;
-		double wait = tbucket_wait(&s->selection_bucket, 1.0);
-		struct timeval tv = { (time_t)wait, (suseconds_t)((wait - (time_t)wait) * 1e6) };
-		evtimer_add(s->selection_timer, &tv);
+		session_arm_bucket_timer(s->selection_timer, &s->selection_bucket);
 	}
 }
 
