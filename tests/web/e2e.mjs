@@ -827,6 +827,8 @@ async function scenario(browser) {
 		await A.keyboard.type(' Today.');
 		await A.keyboard.press('Enter');
 		await waitComment(B, 'c.parent_id && c.body === "Agreed, I will trim it. Today."', 'edited reply');
+		// Ada's page leaves edit mode once her save is answered: then her reply offers Edit again.
+		await thread.locator('.comment.reply').filter({ hasText: 'Agreed, I will trim it. Today.' }).locator('.edit').waitFor({ timeout: T });
 		assert.equal(await thread.locator('.comment.reply .edit').count(), 1);
 		await shot(A, 'desktop-ada-comments');
 		// The pin follows the sticky when it moves.
