@@ -176,8 +176,10 @@ bool server_init(struct server *srv)
 	memcpy(srv->jwt_secret, srv->cfg.jwt_secret, secret_len);
 	srv->jwt_secret_len = secret_len;
 
-	/* Before any thread exists: malloc's arena policy applies to threads created later. */
-	memtrim_start(srv->base);
+	/* Before any thread exists: malloc's arena policy applies to threads created later, one
+	 * arena per worker thread below (memtrim.h). */
+	memtrim_start(srv->base, srv->cfg.kdf_threads + srv->cfg.canvas_threads +
+					 srv->cfg.export_png_jobs);
 	srv->db = db_pool_new(srv->base, srv->cfg.database_url, srv->cfg.db_pool_size,
 			      srv->cfg.db_queue_max, srv->cfg.db_query_timeout_ms);
 	srv->workers = workers_new(srv->base, srv->cfg.kdf_threads, 0);

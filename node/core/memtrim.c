@@ -20,11 +20,11 @@ static void memtrim_tick(evutil_socket_t fd, short events, void *arg)
 		log_info("memtrim_slow", "ms=%.1f released=%d", ms, released);
 }
 
-void memtrim_start(struct event_base *base)
+void memtrim_start(struct event_base *base, int threads)
 {
 	if (timer)
 		return;
-	if (!mallopt(M_MMAP_THRESHOLD, 128 * 1024) || !mallopt(M_ARENA_MAX, 2))
+	if (!mallopt(M_MMAP_THRESHOLD, 128 * 1024) || !mallopt(M_ARENA_MAX, 1 + (threads > 0 ? threads : 0)))
 		log_warn("mallopt_failed", "detail=\"malloc keeps its defaults\"");
 	timer = event_new(base, -1, EV_PERSIST, memtrim_tick, NULL);
 	if (!timer)

@@ -9,8 +9,15 @@
  *   socket buffers of a backlog) are mmapped and unmapped when freed. glibc's default
  *   threshold adapts upwards after such a free, up to 32 MiB, after which big blocks live
  *   in the heap and are never returned.
- * - M_ARENA_MAX 2: the loop and the worker threads share two arenas instead of one per
- *   thread (8 per core by default): fewer half-empty heaps to keep.
+ * - M_ARENA_MAX = 1 + the worker threads: the loop keeps the main arena to itself and every
+ *   worker thread gets an arena of its own (glibc hands out a new arena per thread until the
+ *   limit, then makes threads share). A shared arena is shared lock: with two arenas for the
+ *   loop and six workers, a canvas worker building a 9 MiB state (0.5 GB of small blocks)
+ *   allocated from the loop's arena, and the loop waited on that arena's lock (futex in
+ *   __lll_lock_wait_private) while the worker, at nice 10, was preempted holding it, and
+ *   consolidated the worker's freed blocks on its own next large malloc: a loop-lag p99 of
+ *   20-50 ms while the largest canvas was read. Each arena costs only what its heap holds,
+ *   and the trim below returns that.
  * - malloc_trim(0) every MEMTRIM_INTERVAL_S: returns the free pages at the top of every heap
  *   and, since glibc 2.8, the free whole pages inside them. It runs on the loop (it must not
  *   race the loop's own frees for the main arena's lock for long) and is logged when it
@@ -23,8 +30,9 @@ struct event_base;
 
 #define MEMTRIM_INTERVAL_S 5
 
-/* Sets malloc's policy (call before threads start) and starts the periodic trim. */
-void memtrim_start(struct event_base *base);
+/* Sets malloc's policy (call before threads start: `threads` is how many threads besides the
+ * loop will allocate) and starts the periodic trim. */
+void memtrim_start(struct event_base *base, int threads);
 void memtrim_stop(void);
 
 #endif

@@ -36,6 +36,9 @@ static const struct {
 					  "(sent again, then waited for)" },
 	[METRIC_SNAPSHOTS_WRITTEN] = { "flowstate_snapshots_written_total", METRIC_COUNTER,
 				       "Canvas snapshots written" },
+	[METRIC_STATE_WORKER_FETCHES] = { "flowstate_state_worker_fetches_total", METRIC_COUNTER,
+					  "Canvas states too large to receive on the event loop, read "
+					  "by a worker thread on a connection of its own" },
 	[METRIC_WS_CONNECTIONS] = { "flowstate_ws_connections", METRIC_GAUGE,
 				    "Open WebSocket sessions" },
 	[METRIC_ROOMS] = { "flowstate_rooms", METRIC_GAUGE, "Canvas rooms on this node" },
@@ -46,7 +49,8 @@ static const struct {
 	[METRIC_DUPLICATES_DROPPED] = { "flowstate_room_duplicates_dropped_total", METRIC_COUNTER,
 					"Operations a room received again and dropped" },
 	[METRIC_GAP_FETCHES] = { "flowstate_room_gap_fetches_total", METRIC_COUNTER,
-				 "Version gaps that timed out and were fetched from Postgres" },
+				 "Reads of missed versions from Postgres: gaps that timed out and "
+				 "rooms the head check found behind" },
 	[METRIC_HEAD_CHECKS] = { "flowstate_room_head_checks_total", METRIC_COUNTER,
 				 "Periodic checks of rooms against canvases.version" },
 	[METRIC_WS_RECONNECTS] = { "flowstate_ws_reconnects_total", METRIC_COUNTER,

@@ -17,6 +17,9 @@
 /* Bytes read per readiness event at most, so one busy peer cannot starve the others. */
 #define STREAM_READ_PER_EVENT (256 * 1024)
 #define STREAM_READ_CHUNK 16384
+/* Bytes written per turn at most: a 9 MB answer goes out in slices between other clients'
+ * events instead of one multi-millisecond writev loop (loopback takes megabytes at once). */
+#define STREAM_WRITE_PER_TURN (256 * 1024)
 
 struct stream {
 	int fd;
@@ -128,24 +131,38 @@ static void stream_read_cb(evutil_socket_t fd, short events, void *arg)
 		stream_fail(s, eof);
 }
 
-/* Writes what the output holds; registers write interest only if the socket is full. */
+/* Write interest: the socket is full, or this turn's slice is used up (the socket is then
+ * still writable, so the rest goes out next turn, after the other streams' events). */
+static void stream_want_write(struct stream *s)
+{
+	if (!s->writing) {
+		event_add(s->write_ev, NULL);
+		s->writing = true;
+	}
+}
+
+/* Writes what the output holds, up to STREAM_WRITE_PER_TURN bytes. */
 static void stream_write(struct stream *s)
 {
 	if (s->failed)
 		return;
+	size_t written = 0;
 	while (evbuffer_get_length(s->out) > 0) {
-		int n = evbuffer_write(s->out, s->fd);
+		if (written >= STREAM_WRITE_PER_TURN) {
+			stream_want_write(s);
+			return;
+		}
+		int n = evbuffer_write_atmost(s->out, s->fd,
+					      (ev_ssize_t)(STREAM_WRITE_PER_TURN - written));
 		if (n > 0) {
+			written += (size_t)n;
 			stream_progress(s);
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if (!s->writing) {
-				event_add(s->write_ev, NULL);
-				s->writing = true;
-			}
+			stream_want_write(s);
 			return;
 		}
 		stream_fail(s, false);

@@ -35,12 +35,15 @@
  */
 #include "store/db.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -432,26 +435,39 @@ static void db_notice_processor(void *arg, const char *message)
 		  log_quote(quoted, sizeof(quoted), msg));
 }
 
-static void conn_start_connect(struct db_conn *c)
-{
-	/*
-	 * Entries before "dbname" are defaults the caller's conninfo (expanded from dbname) can
-	 * override. TCP keepalives notice a dead server while a connection sits idle, and
-	 * tcp_user_timeout bounds how long sent data may stay unacknowledged (the kernel then
-	 * drops the connection, keepalive probes included): both at about the query timeout, so
-	 * the kernel and the pool give up on a silent peer alike.
-	 */
-	int timeout_s = (c->pool->timeout_ms + 999) / 1000;
+/*
+ * libpq keywords for a connection of this pool. Entries before "dbname" are defaults the
+ * caller's conninfo (expanded from dbname) can override. TCP keepalives notice a dead server
+ * while a connection sits idle, and tcp_user_timeout bounds how long sent data may stay
+ * unacknowledged (the kernel then drops the connection, keepalive probes included): both at
+ * about the query timeout, so the kernel and the pool give up on a silent peer alike.
+ */
+struct connect_params {
+	const char *keys[8];
+	const char *values[8];
 	char idle[16], interval[16], user_timeout[16];
-	snprintf(idle, sizeof(idle), "%d", timeout_s);
-	snprintf(interval, sizeof(interval), "%d", timeout_s > 3 ? timeout_s / 3 : 1);
-	snprintf(user_timeout, sizeof(user_timeout), "%d", c->pool->timeout_ms);
+};
+
+static void connect_params_init(struct connect_params *p, const struct db_pool *pool)
+{
+	int timeout_s = (pool->timeout_ms + 999) / 1000;
+	snprintf(p->idle, sizeof(p->idle), "%d", timeout_s);
+	snprintf(p->interval, sizeof(p->interval), "%d", timeout_s > 3 ? timeout_s / 3 : 1);
+	snprintf(p->user_timeout, sizeof(p->user_timeout), "%d", pool->timeout_ms);
 	static const char *const keys[] = { "application_name", "keepalives", "keepalives_idle",
 					     "keepalives_interval", "keepalives_count",
 					     "tcp_user_timeout", "dbname", NULL };
-	const char *values[] = { "flowstate-node", "1", idle, interval, "3", user_timeout,
-				 c->pool->conninfo, NULL };
-	c->pg = PQconnectStartParams(keys, values, 1);
+	const char *values[] = { "flowstate-node", "1", p->idle, p->interval, "3",
+				 p->user_timeout, pool->conninfo, NULL };
+	memcpy(p->keys, keys, sizeof(keys));
+	memcpy(p->values, values, sizeof(values));
+}
+
+static void conn_start_connect(struct db_conn *c)
+{
+	struct connect_params params;
+	connect_params_init(&params, c->pool);
+	c->pg = PQconnectStartParams(params.keys, params.values, 1);
 	if (!c->pg) {
 		log_error("db_out_of_memory", "where=PQconnectStartParams");
 		abort();
@@ -1045,6 +1061,122 @@ void db_pool_write_metrics(struct evbuffer *out, void *pool)
 			    (unsigned long long)ps.queries, (unsigned long long)ps.errors,
 			    (unsigned long long)ps.reconnects, (unsigned long long)ps.timeouts,
 			    ps.ready ? 1 : 0);
+}
+
+/* ---- blocking fetch for worker threads ------------------------------------------------------ */
+
+/* A failed fetch: what db_fetch returns instead of a server's result. */
+struct fetch_failure {
+	struct db_result r; /* first: db_result_free frees the whole */
+	char sqlstate[6];
+	char message[256];
+};
+
+static struct db_result *fetch_fail(PGconn *pg, PGresult *res, const char *why, bool retryable)
+{
+	struct fetch_failure *f = xcalloc(1, sizeof(*f));
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	copy_message(f->sqlstate, sizeof(f->sqlstate), state ? state : "");
+	copy_message(f->message, sizeof(f->message), primary ? primary : why);
+	f->r.sqlstate = f->sqlstate;
+	f->r.message = f->message;
+	f->r.retryable = retryable || sqlstate_retryable(f->sqlstate);
+	PQclear(res);
+	PQfinish(pg);
+	return &f->r;
+}
+
+/* Waits for the socket until deadline_ms (monotonic). false: the deadline passed first. */
+static bool fetch_wait(int fd, bool read, bool write, int64_t deadline_ms)
+{
+	struct pollfd p = { .fd = fd, .events = (short)((read ? POLLIN : 0) | (write ? POLLOUT : 0)) };
+	for (;;) {
+		int64_t left = deadline_ms - clock_mono_ms();
+		if (left <= 0)
+			return false;
+		int n = poll(&p, 1, left > 1000 ? 1000 : (int)left);
+		if (n > 0)
+			return true;
+		if (n < 0 && errno != EINTR)
+			return true; /* let libpq meet the error */
+	}
+}
+
+static void fetch_ignore_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+struct db_result *db_fetch(const struct db_pool *pool, const char *sql, int nparams,
+			   const char *const *params)
+{
+	int64_t deadline = clock_mono_ms() + pool->timeout_ms;
+	struct connect_params cp;
+	connect_params_init(&cp, pool);
+	PGconn *pg = PQconnectStartParams(cp.keys, cp.values, 1);
+	if (!pg)
+		abort(); /* out of memory, as everywhere */
+	if (PQstatus(pg) == CONNECTION_BAD)
+		return fetch_fail(pg, NULL, PQerrorMessage(pg), true);
+	PQsetNoticeProcessor(pg, fetch_ignore_notice, NULL);
+	/* libpq: after PQconnectStart, act as if PQconnectPoll returned PGRES_POLLING_WRITING. */
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	while (st != PGRES_POLLING_OK) {
+		if (st == PGRES_POLLING_FAILED)
+			return fetch_fail(pg, NULL, PQerrorMessage(pg), true);
+		if (!fetch_wait(PQsocket(pg), st == PGRES_POLLING_READING,
+				st == PGRES_POLLING_WRITING, deadline))
+			return fetch_fail(pg, NULL, "database unavailable (connect timed out)", true);
+		st = PQconnectPoll(pg);
+	}
+	if (PQsetnonblocking(pg, 1) != 0 ||
+	    !PQsendQueryParams(pg, sql, nparams, NULL, params, NULL, NULL, 0))
+		return fetch_fail(pg, NULL, PQerrorMessage(pg), true);
+	int rc;
+	while ((rc = PQflush(pg)) == 1) {
+		/* libpq: wait for either; input must be read to avoid a deadlock with the server. */
+		if (!fetch_wait(PQsocket(pg), true, true, deadline))
+			return fetch_fail(pg, NULL, "query timed out", true);
+		if (!PQconsumeInput(pg))
+			return fetch_fail(pg, NULL, PQerrorMessage(pg), true);
+	}
+	if (rc < 0)
+		return fetch_fail(pg, NULL, PQerrorMessage(pg), true);
+	PGresult *kept = NULL;
+	for (;;) {
+		while (PQisBusy(pg)) {
+			if (!fetch_wait(PQsocket(pg), true, false, deadline)) {
+				PQclear(kept);
+				return fetch_fail(pg, NULL, "query timed out", true);
+			}
+			if (!PQconsumeInput(pg)) {
+				PQclear(kept);
+				return fetch_fail(pg, NULL, PQerrorMessage(pg), true);
+			}
+		}
+		PGresult *res = PQgetResult(pg);
+		if (!res)
+			break;
+		if (kept && PQresultStatus(kept) == PGRES_TUPLES_OK)
+			PQclear(res); /* one statement: nothing after its rows matters */
+		else {
+			PQclear(kept);
+			kept = res;
+		}
+	}
+	ExecStatusType status = kept ? PQresultStatus(kept) : PGRES_FATAL_ERROR;
+	if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK)
+		return fetch_fail(pg, kept, kept ? PQresStatus(status) : "no result", false);
+	/* The connection goes with the buffers libpq grew for this result (db.h). */
+	PQfinish(pg);
+	struct db_result *r = xcalloc(1, sizeof(*r));
+	r->res = kept;
+	r->ok = true;
+	r->sqlstate = "";
+	r->message = "";
+	return r;
 }
 
 /* ---- result accessors ------------------------------------------------------------------- */

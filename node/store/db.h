@@ -97,6 +97,19 @@ struct db_pool_stats {
 bool db_query_timeout(struct db_pool *pool, int timeout_ms, const char *sql, int nparams,
 		      const char *const *params, db_callback cb, void *arg)
 	__attribute__((warn_unused_result));
+/*
+ * For a worker thread, never the loop: runs one statement on a connection of its own, opened
+ * for it and closed after it, blocking the calling thread until the answer or the pool's query
+ * timeout (connect included). This is how a result too large to receive on the loop (the 9 MB
+ * state of the largest canvas took the loop 30-75 ms in libpq alone) reaches a worker without
+ * the loop ever holding it. Same connection settings as the pool (keepalives,
+ * tcp_user_timeout); reads only immutable pool fields, so any thread may call it. Never NULL:
+ * a failure comes back as ok=false with sqlstate, message and retryable (a timeout or a lost
+ * connection is retryable). Free with db_result_free().
+ */
+struct db_result *db_fetch(const struct db_pool *pool, const char *sql, int nparams,
+			   const char *const *params) __attribute__((warn_unused_result));
+
 /* The pool's query timeout (ms). */
 int db_pool_query_timeout(const struct db_pool *pool);
 

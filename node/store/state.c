@@ -6,6 +6,7 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "core/metrics.h"
 #include "core/workers.h"
 #include "model/op.h"
 
@@ -27,14 +28,35 @@ struct state_ctx {
 	state_work_fn work;
 	void *arg;
 	long long at;
+	char *canvas_id;
 	struct state_result res;
-	struct db_result *rows;   /* taken from the pool, read and freed on the worker */
+	struct db_result *rows;   /* taken from the pool (or fetched), read and freed on the worker */
+	struct db_result *failure; /* a failed fetch: res.db points here until the callback ran */
+	bool has_snapshot;
+	bool big;                 /* rows has no texts: the worker fetches them (fetch_sql) */
 	bool snapshot_invalid;
 };
 
+static void state_ctx_free(struct state_ctx *ctx)
+{
+	canvas_state_free(ctx->res.state);
+	db_result_free(ctx->rows);
+	db_result_free(ctx->failure);
+	free(ctx->canvas_id);
+	free(ctx);
+}
+
+/* Snapshot and ops whose stored size (pg_column_size: after compression) exceeds this are not
+ * read on the loop at all: the worker fetches them on a connection of its own (db_fetch).
+ * Receiving the largest canvas's 9 MB state through libpq took the loop 30-75 ms per read;
+ * this much stays in the low milliseconds. */
+#define STATE_LOOP_FETCH_STORED_BYTES (128 * 1024)
+
 /*
  * Columns: role, head, at, snapshot version, snapshot state, ops after the snapshot up to at
- * (as a JSON array of {type, payload}). With $2 NULL the membership join is skipped.
+ * (as a JSON array of {type, payload}), and "big": when the snapshot and those ops are larger
+ * than $4 stored bytes, columns 4 and 5 are NULL and the worker reads them with fetch_sql.
+ * With $2 NULL the membership join is skipped.
  */
 static const char state_sql[] =
 	"WITH c AS (SELECT c.id, c.version AS head, m.role FROM canvases c "
@@ -44,13 +66,28 @@ static const char state_sql[] =
 	"             AND ($2 IS NULL OR m.role IS NOT NULL)), "
 	"t AS (SELECT coalesce($3::bigint, c.head) AS at FROM c), "
 	"s AS (SELECT s.version, s.state FROM snapshots s, t "
-	"      WHERE s.canvas_id = $1 AND s.version <= t.at ORDER BY s.version DESC LIMIT 1) "
-	"SELECT c.role, c.head, t.at, (SELECT version FROM s), (SELECT state::text FROM s), "
+	"      WHERE s.canvas_id = $1 AND s.version <= t.at ORDER BY s.version DESC LIMIT 1), "
+	"o AS (SELECT o.version, o.type, o.payload FROM operations o, t WHERE o.canvas_id = $1 "
+	"      AND o.version > coalesce((SELECT version FROM s), 0) AND o.version <= t.at), "
+	"b AS (SELECT coalesce((SELECT pg_column_size(state) FROM s), 0) "
+	"           + coalesce((SELECT sum(pg_column_size(payload)) FROM o), 0) > $4::bigint "
+	"             AS big) "
+	"SELECT c.role, c.head, t.at, (SELECT version FROM s), "
+	"  CASE WHEN NOT b.big THEN (SELECT state::text FROM s) END, "
+	"  CASE WHEN NOT b.big THEN (SELECT coalesce(json_agg(json_build_object("
+	"    'type', o.type, 'payload', o.payload) ORDER BY o.version), '[]')::text FROM o) END, "
+	"  b.big "
+	"FROM c, t, b";
+
+/* The worker's read of a big state: the snapshot ($2, NULL for none; snapshots are immutable)
+ * and the ops after it up to $3 (committed ops are immutable too), as state_sql's columns 4
+ * and 5. A snapshot that is gone went with its canvas. */
+static const char fetch_sql[] =
+	"SELECT (SELECT state::text FROM snapshots WHERE canvas_id = $1 AND version = $2::bigint), "
 	"  (SELECT coalesce(json_agg(json_build_object('type', o.type, 'payload', o.payload) "
 	"                            ORDER BY o.version), '[]')::text "
 	"   FROM operations o WHERE o.canvas_id = $1 "
-	"   AND o.version > coalesce((SELECT version FROM s), 0) AND o.version <= t.at) "
-	"FROM c, t";
+	"   AND o.version > coalesce($2::bigint, 0) AND o.version <= $3::bigint)";
 
 /* Replays ops (already validated when committed) onto state. canvas_apply validates each
  * again, which keeps the replay total even for rows written by an older or buggy writer: an
@@ -68,16 +105,46 @@ static void replay_ops(struct canvas_state *state, const char *ops_text)
 	json_decref(ops);
 }
 
+/* Worker thread: reads the texts of a big state on a connection of its own (db_fetch), in
+ * place of the loop's result, which carried only the versions. false: res says why. */
+static bool state_fetch(struct state_ctx *ctx)
+{
+	struct state_result *res = &ctx->res;
+	db_result_free(ctx->rows);
+	ctx->rows = NULL;
+	char snapshot[32], at[32];
+	snprintf(snapshot, sizeof(snapshot), "%lld", res->snapshot_version);
+	snprintf(at, sizeof(at), "%lld", res->at);
+	const char *params[] = { ctx->canvas_id, ctx->has_snapshot ? snapshot : NULL, at };
+	struct db_result *r = db_fetch(state_db, fetch_sql, 3, params);
+	if (!r->ok) {
+		ctx->failure = r;
+		res->status = STATE_DB_ERROR;
+		res->db = r;
+		return false;
+	}
+	if (ctx->has_snapshot && db_is_null(r, 0, 0)) {
+		db_result_free(r);
+		res->status = STATE_NOT_FOUND; /* deleted since the first read */
+		return false;
+	}
+	ctx->rows = r;
+	return true;
+}
+
 /* Worker thread (or the loop, for a small state): parse the snapshot, replay the ops, run
  * the caller's hook. Touches only the context (and the result it owns). */
 static void state_build(void *arg)
 {
 	struct state_ctx *ctx = arg;
 	struct state_result *res = &ctx->res;
+	if (ctx->big && !state_fetch(ctx))
+		return;
+	/* The texts' columns: the loop's result (state_sql) or the worker's (fetch_sql). */
+	int snapshot_col = ctx->big ? 0 : 4, ops_col = ctx->big ? 1 : 5;
 	struct op_error err;
-	if (!db_is_null(ctx->rows, 0, 3)) {
-		res->snapshot_version = db_int(ctx->rows, 0, 3);
-		json_t *shapes = json_loads(db_value(ctx->rows, 0, 4), 0, NULL);
+	if (ctx->has_snapshot) {
+		json_t *shapes = json_loads(db_value(ctx->rows, 0, snapshot_col), 0, NULL);
 		res->state = shapes ? canvas_state_from_json(shapes, &err) : NULL;
 		json_decref(shapes);
 		/* Derived data that does not load is rebuilt from the log (logged on the loop). */
@@ -87,7 +154,7 @@ static void state_build(void *arg)
 		res->snapshot_version = 0;
 		res->state = canvas_state_new();
 	}
-	replay_ops(res->state, db_value(ctx->rows, 0, 5));
+	replay_ops(res->state, db_value(ctx->rows, 0, ops_col));
 	db_result_free(ctx->rows);
 	ctx->rows = NULL;
 	if (ctx->work) {
@@ -98,15 +165,19 @@ static void state_build(void *arg)
 	}
 }
 
-/* Loop: the state is built (and the hook has run): answer the caller. */
+/* Loop: the state is built (and the hook has run), or its fetch failed: answer the caller. */
 static void state_built(void *arg)
 {
 	struct state_ctx *ctx = arg;
 	if (ctx->snapshot_invalid)
 		log_warn("snapshot_invalid", "version=%lld", ctx->res.snapshot_version);
+	if (ctx->big)
+		metrics_counter_inc(METRIC_STATE_WORKER_FETCHES);
+	if (ctx->failure)
+		log_warn("state_fetch_failed", "retryable=%d message=\"%s\"",
+			 ctx->failure->retryable, ctx->failure->message);
 	ctx->cb(&ctx->res, ctx->arg);
-	canvas_state_free(ctx->res.state);
-	free(ctx);
+	state_ctx_free(ctx);
 }
 
 static void state_loaded(const struct db_result *r, void *arg)
@@ -126,13 +197,16 @@ static void state_loaded(const struct db_result *r, void *arg)
 	}
 	if (res->status != STATE_OK) {
 		ctx->cb(res, ctx->arg);
-		free(ctx);
+		state_ctx_free(ctx);
 		return;
 	}
 	res->db = NULL;
+	ctx->has_snapshot = !db_is_null(r, 0, 3);
+	res->snapshot_version = ctx->has_snapshot ? db_int(r, 0, 3) : 0;
+	ctx->big = db_value(r, 0, 6)[0] == 't';
 	ctx->rows = db_result_take(r);
 	size_t bytes = db_length(ctx->rows, 0, 4) + db_length(ctx->rows, 0, 5);
-	if (bytes <= STATE_INLINE_BYTES || !state_workers) {
+	if (!ctx->big && (bytes <= STATE_INLINE_BYTES || !state_workers)) {
 		/* Small: done here in well under a millisecond, without two thread hand-offs that
 		 * would widen the window of conditional commits (restore, undo) built on it. */
 		state_build(ctx);
@@ -146,15 +220,20 @@ bool state_load_with(const char *canvas_id, const char *user_id, long long at,
 		     state_work_fn work, state_callback cb, void *arg)
 {
 	struct state_ctx *ctx = xcalloc(1, sizeof(*ctx));
+	ctx->canvas_id = xstrdup(canvas_id);
 	ctx->cb = cb;
 	ctx->work = work;
 	ctx->arg = arg;
 	ctx->at = at;
 	char at_text[32];
 	snprintf(at_text, sizeof(at_text), "%lld", at);
-	const char *params[] = { canvas_id, user_id, at >= 0 ? at_text : NULL };
-	if (!db_query(state_db, state_sql, 3, params, state_loaded, ctx)) {
-		free(ctx);
+	char fetch_bytes[32];
+	/* Without workers (tests of the loop alone) everything is read here: never "big". */
+	snprintf(fetch_bytes, sizeof(fetch_bytes), "%lld",
+		 state_workers ? (long long)STATE_LOOP_FETCH_STORED_BYTES : 1LL << 62);
+	const char *params[] = { canvas_id, user_id, at >= 0 ? at_text : NULL, fetch_bytes };
+	if (!db_query(state_db, state_sql, 4, params, state_loaded, ctx)) {
+		state_ctx_free(ctx);
 		return false;
 	}
 	return true;

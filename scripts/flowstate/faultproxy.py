@@ -10,6 +10,10 @@ endpoints; only their own deadlines can. Modes:
                 buffers (TCP flow control does the rest), new connections are accepted and then
                 left unanswered. Going back to pass resumes every stream where it stopped, as
                 TCP retransmission would after a short partition: nothing is lost or corrupted.
+    blackhole_new
+                open connections keep flowing; new ones are accepted and then left unanswered
+                (a link that fails for the next connection only: a worker's own connection
+                while the pool's keep working). Going back to pass connects them through.
     reset       every open connection is reset (RST, SO_LINGER 0) on both sides, and new ones
                 are reset as soon as they arrive, until another mode is set
     delay(s)    forward both ways, each chunk s seconds after it was read
@@ -32,7 +36,7 @@ import struct
 import threading
 import time
 
-PASS, BLACKHOLE, RESET, DELAY = "pass", "blackhole", "reset", "delay"
+PASS, BLACKHOLE, BLACKHOLE_NEW, RESET, DELAY = "pass", "blackhole", "blackhole-new", "reset", "delay"
 CHUNK = 65536
 # Bytes read ahead per direction before the proxy stops reading (backpressure).
 MAX_PENDING = 1 << 20
@@ -77,6 +81,7 @@ class _Conn:
 		self.up = None            # client -> upstream
 		self.down = None          # upstream -> client
 		self.closed = False
+		self.held = False         # accepted in a black hole for new connections
 
 
 class FaultProxy:
@@ -133,6 +138,9 @@ class FaultProxy:
 
 	def blackhole(self):
 		self._call(self._set_mode, BLACKHOLE, 0.0)
+
+	def blackhole_new(self):
+		self._call(self._set_mode, BLACKHOLE_NEW, 0.0)
 
 	def reset(self):
 		self._call(self._set_mode, RESET, 0.0)
@@ -212,7 +220,10 @@ class FaultProxy:
 			for conn in list(self._conns.values()):
 				self._close(conn, rst=True)
 		for conn in list(self._conns.values()):
-			if not conn.closed and conn.upstream is None and not conn.connecting and mode != BLACKHOLE:
+			if mode in (PASS, DELAY):
+				conn.held = False
+			if (not conn.closed and conn.upstream is None and not conn.connecting
+			    and mode in (PASS, DELAY)):
 				self._connect_upstream(conn)
 			self._update_interest(conn)
 
@@ -230,7 +241,8 @@ class FaultProxy:
 				_reset(client)
 				continue
 			self._conns[conn.id] = conn
-			if self._mode != BLACKHOLE:
+			conn.held = self._mode == BLACKHOLE_NEW
+			if self._mode in (PASS, DELAY):
 				self._connect_upstream(conn)
 			self._update_interest(conn)
 
@@ -264,7 +276,7 @@ class FaultProxy:
 		while something is due. A black hole neither reads nor writes."""
 		if conn.closed:
 			return
-		flowing = self._mode in (PASS, DELAY)
+		flowing = self._mode in (PASS, DELAY) or (self._mode == BLACKHOLE_NEW and not conn.held)
 		now = time.monotonic()
 		client_ev = 0
 		up_ev = 0
@@ -351,10 +363,10 @@ class FaultProxy:
 			self._close(conn)
 
 	def _flush_due(self):
-		if self._mode not in (PASS, DELAY):
+		if self._mode not in (PASS, DELAY, BLACKHOLE_NEW):
 			return
 		for conn in list(self._conns.values()):
-			if conn.closed or conn.up is None or conn.connecting:
+			if conn.closed or conn.held or conn.up is None or conn.connecting:
 				continue
 			for pipe in (conn.up, conn.down):
 				if pipe.pending and pipe.due() <= time.monotonic():

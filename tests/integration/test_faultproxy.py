@@ -89,6 +89,26 @@ def test_a_black_hole_forwards_nothing_closes_nothing_and_loses_nothing(proxy):
 			assert recv_exactly(fresh, 3) == b"new"
 
 
+def test_a_black_hole_for_new_connections_leaves_open_ones_flowing(proxy):
+	with client(proxy) as c:
+		c.sendall(b"before")
+		assert recv_exactly(c, 6) == b"before"
+		proxy.blackhole_new()
+		with client(proxy, timeout=0.5) as fresh:  # accepted, then silent
+			fresh.sendall(b"new")
+			with pytest.raises(socket.timeout):
+				fresh.recv(100)
+			c.sendall(b"still")  # the open one is not affected
+			assert recv_exactly(c, 5) == b"still"
+			big = bytes(range(256)) * 4096  # 1 MiB both ways
+			c.sendall(big)
+			assert recv_exactly(c, len(big)) == big
+			with pytest.raises(socket.timeout):
+				fresh.recv(100)
+			proxy.pass_()
+			assert recv_exactly(fresh, 3) == b"new"
+
+
 def test_reset_resets_open_and_new_connections_until_another_mode(proxy):
 	with client(proxy) as c:
 		c.sendall(b"x")

@@ -10,7 +10,9 @@ by itself when the link heals, and nothing lost or duplicated.
 """
 
 import asyncio
+import random
 import re
+import threading
 import time
 import uuid
 
@@ -218,6 +220,58 @@ def test_a_reset_postgres_link_fails_at_once_and_recovers(cluster, team, pg_prox
 	status, body = post_op(pg_node.url, writer, canvas, rect("reset"), op_id)
 	assert status in (200, 201), body
 	assert_log_exactly_once(cluster, canvas, [op_id])
+
+
+def test_a_big_state_read_by_a_worker_is_bounded_by_the_query_deadline(
+		cluster, team, pg_proxy, pg_node):
+	"""A state too large for the loop is read by a canvas worker on a connection of its own
+	(node/store/state.c, db_fetch). That connection has the pool's deadline too: with a link
+	that leaves new connections unanswered (the pool's open ones keep working), GET /state is
+	answered 503 retryable within it, the loop serves meanwhile, and once the link heals the
+	same read answers the state."""
+	wait_until(lambda: readyz(pg_node.url)[0] == 200, 30, "ready before the partition")
+	rng = random.Random(9)
+	canvas = helpers.create_canvas(team.owner, team.workspace_id)["id"]
+	for i in range(3):
+		pts = [[round(rng.uniform(-1e5, 1e5), 3), round(rng.uniform(-1e5, 1e5), 3)]
+		       for _ in range(4000)]
+		status, op = post_op(pg_node.url, team.writer, canvas,
+				     {"shape_id": "p%d" % i, "kind": "path", "x": 0, "y": 0,
+				      "points": pts}, str(uuid.uuid4()))
+		assert status == 201, op
+	path = helpers.state_path(canvas)
+	fetches = metric(pg_node.url, "flowstate_state_worker_fetches_total")
+	pg_proxy.blackhole_new()
+	try:
+		answer = {}
+
+		def read():
+			t0 = time.monotonic()
+			answer["status"], answer["body"] = helpers.api("GET", path, token=team.writer.token,
+									base=pg_node.url, timeout=30)
+			answer["s"] = time.monotonic() - t0
+
+		reader = threading.Thread(target=read)
+		reader.start()
+		probes = []
+		while reader.is_alive():
+			t0 = time.monotonic()
+			r = request("GET", pg_node.url + "/healthz", timeout=2)
+			probes.append((r.status, time.monotonic() - t0))
+			time.sleep(0.1)
+		reader.join()
+	finally:
+		pg_proxy.pass_()
+	helpers.assert_error(answer["status"], answer["body"], 503, "unavailable")
+	assert DB_TIMEOUT_MS / 1000 * 0.9 <= answer["s"] < DB_TIMEOUT_MS / 1000 + 2.5, answer["s"]
+	assert len(probes) >= 10 and all(status == 200 for status, _ in probes), probes
+	assert max(s for _, s in probes) < 1.0, probes
+	state = helpers.get_state(canvas, team.writer, base=pg_node.url)
+	assert sorted(state["shapes"]) == ["p0", "p1", "p2"]
+	assert len(state["shapes"]["p2"]["points"]) == 4000
+	assert metric(pg_node.url, "flowstate_state_worker_fetches_total") == fetches + 2
+	print("big state under a silent link for new connections: 503 after %.2f s (deadline %d ms)"
+	      % (answer["s"], DB_TIMEOUT_MS))
 
 
 def test_a_slow_postgres_link_stays_ready_and_answers(cluster, team, pg_proxy, pg_node):
