@@ -18,6 +18,7 @@
 #include "app/undo.h"
 #include "base/alloc.h"
 #include "base/log.h"
+#include "core/evmem.h"
 #include "core/looplag.h"
 #include "core/memtrim.h"
 #include "core/metrics.h"
@@ -163,6 +164,8 @@ bool server_init(struct server *srv)
 {
 	the_server = srv;
 	signal(SIGPIPE, SIG_IGN);
+	/* Before the first libevent call: its per-descriptor records in a region of their own. */
+	evmem_install();
 	srv->base = event_base_new();
 	if (!srv->base) {
 		log_error("event_base_failed", "reason=event_base_new");

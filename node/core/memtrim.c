@@ -20,6 +20,16 @@ static void memtrim_tick(evutil_socket_t fd, short events, void *arg)
 		log_info("memtrim_slow", "ms=%.1f released=%d", ms, released);
 }
 
+/* At least glibc's FASTBIN_CONSOLIDATION_THRESHOLD (64 KiB), below M_MMAP_THRESHOLD (fixed at
+ * 128 KiB below), so it comes from the arena and its free consolidates and trims it. */
+#define MEMTRIM_PROBE_BYTES (96 * 1024)
+
+void memtrim_thread(void)
+{
+	void *volatile probe = malloc(MEMTRIM_PROBE_BYTES);
+	free(probe);
+}
+
 void memtrim_start(struct event_base *base, int threads)
 {
 	if (timer)

@@ -10,6 +10,7 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "core/memtrim.h"
 
 struct job {
 	workers_fn work, done;
@@ -78,6 +79,10 @@ static void *worker_main(void *arg)
 		uint64_t one = 1;
 		if (write(w->wake_fd, &one, sizeof(one)) < 0)
 			log_error("workers_wake_failed", "fd=%d", w->wake_fd);
+		/* The answer is on its way: now give back what the job's arena grew to. */
+		pthread_mutex_unlock(&w->lock);
+		memtrim_thread();
+		pthread_mutex_lock(&w->lock);
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
