@@ -9,7 +9,7 @@ import { plainError } from '../protocol/errors.js';
 import { Scene } from '../canvas/scene.js';
 import { Tools } from '../canvas/tools.js';
 import { connectBoard } from '../store/connect.js';
-import { useApp, useBoard } from './hooks.js';
+import { useApp, useBoard, useViewportWidth } from './hooks.js';
 import { TopBar } from './TopBar.jsx';
 import { Toolbar } from './Toolbar.jsx';
 import { StylePanel } from './StylePanel.jsx';
@@ -93,7 +93,22 @@ export function BoardView({ canvasId, me, onLogout }) {
 				const t = rec && rec.group && rec.group.fsLabel;
 				if (!t)
 					return null;
-				return { lines: t.textArr.map((l) => l.text), widest: Math.max(0, ...t.textArr.map((l) => l.width)), width: t.width(), visible: t.visible() };
+				// A connector's text sits on a patch (`bg`) drawn between its line and the text.
+				const bg = rec.group.fsLabelBg;
+				const body = rec.group.findOne('.body');
+				return {
+					lines: t.textArr.map((l) => l.text), widest: Math.max(0, ...t.textArr.map((l) => l.width)), width: t.width(), visible: t.visible(),
+					box: { x: t.x(), y: t.y(), width: t.width(), height: t.height(), z: t.zIndex() },
+					bg: bg ? { x: bg.x(), y: bg.y(), width: bg.width(), height: bg.height(), z: bg.zIndex(), fill: bg.fill(), visible: bg.visible() } : null,
+					bodyZ: body ? body.zIndex() : null,
+				};
+			},
+			// The colour the layer of shapes at rest has at a point of the page: [r, g, b, a].
+			mainPixel: (x, y) => {
+				const c = scene.main.getNativeCanvasElement();
+				const r = c.getBoundingClientRect();
+				const px = Math.floor((x - r.left) * (c.width / r.width)), py = Math.floor((y - r.top) * (c.height / r.height));
+				return [...c.getContext('2d').getImageData(px, py, 1, 1).data];
 			},
 			strokes: () => board.get().strokes.size,
 			layerOf: (id) => {
@@ -153,12 +168,20 @@ export function BoardView({ canvasId, me, onLogout }) {
 	);
 }
 
+// How many people the top bar shows by name or initial before a "+N" chip counts the rest: on
+// a phone the chips are initials and the bar also holds the brand, the canvas name, the
+// connection badge and Log out, so two fit at 390 px and one at 320 px without overlapping.
+function chipsFor(width) {
+	return width > 700 ? 4 : width >= 360 ? 2 : 1;
+}
+
 function Presence() {
 	const presence = useBoard((s) => s.presence);
 	const you = useBoard((s) => s.you);
+	const width = useViewportWidth();
 	const mine = you && you.session_id;
 	const list = [...presence].sort((a, b) => (a.session_id === mine ? -1 : b.session_id === mine ? 1 : a.display_name.localeCompare(b.display_name)));
-	const shown = list.slice(0, 4);
+	const shown = list.slice(0, chipsFor(width));
 	return (
 		<ul className="presence" id="presence" aria-label="Who is here">
 			{shown.map((p) => (
@@ -168,7 +191,10 @@ function Presence() {
 					<span className="name">{p.display_name}{p.session_id === mine ? ' (you)' : ''}</span>
 				</li>
 			))}
-			{list.length > shown.length && <li className="more" title={list.slice(4).map((p) => p.display_name).join(', ')}>+{list.length - shown.length}</li>}
+			{list.length > shown.length && (
+				<li className="more" title={list.slice(shown.length).map((p) => p.display_name).join(', ')}
+					aria-label={`and ${list.length - shown.length} more`}>+{list.length - shown.length}</li>
+			)}
 		</ul>
 	);
 }

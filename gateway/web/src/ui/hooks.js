@@ -1,5 +1,5 @@
 // React access to the app's singletons: the REST client and the board store.
-import { createContext, useContext } from 'react';
+import { createContext, useContext, useEffect, useState } from 'react';
 import { useStore } from 'zustand';
 
 export const AppContext = createContext(null);
@@ -12,4 +12,16 @@ export function useApp() {
 export function useBoard(selector) {
 	const { board } = useApp();
 	return useStore(board.store, selector);
+}
+
+// The window's width in CSS pixels, kept current: what fits on one row of the chrome (tools,
+// presence chips) depends on it, from a 320 px phone to a wide screen.
+export function useViewportWidth() {
+	const [width, setWidth] = useState(() => window.innerWidth);
+	useEffect(() => {
+		const onResize = () => setWidth(window.innerWidth);
+		window.addEventListener('resize', onResize);
+		return () => window.removeEventListener('resize', onResize);
+	}, []);
+	return width;
 }
