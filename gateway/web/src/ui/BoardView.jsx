@@ -9,7 +9,7 @@ import { plainError } from '../protocol/errors.js';
 import { Scene } from '../canvas/scene.js';
 import { Tools } from '../canvas/tools.js';
 import { connectBoard } from '../store/connect.js';
-import { useApp, useBoard, useViewportWidth } from './hooks.js';
+import { useApp, useBoard, useCloseOnOutsidePointer, useViewportWidth } from './hooks.js';
 import { TopBar } from './TopBar.jsx';
 import { Toolbar } from './Toolbar.jsx';
 import { StylePanel } from './StylePanel.jsx';
@@ -240,16 +240,7 @@ function BoardMenu({ canvasId, name, tools }) {
 	const [open, setOpen] = useState(false);
 	const theme = useBoard((s) => s.theme);
 	const ref = useRef(null);
-	useEffect(() => {
-		if (!open)
-			return undefined;
-		const close = (e) => {
-			if (ref.current && !ref.current.contains(e.target))
-				setOpen(false);
-		};
-		window.addEventListener('pointerdown', close);
-		return () => window.removeEventListener('pointerdown', close);
-	}, [open]);
+	useCloseOnOutsidePointer(ref, open, setOpen);
 	const act = (fn) => () => {
 		setOpen(false);
 		fn();

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
-import { useApp, useBoard, useViewportWidth } from './hooks.js';
+import { useApp, useBoard, useCloseOnOutsidePointer, useViewportWidth } from './hooks.js';
 
 // Icons are inline SVG paths (24×24): no icon font, no network.
 const ICONS = {
@@ -73,16 +73,7 @@ export function Toolbar() {
 	const hidden = overflow ? TOOLS.filter(([id]) => !onBar.includes(id)) : [];
 	const disabled = (id) => (id === 'comment' ? !canComment : !canEdit && id !== 'select' && id !== 'hand');
 
-	useEffect(() => {
-		if (!open)
-			return undefined;
-		const close = (e) => {
-			if (ref.current && !ref.current.contains(e.target))
-				setOpen(false);
-		};
-		window.addEventListener('pointerdown', close);
-		return () => window.removeEventListener('pointerdown', close);
-	}, [open]);
+	useCloseOnOutsidePointer(ref, open, setOpen);
 	useEffect(() => {
 		if (!overflow)
 			setOpen(false);

@@ -25,3 +25,17 @@ export function useViewportWidth() {
 	}, []);
 	return width;
 }
+
+// Closes a popup menu when the pointer goes down outside ref's element, while it is open.
+export function useCloseOnOutsidePointer(ref, open, setOpen) {
+	useEffect(() => {
+		if (!open)
+			return undefined;
+		const close = (e) => {
+			if (ref.current && !ref.current.contains(e.target))
+				setOpen(false);
+		};
+		window.addEventListener('pointerdown', close);
+		return () => window.removeEventListener('pointerdown', close);
+	}, [open, ref, setOpen]);
+}
