@@ -64,6 +64,17 @@ async function shot(page, name) {
 	await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`) });
 }
 
+// Downloads an export from the board menu: checks the file's name, keeps it as
+// artifacts/export.<ext>, and returns its bytes.
+async function exportFromMenu(page, item, filename) {
+	await page.click('#menu');
+	const [download] = await Promise.all([page.waitForEvent('download', { timeout: T }), page.click(item)]);
+	assert.equal(download.suggestedFilename(), filename);
+	const file = path.join(ARTIFACTS, `export${path.extname(filename)}`);
+	await download.saveAs(file);
+	return fs.readFileSync(file);
+}
+
 function watch(page, name) {
 	page.on('pageerror', (e) => pageErrors.push(`${name}: ${e.message}`));
 	page.on('console', (m) => {
@@ -687,12 +698,7 @@ async function scenario(browser) {
 
 	await step('export SVG downloads the drawing', async () => {
 		await on(A);
-		await A.click('#menu');
-		const [download] = await Promise.all([A.waitForEvent('download', { timeout: T }), A.click('#menu-export-svg')]);
-		assert.equal(download.suggestedFilename(), 'Sprint board.svg');
-		const file = path.join(ARTIFACTS, 'export.svg');
-		await download.saveAs(file);
-		const svg = fs.readFileSync(file, 'utf8');
+		const svg = (await exportFromMenu(A, '#menu-export-svg', 'Sprint board.svg')).toString('utf8');
 		assert.match(svg, /<svg[\s>]/);
 		assert.ok(svg.includes(`data-shape-id="${stickyId}"`));
 	});
@@ -922,20 +928,10 @@ async function scenario(browser) {
 	let linkId;
 	await step('exports: PNG and Mermaid downloads; a Mermaid flowchart pasted on the board becomes shapes Bob sees', async () => {
 		await on(A);
-		await A.click('#menu');
-		const [png] = await Promise.all([A.waitForEvent('download', { timeout: T }), A.click('#menu-export-png')]);
-		assert.equal(png.suggestedFilename(), 'Sprint board.png');
-		const pngFile = path.join(ARTIFACTS, 'export.png');
-		await png.saveAs(pngFile);
-		const bytes = fs.readFileSync(pngFile);
+		const bytes = await exportFromMenu(A, '#menu-export-png', 'Sprint board.png');
 		assert.deepEqual([...bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 		assert.ok(bytes.readUInt32BE(16) > 200 && bytes.readUInt32BE(20) > 200, 'a picture of the drawing');
-		await A.click('#menu');
-		const [mmd] = await Promise.all([A.waitForEvent('download', { timeout: T }), A.click('#menu-export-mmd')]);
-		assert.equal(mmd.suggestedFilename(), 'Sprint board.mmd');
-		const mmdFile = path.join(ARTIFACTS, 'export.mmd');
-		await mmd.saveAs(mmdFile);
-		const text = fs.readFileSync(mmdFile, 'utf8');
+		const text = (await exportFromMenu(A, '#menu-export-mmd', 'Sprint board.mmd')).toString('utf8');
 		assert.match(text, /^(flowchart|graph) (TD|LR|RL|BT)/);
 		assert.ok(text.includes('Login<br>service'), text);
 		// Paste a flowchart (Ctrl+V on the board).
