@@ -141,6 +141,19 @@ async function newShape(page, kind, before) {
 	return handle.jsonValue();
 }
 
+// How `page` draws the text of shape `id`, once its drawing has caught up with the state the
+// page has confirmed: the scene lays text out on its next frame (a background tab's within
+// 250 ms), and an author's own op is confirmed by its ack, which may come after another node
+// has already shown the op to someone else.
+async function drawnLabel(page, id) {
+	const handle = await page.waitForFunction((i) => {
+		const s = window.flowstate.snapshot().shapes[i];
+		const l = window.flowstate.label(i);
+		return s && l && l.visible && l.text === s.text ? l : null;
+	}, id, { timeout: T });
+	return handle.jsonValue();
+}
+
 const ids = async (page) => new Set(Object.keys((await snap(page)).shapes));
 
 // The centre of a committed shape, in canvas units.
@@ -435,7 +448,7 @@ async function scenario(browser) {
 		await A.keyboard.type('service');
 		await A.keyboard.press('Escape');
 		await waitShape(B, ellipseId, 's.text === "Login\\nservice"', 'ellipse text');
-		const label = await B.evaluate((id) => window.flowstate.label(id), ellipseId);
+		const label = await drawnLabel(B, ellipseId);
 		assert.deepEqual(label.lines, ['Login', 'service']);
 	});
 
@@ -457,9 +470,10 @@ async function scenario(browser) {
 		await A.keyboard.press('Enter');
 		await A.keyboard.type('second line');
 		await A.keyboard.press('Escape');
-		await waitShape(B, textId, `s.text === "Short and a much longer first line\\nsecond line" && s.w > ${w0 * 3} && s.h >= 40`, 'text box grew');
-		const label = await A.evaluate((id) => window.flowstate.label(id), textId);
-		const s = (await snap(A)).shapes[textId];
+		const grown = `s.text === "Short and a much longer first line\\nsecond line" && s.w > ${w0 * 3} && s.h >= 40`;
+		await waitShape(B, textId, grown, 'text box grew');
+		const s = await waitShape(A, textId, grown, 'text box grew, confirmed to its author');
+		const label = await drawnLabel(A, textId);
 		assert.ok(label.widest <= s.w + 1, `the drawn text (${label.widest}) fits its box (${s.w})`);
 	});
 
@@ -476,7 +490,7 @@ async function scenario(browser) {
 		await B.keyboard.press('Escape');
 		stickyId = await newShape(B, 'sticky', before);
 		await waitShape(A, stickyId, `s.text === ${JSON.stringify(longNote)}`, 'sticky text');
-		const label = await A.evaluate((id) => window.flowstate.label(id), stickyId);
+		const label = await drawnLabel(A, stickyId);
 		const s = (await snap(A)).shapes[stickyId];
 		assert.ok(longNote.length >= 89);
 		assert.ok(label.lines.length >= 4, `wrapped into ${label.lines.length} lines`);

@@ -97,7 +97,7 @@ export function BoardView({ canvasId, me, onLogout }) {
 				const bg = rec.group.fsLabelBg;
 				const body = rec.group.findOne('.body');
 				return {
-					lines: t.textArr.map((l) => l.text), widest: Math.max(0, ...t.textArr.map((l) => l.width)), width: t.width(), visible: t.visible(),
+					text: t.text(), lines: t.textArr.map((l) => l.text), widest: Math.max(0, ...t.textArr.map((l) => l.width)), width: t.width(), visible: t.visible(),
 					box: { x: t.x(), y: t.y(), width: t.width(), height: t.height(), z: t.zIndex() },
 					bg: bg ? { x: bg.x(), y: bg.y(), width: bg.width(), height: bg.height(), z: bg.zIndex(), fill: bg.fill(), visible: bg.visible() } : null,
 					bodyZ: body ? body.zIndex() : null,
