@@ -53,6 +53,8 @@ export const RETRY_OP_MS = 1000;
 export const MAX_OPS_PER_MESSAGE = 64;
 export const MAX_SELECTION_IDS = 256;
 const FINAL_CLOSE = { 4403: 'access_revoked', 4404: 'deleted' };
+// What the REST check of a canvas answers when we may not open it.
+const REFUSED_STATUS = new Set([401, 403, 404]);
 
 export function uuid() {
 	const c = globalThis.crypto;
@@ -185,32 +187,39 @@ export class CanvasSession {
 		return `${this.baseUrl}/canvases/${encodeURIComponent(this.canvasId)}/ws?${params}`;
 	}
 
-	async connect() {
+	// Opens the socket and, at the same time, checks the canvas over REST. The browser hides the
+	// status of a refused upgrade (401 and 404 both look like 1006), so the check is what tells a
+	// canvas we may no longer open from a network problem, and it refreshes an expired access
+	// token. Sending it first cost a round trip before the upgrade, and on a page still setting
+	// up much more: its answer waited for the main thread. A socket that closes before its sync
+	// waits for the check to say what to do.
+	connect() {
 		if (this.closed)
 			return;
 		mark('flowstate:connect');
 		this.cancel('retry');
 		const token = (this.connectToken = {});
 		this.setState(this.attempt ? 'reconnecting' : 'connecting');
-		// The browser hides the status of a refused upgrade (401 and 404 both look like 1006),
-		// so ask over REST first: it refreshes an expired access token and tells a canvas we
-		// may no longer open from a network problem.
+		const presented = this.api.accessToken;
+		let asked;
 		try {
-			const canvas = await this.api.canvas(this.canvasId);
-			if (canvas && canvas.role)
-				this.role = canvas.role;
-		} catch (e) {
+			asked = Promise.resolve(this.api.canvas(this.canvasId));
+		} catch (error) {
+			asked = Promise.reject(error);
+		}
+		const check = asked.then((canvas) => ({ canvas }), (error) => ({ error }));
+		check.then(({ canvas, error }) => {
 			if (this.closed || token !== this.connectToken)
 				return;
-			if (e.status === 401 || e.status === 403 || e.status === 404) {
-				this.setState('failed', { reason: e.code || 'refused', error: e });
-				return;
+			if (canvas && canvas.role)
+				this.role = canvas.role;
+			// Refused while the socket is still on its way: that is final. Once synced, the
+			// socket speaks for itself (the server closes it with 4403 or 4404).
+			if (error && REFUSED_STATUS.has(error.status) && this.state !== 'live') {
+				this.dropSocket();
+				this.setState('failed', { reason: error.code || 'refused', error });
 			}
-			this.scheduleReconnect(e.code || 'network');
-			return;
-		}
-		if (this.closed || token !== this.connectToken)
-			return;
+		});
 		mark('flowstate:ws-connect');
 		let ws;
 		try {
@@ -222,9 +231,12 @@ export class CanvasSession {
 		this.ws = ws;
 		this.lastHeard = this.clock.now();
 		this.pingSentAt = 0;
+		let synced = false;
 		ws.onmessage = (ev) => {
-			if (this.ws === ws)
-				this.onMessage(ev.data);
+			if (this.ws !== ws)
+				return;
+			this.onMessage(ev.data);
+			synced = synced || this.state === 'live';
 		};
 		ws.onclose = (ev) => {
 			if (this.ws !== ws)
@@ -236,7 +248,24 @@ export class CanvasSession {
 				this.setState('failed', { reason: final, error: { code: final } });
 				return;
 			}
-			this.scheduleReconnect(`closed ${ev && ev.code}`);
+			const reason = `closed ${ev && ev.code}`;
+			if (synced) {
+				this.scheduleReconnect(reason);
+				return;
+			}
+			// Closed before its sync: refused, or the network. The check tells which.
+			this.dropSocket();
+			this.connectToken = token;
+			check.then(({ error }) => {
+				if (this.closed || token !== this.connectToken || this.state === 'failed')
+					return;
+				if (error)
+					this.scheduleReconnect(error.code || 'network');
+				else if (this.api.accessToken !== presented)
+					this.connect(); // the check refreshed the token the upgrade was refused for
+				else
+					this.scheduleReconnect(reason);
+			});
 		};
 		ws.onerror = () => {}; // a close always follows
 	}

@@ -61,7 +61,7 @@ class Env {
 	}
 }
 
-function harness({ canvasError = null } = {}) {
+function harness({ canvasError = null, held = false } = {}) {
 	const sockets = [];
 	class FakeSocket {
 		constructor(url) {
@@ -88,19 +88,34 @@ function harness({ canvasError = null } = {}) {
 	}
 	const clock = new Clock();
 	const env = new Env();
+	const checks = [];
 	const api = {
 		accessToken: 'tok',
-		canvas: async () => {
-			if (canvasError)
-				throw canvasError;
-			return { role: 'editor' };
+		// With `held`, each check waits until the test answers it (checks[i].answer()).
+		canvas: () => {
+			const answer = () => {
+				if (canvasError)
+					throw canvasError;
+				return { role: 'editor' };
+			};
+			if (!held)
+				return Promise.resolve().then(answer);
+			return new Promise((resolve, reject) => checks.push({
+				answer: (fn = answer) => {
+					try {
+						resolve(fn());
+					} catch (e) {
+						reject(e);
+					}
+				},
+			}));
 		},
 	};
 	const s = new CanvasSession({ api, canvasId: 'c1', WebSocketImpl: FakeSocket, env, clock, baseUrl: 'ws://gw/api/v1' });
 	const events = [];
 	for (const t of ['status', 'ops', 'settled', 'rejected', 'sync', 'comments', 'selection', 'role'])
 		s.on(t, (d) => events.push([t, d]));
-	return { s, sockets, clock, env, events, last: () => sockets[sockets.length - 1] };
+	return { s, api, checks, sockets, clock, env, events, last: () => sockets[sockets.length - 1] };
 }
 
 const op = (version, type, payload, extra = {}) => ({ version, type, payload, canvas_id: 'c1', ...extra });
@@ -296,8 +311,78 @@ describe('CanvasSession', () => {
 		h.s.start();
 		await flush();
 		expect(h.s.state).toBe('failed');
+		expect(h.sockets.length).toBe(1); // the upgrade went out with the check
+		expect(h.last().closed).toBe(true);
 		await h.clock.advance(20000);
-		expect(h.sockets.length).toBe(0);
+		expect(h.sockets.length).toBe(1);
+	});
+
+	test('the upgrade goes out without waiting for the REST check', async () => {
+		const h = harness({ held: true });
+		h.s.start();
+		expect(h.sockets.length).toBe(1);
+		expect(h.checks.length).toBe(1);
+		h.last().deliver(sync(0));
+		expect(h.s.state).toBe('live');
+		h.checks[0].answer(() => ({ role: 'viewer' }));
+		await flush();
+		expect(h.s.role).toBe('viewer');
+		expect(h.s.state).toBe('live');
+	});
+
+	test('an upgrade refused before its sync waits for the check: refused is final', async () => {
+		const h = harness({ held: true });
+		h.s.start();
+		h.last().serverClose(1006);
+		await flush();
+		expect(h.s.state).toBe('connecting');
+		h.checks[0].answer(() => {
+			throw Object.assign(new Error('gone'), { status: 403, code: 'forbidden' });
+		});
+		await flush();
+		expect(h.s.state).toBe('failed');
+		await h.clock.advance(20000);
+		expect(h.sockets.length).toBe(1);
+	});
+
+	test('an upgrade refused for an expired token reconnects at once once the check refreshed it', async () => {
+		const h = harness({ held: true });
+		h.s.start();
+		expect(h.last().url.searchParams.get('token')).toBe('tok');
+		h.last().serverClose(1006);
+		await flush();
+		h.checks[0].answer(() => {
+			h.api.accessToken = 'fresh';
+			return { role: 'editor' };
+		});
+		await flush();
+		expect(h.sockets.length).toBe(2); // no backoff wait
+		expect(h.last().url.searchParams.get('token')).toBe('fresh');
+	});
+
+	test('a socket lost before its sync, with the canvas still ours, retries after a backoff', async () => {
+		const h = harness({ held: true });
+		h.s.start();
+		h.last().serverClose(1006);
+		h.checks[0].answer();
+		await flush();
+		expect(h.s.state).toBe('reconnecting');
+		expect(h.sockets.length).toBe(1);
+		await h.clock.advance(5000);
+		expect(h.sockets.length).toBe(2);
+	});
+
+	test('a network failure of the check does not end a live session', async () => {
+		const h = harness({ held: true });
+		h.s.start();
+		h.last().deliver(sync(0));
+		expect(h.s.state).toBe('live');
+		h.checks[0].answer(() => {
+			throw Object.assign(new Error('offline'), { status: 0, code: 'network' });
+		});
+		await flush();
+		expect(h.s.state).toBe('live');
+		expect(h.sockets.length).toBe(1);
 	});
 });
 
