@@ -123,7 +123,7 @@ static void server_wire(struct server *srv)
 	looplag_start(srv->base);
 	ratelimit_init(srv->base, cfg->user_ops_per_second, cfg->user_ops_burst);
 	state_init(srv->db, srv->canvas_workers);
-	snapshot_init(srv->db, cfg->snapshot_every);
+	snapshot_init(srv->base, srv->db, cfg->snapshot_every, cfg->snapshot_quiet_ms);
 	commit_init(&(struct commit_env){ .base = srv->base,
 					  .db = srv->db,
 					  .linger_us = cfg->commit_linger_us,
@@ -226,6 +226,7 @@ void server_free(struct server *srv)
 	if (srv->db)
 		db_pool_free(srv->db);
 	commit_shutdown();
+	snapshot_shutdown();
 	access_shutdown();
 	sessions_release();
 	rooms_shutdown();

@@ -51,6 +51,13 @@ const json_t *canvas_state_shapes(const struct canvas_state *state);
  */
 char *canvas_state_serialize(const struct canvas_state *state, size_t *len);
 
+/*
+ * The form canvas_state_serialize writes, as snapshots record it (snapshots.format): a stored
+ * snapshot of this form may be sent as the state it is, without being parsed and rebuilt.
+ * Bump it whenever the form changes in a way a reader of a state would see.
+ */
+#define CANVAS_STATE_FORMAT 1
+
 #define CANVAS_HASH_HEX_LEN 64
 /* Lower-case hex SHA-256 of the canonical form. */
 void canvas_state_hash(const struct canvas_state *state, char out[CANVAS_HASH_HEX_LEN + 1]);

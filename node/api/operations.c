@@ -226,16 +226,14 @@ struct state_get_ctx {
 	size_t len;
 };
 
-/* Worker: the canonical serialization (sorted keys: equal states are equal bytes). */
-static void state_serialize(struct state_result *r, void *arg)
+/* Worker: the answer around the canonical text (sorted keys: equal states are equal bytes),
+ * built or read from a snapshot at that version (state_load_text). */
+static void state_wrap(struct state_result *r, void *arg)
 {
 	struct state_get_ctx *c = arg;
-	size_t len;
-	char *shapes = canvas_state_serialize(r->state, &len);
 	c->body = xasprintf("{\"canvas_id\":\"%s\",\"version\":%lld,\"shapes\":%s}", c->canvas_id,
-			    r->at, shapes);
+			    r->at, r->text);
 	c->len = strlen(c->body);
-	free(shapes);
 }
 
 static void state_ready(struct state_result *r, void *arg)
@@ -262,8 +260,8 @@ void api_state_get(struct http_request *req)
 	struct state_get_ctx *c = xcalloc(1, sizeof(*c));
 	c->req = req;
 	snprintf(c->canvas_id, sizeof(c->canvas_id), "%s", canvas_id);
-	if (!state_load_with(canvas_id, req->user_id, has_at ? at : -1, state_serialize,
-			     state_ready, c)) {
+	if (!state_load_text(canvas_id, req->user_id, has_at ? at : -1, state_wrap, state_ready,
+			     c)) {
 		http_respond_error(req, 503, "overloaded", "too many queued database requests");
 		free(c);
 	}

@@ -48,6 +48,7 @@ void delivery_on_committed(const struct commit_committed *c, void *arg)
 	long long every = delivery_cfg->snapshot_every;
 	if ((first - 1) / every != last / every)
 		snapshot_schedule(c->canvas_id, last);
+	snapshot_note_commit(c->canvas_id, last);
 }
 
 void delivery_on_comment_events(const char *canvas_id, json_t *events)

@@ -39,6 +39,9 @@ static const struct {
 	[METRIC_STATE_WORKER_FETCHES] = { "flowstate_state_worker_fetches_total", METRIC_COUNTER,
 					  "Canvas states too large to receive on the event loop, read "
 					  "by a worker thread on a connection of its own" },
+	[METRIC_STATE_STORED_TEXTS] = { "flowstate_state_stored_texts_total", METRIC_COUNTER,
+					"Canvas states sent as a stored snapshot's text, without being "
+					"rebuilt (the snapshot was at the head)" },
 	[METRIC_WS_CONNECTIONS] = { "flowstate_ws_connections", METRIC_GAUGE,
 				    "Open WebSocket sessions" },
 	[METRIC_ROOMS] = { "flowstate_rooms", METRIC_GAUGE, "Canvas rooms on this node" },

@@ -522,9 +522,11 @@ static json_t *session_you(const struct session *s)
 }
 
 /* Sends {type: sync, ..., mode, operations|state, presence, you} and sets the cursor. The
- * payload (ops or a whole state) is copied once, straight into the frame. */
+ * payload (ops or a whole state: open + payload + close) is copied once, straight into the
+ * frame. */
 static void session_send_sync(struct session *s, long long version, const char *mode,
-			      const char *payload_key, const char *payload_json, size_t payload_len)
+			      const char *payload_key, const char *open, const char *payload,
+			      size_t payload_len, const char *close)
 {
 	json_t *presence = room_presence(s->room);
 	json_array_append_new(presence, session_presence(s));
@@ -532,11 +534,11 @@ static void session_send_sync(struct session *s, long long version, const char *
 	char *presence_text = json_dumps(presence, JSON_COMPACT);
 	char *you_text = json_dumps(you, JSON_COMPACT);
 	char *head = xasprintf("{\"type\":\"sync\",\"canvas_id\":\"%s\",\"current_version\":%lld,"
-			       "\"mode\":\"%s\",\"%s\":",
-			       s->join.canvas_id, version, mode, payload_key);
-	char *tail = xasprintf(",\"comments\":%s,\"presence\":%s,\"you\":%s}", s->sync_comments,
-			       presence_text, you_text);
-	const char *parts[] = { head, payload_json, tail };
+			       "\"mode\":\"%s\",\"%s\":%s",
+			       s->join.canvas_id, version, mode, payload_key, open);
+	char *tail = xasprintf("%s,\"comments\":%s,\"presence\":%s,\"you\":%s}", close,
+			       s->sync_comments, presence_text, you_text);
+	const char *parts[] = { head, payload, tail };
 	const size_t lens[] = { strlen(head), payload_len, strlen(tail) };
 	struct ws_frame *f = ws_frame_text_parts(parts, lens, 3);
 	session_send_frame(s, f, false);
@@ -552,27 +554,10 @@ static void session_send_sync(struct session *s, long long version, const char *
 	s->cursor = version;
 }
 
-/* A state sync: the state is built and serialized on a worker (store/state.h). */
-struct session_state_sync {
-	struct session *s;
-	char *state;                 /* {"shapes": ...}, built on the worker */
-	size_t len;
-};
-
-static void session_serialize_state(struct state_result *r, void *arg)
-{
-	struct session_state_sync *c = arg;
-	size_t len;
-	char *shapes = canvas_state_serialize(r->state, &len);
-	c->state = xasprintf("{\"shapes\":%s}", shapes);
-	c->len = strlen(c->state);
-	free(shapes);
-}
-
+/* A state sync: the state's text, stored or built on a worker (store/state.h). */
 static void session_synced_state(struct state_result *r, void *arg)
 {
-	struct session_state_sync *c = arg;
-	struct session *s = c->s;
+	struct session *s = arg;
 	if (s->state >= SESSION_CLOSING) {
 		/* nothing to send */
 	} else if (r->status != STATE_OK) {
@@ -580,12 +565,11 @@ static void session_synced_state(struct state_result *r, void *arg)
 							      : WS_CLOSE_TRY_AGAIN_LATER,
 			      "sync failed");
 	} else {
-		session_send_sync(s, r->at, "state", "state", c->state, c->len);
+		session_send_sync(s, r->at, "state", "state", "{\"shapes\":", r->text, r->text_len,
+				  "}");
 		session_change_state(s, SESSION_CATCHING); /* no-op if sending it closed it */
 		session_after_sync(s);
 	}
-	free(c->state);
-	free(c);
 	session_unref(s);
 }
 
@@ -611,8 +595,8 @@ static void session_synced_ops(const struct db_result *r, void *arg)
 	if (!session_sync_answer_usable(s, r))
 		return;
 	long long head = db_int(r, 0, 0);
-	session_send_sync(s, head, "operations", "operations", db_value(r, 0, 1),
-			  db_length(r, 0, 1));
+	session_send_sync(s, head, "operations", "operations", "", db_value(r, 0, 1),
+			  db_length(r, 0, 1), "");
 	session_change_state(s, SESSION_CATCHING); /* no-op if sending it closed the session */
 	session_after_sync(s);
 	session_unref(s);
@@ -638,12 +622,7 @@ static void session_start_ops_sync(struct session *s)
 				  "FROM canvases c WHERE c.id = $1",
 				  2, params, session_synced_ops, s);
 	} else {
-		struct session_state_sync *c = xcalloc(1, sizeof(*c));
-		c->s = s;
-		queued = state_load_with(s->join.canvas_id, NULL, -1, session_serialize_state,
-					 session_synced_state, c);
-		if (!queued)
-			free(c);
+		queued = state_load_text(s->join.canvas_id, NULL, -1, NULL, session_synced_state, s);
 	}
 	if (!queued) {
 		session_unref(s);

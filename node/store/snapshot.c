@@ -4,22 +4,68 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/log.h"
+#include "base/strmap.h"
 #include "core/metrics.h"
 #include "store/state.h"
 
 #define SNAPSHOT_TIMEOUT_FACTOR 4
+/* Canvases watched for a quiet snapshot at once, and how often the watch list is swept. */
+#define QUIET_MAX_CANVASES 4096
+#define QUIET_SWEEP_MS 250
 
 static struct {
 	struct db_pool *db;
 	long long every;
+	int quiet_ms;
+	struct strmap *building;     /* canvas id -> struct snapshot_ctx in flight */
+	struct strmap *quiet;        /* canvas id -> struct quiet_canvas */
+	struct event *quiet_timer;
 } snap;
 
-void snapshot_init(struct db_pool *db, long long every)
+struct quiet_canvas {
+	long long version;           /* the latest version this node committed */
+	long long last_ms;           /* when (monotonic) */
+};
+
+static void quiet_sweep_cb(evutil_socket_t fd, short events, void *arg);
+
+void snapshot_init(struct event_base *base, struct db_pool *db, long long every, int quiet_ms)
 {
 	snap.db = db;
 	snap.every = every;
+	snap.quiet_ms = quiet_ms;
+	snap.building = strmap_new();
+	if (quiet_ms > 0 && base) {
+		snap.quiet = strmap_new();
+		snap.quiet_timer = evtimer_new(base, quiet_sweep_cb, NULL);
+	}
+}
+
+static void quiet_free_entry(const char *key, void *value, void *arg)
+{
+	(void)key;
+	(void)arg;
+	free(value);
+}
+
+void snapshot_shutdown(void)
+{
+	if (snap.quiet_timer)
+		event_free(snap.quiet_timer);
+	snap.quiet_timer = NULL;
+	if (snap.quiet) {
+		strmap_foreach(snap.quiet, quiet_free_entry, NULL);
+		strmap_free(snap.quiet);
+	}
+	snap.quiet = NULL;
+	if (snap.building)
+		strmap_free(snap.building); /* the contexts are their queries' */
+	snap.building = NULL;
 }
 
 void snapshot_prepare(const struct canvas_state *state, struct snapshot_text *out)
@@ -37,18 +83,19 @@ void snapshot_text_release(struct snapshot_text *t)
 bool snapshot_store_text(const char *canvas_id, long long version, const struct snapshot_text *t,
 			 db_callback cb, void *arg)
 {
-	char version_text[32], shapes[32], bytes[32];
+	char version_text[32], shapes[32], bytes[32], format[16];
 	snprintf(version_text, sizeof(version_text), "%lld", version);
 	snprintf(shapes, sizeof(shapes), "%zu", t->shapes);
 	snprintf(bytes, sizeof(bytes), "%zu", t->len);
-	const char *params[] = { canvas_id, version_text, t->text, shapes, bytes };
+	snprintf(format, sizeof(format), "%d", CANVAS_STATE_FORMAT);
+	const char *params[] = { canvas_id, version_text, t->text, shapes, bytes, format };
 	/* A whole canvas state, parsed into jsonb and written to the WAL: for the largest ones
 	 * that takes seconds. It is off the request path (or an explicit POST /snapshots), so it
 	 * gets four times the usual deadline. */
 	return db_query_timeout(snap.db, SNAPSHOT_TIMEOUT_FACTOR * db_pool_query_timeout(snap.db),
-				"SELECT snapshot, inserted FROM fs_store_snapshot($1, $2, $3::jsonb, "
-				"$4, $5)",
-				5, params, cb, arg);
+				"SELECT snapshot, inserted FROM fs_store_snapshot($1, $2, $3::text, "
+				"$4, $5, $6)",
+				6, params, cb, arg);
 }
 
 bool snapshot_store(const char *canvas_id, long long version, const struct canvas_state *state,
@@ -63,10 +110,21 @@ bool snapshot_store(const char *canvas_id, long long version, const struct canva
 
 struct snapshot_ctx {
 	char canvas_id[40];
-	long long at;
+	long long at;                /* the version to snapshot; -1: the head (quiet) */
+	long long committed;         /* quiet: the version this node last committed */
 	struct snapshot_text text;   /* prepared on the worker */
 	bool already;                /* the state came from a snapshot at this very version */
 };
+
+/* One snapshot considered or built per canvas at a time. Under a burst of commits every
+ * crossing of the spacing saw the same latest snapshot until the first build was stored, and
+ * built its own: a 5,000-shape canvas seeded by 8 writers got ten snapshots 50 versions apart. */
+static void snapshot_ctx_done(struct snapshot_ctx *ctx)
+{
+	if (snap.building && strmap_get(snap.building, ctx->canvas_id) == ctx)
+		strmap_remove(snap.building, ctx->canvas_id);
+	free(ctx);
+}
 
 static void snapshot_stored(const struct db_result *r, void *arg)
 {
@@ -76,7 +134,7 @@ static void snapshot_stored(const struct db_result *r, void *arg)
 			 r->sqlstate);
 	else if (db_rows(r) > 0 && !strcmp(db_value(r, 0, 1), "t"))
 		metrics_counter_inc(METRIC_SNAPSHOTS_WRITTEN);
-	free(ctx);
+	snapshot_ctx_done(ctx);
 }
 
 /* Worker: serialize the state (the expensive part of a snapshot). */
@@ -101,11 +159,12 @@ static void snapshot_state_loaded(struct state_result *r, void *arg)
 		return;                            /* snapshot_stored frees ctx */
 	}
 	snapshot_text_release(&ctx->text);
-	free(ctx);
+	snapshot_ctx_done(ctx);
 }
 
-/* Builds the snapshot only when the ops since the last one outnumber its shapes (and the
- * configured minimum): below that, replaying is cheaper than snapshotting. */
+/* Builds the snapshot only when the ops since the last one outnumber its shapes (a quarter
+ * of them for a quiet snapshot) and the configured minimum: below that, replaying is cheaper
+ * than snapshotting. */
 static void snapshot_spacing_checked(const struct db_result *r, void *arg)
 {
 	struct snapshot_ctx *ctx = arg;
@@ -115,29 +174,103 @@ static void snapshot_spacing_checked(const struct db_result *r, void *arg)
 		if (!db_is_null(r, 0, 1))
 			shapes = db_int(r, 0, 1);
 	}
-	long long spacing = shapes > snap.every ? shapes : snap.every;
-	if (!r->ok || ctx->at - last < spacing) {
-		free(ctx);
+	bool quiet = ctx->at < 0;
+	long long wanted = quiet ? shapes / 4 : shapes;
+	long long spacing = wanted > snap.every ? wanted : snap.every;
+	long long since = (quiet ? ctx->committed : ctx->at) - last;
+	if (!r->ok || since < spacing) {
+		snapshot_ctx_done(ctx);
 		return;
 	}
 	if (!state_load_with(ctx->canvas_id, NULL, ctx->at, snapshot_serialize,
 			     snapshot_state_loaded, ctx)) {
 		log_warn("snapshot_skipped", "canvas=%s reason=db_queue_full", ctx->canvas_id);
-		free(ctx);
+		snapshot_ctx_done(ctx);
 	}
 }
 
-void snapshot_schedule(const char *canvas_id, long long at)
+static void snapshot_consider(const char *canvas_id, long long at, long long committed)
 {
+	if (snap.building && strmap_get(snap.building, canvas_id))
+		return;
 	struct snapshot_ctx *ctx = xcalloc(1, sizeof(*ctx));
 	ctx->at = at;
+	ctx->committed = committed;
 	snprintf(ctx->canvas_id, sizeof(ctx->canvas_id), "%s", canvas_id);
+	if (snap.building)
+		strmap_put(snap.building, canvas_id, ctx);
 	const char *params[] = { canvas_id };
 	if (!db_query(snap.db,
 		      "SELECT version, shape_count FROM snapshots WHERE canvas_id = $1 "
 		      "ORDER BY version DESC LIMIT 1",
 		      1, params, snapshot_spacing_checked, ctx))
-		free(ctx);
+		snapshot_ctx_done(ctx);
+}
+
+void snapshot_schedule(const char *canvas_id, long long at)
+{
+	snapshot_consider(canvas_id, at, at);
+}
+
+void snapshot_note_commit(const char *canvas_id, long long version)
+{
+	if (!snap.quiet)
+		return;
+	struct quiet_canvas *q = strmap_get(snap.quiet, canvas_id);
+	if (!q) {
+		if (strmap_count(snap.quiet) >= QUIET_MAX_CANVASES)
+			return;
+		q = xcalloc(1, sizeof(*q));
+		strmap_put(snap.quiet, canvas_id, q);
+	}
+	if (version > q->version)
+		q->version = version;
+	q->last_ms = clock_mono_ms();
+	if (!evtimer_pending(snap.quiet_timer, NULL)) {
+		struct timeval tv = { 0, QUIET_SWEEP_MS * 1000 };
+		evtimer_add(snap.quiet_timer, &tv);
+	}
+}
+
+struct quiet_sweep {
+	long long now;
+	size_t count;
+	char (*ids)[40];             /* the canvases quiet long enough */
+	long long *versions;
+};
+
+static void quiet_collect(const char *key, void *value, void *arg)
+{
+	struct quiet_sweep *w = arg;
+	const struct quiet_canvas *q = value;
+	/* Still being written to, or a snapshot of it is on its way: looked at again later. */
+	if (w->now - q->last_ms < snap.quiet_ms || strmap_get(snap.building, key))
+		return;
+	snprintf(w->ids[w->count], sizeof(w->ids[w->count]), "%s", key);
+	w->versions[w->count++] = q->version;
+}
+
+/* Every QUIET_SWEEP_MS while canvases are watched: the quiet ones are considered (and no
+ * longer watched until their next commit). */
+static void quiet_sweep_cb(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	(void)arg;
+	size_t n = strmap_count(snap.quiet);
+	struct quiet_sweep w = { .now = clock_mono_ms(), .ids = xcalloc(n ? n : 1, 40),
+				 .versions = xcalloc(n ? n : 1, sizeof(long long)) };
+	strmap_foreach(snap.quiet, quiet_collect, &w);
+	for (size_t i = 0; i < w.count; i++) {
+		free(strmap_remove(snap.quiet, w.ids[i]));
+		snapshot_consider(w.ids[i], -1, w.versions[i]);
+	}
+	free(w.ids);
+	free(w.versions);
+	if (strmap_count(snap.quiet) > 0) {
+		struct timeval tv = { 0, QUIET_SWEEP_MS * 1000 };
+		evtimer_add(snap.quiet_timer, &tv);
+	}
 }
 
 struct tighten_ctx {

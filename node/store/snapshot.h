@@ -11,8 +11,13 @@
 #include "model/canvas.h"
 #include "store/db.h"
 
-/* Pool and minimum spacing (FLOWSTATE_SNAPSHOT_EVERY), set once at startup. */
-void snapshot_init(struct db_pool *db, long long every);
+struct event_base;
+
+/* Pool, minimum spacing (FLOWSTATE_SNAPSHOT_EVERY) and quiet time (FLOWSTATE_SNAPSHOT_QUIET_MS,
+ * 0: no quiet snapshots), set once at startup. */
+void snapshot_init(struct event_base *base, struct db_pool *db, long long every, int quiet_ms);
+/* Stops the quiet timer and forgets the canvases it watched. */
+void snapshot_shutdown(void);
 
 /*
  * Stores state as the canvas's snapshot at version (unless one exists), and tightens the
@@ -43,6 +48,18 @@ bool snapshot_store_text(const char *canvas_id, long long version, const struct 
  * logged: snapshots are derived data).
  */
 void snapshot_schedule(const char *canvas_id, long long at);
+
+/*
+ * Quiet snapshots. A canvas is mostly opened after people stopped editing it, which is also
+ * the cheapest moment to snapshot it (nothing competes), and a snapshot at the head is what
+ * lets a sync send the stored text as it is (store/state.h: no parse, no rebuild). So a canvas
+ * this node committed `version` to, and then nothing for FLOWSTATE_SNAPSHOT_QUIET_MS, is
+ * snapshotted at its head when the ops since its latest snapshot number at least
+ * max(FLOWSTATE_SNAPSHOT_EVERY, a quarter of its shapes): at most once per quiet period, and
+ * at most four times as often as snapshot_schedule's spacing. Called for every committed
+ * batch; remembers at most 4,096 canvases at a time (the rest are not watched).
+ */
+void snapshot_note_commit(const char *canvas_id, long long version);
 
 /*
  * Snapshots the canvas at its head now, so that its size bounds become exact (the commit path

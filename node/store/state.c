@@ -35,11 +35,14 @@ struct state_ctx {
 	bool has_snapshot;
 	bool big;                 /* rows has no texts: the worker fetches them (fetch_sql) */
 	bool snapshot_invalid;
+	bool want_text;           /* state_load_text */
+	bool stored_text;         /* the snapshot is at `at` and of the current form: send it */
 };
 
 static void state_ctx_free(struct state_ctx *ctx)
 {
 	canvas_state_free(ctx->res.state);
+	free(ctx->res.text);
 	db_result_free(ctx->rows);
 	db_result_free(ctx->failure);
 	free(ctx->canvas_id);
@@ -54,8 +57,10 @@ static void state_ctx_free(struct state_ctx *ctx)
 
 /*
  * Columns: role, head, at, snapshot version, snapshot state, ops after the snapshot up to at
- * (as a JSON array of {type, payload}), and "big": when the snapshot and those ops are larger
- * than $4 stored bytes, columns 4 and 5 are NULL and the worker reads them with fetch_sql.
+ * (as a JSON array of {type, payload}), "big": when the snapshot and those ops are larger
+ * than $4 stored bytes, columns 4 and 5 are NULL and the worker reads them with fetch_sql;
+ * and "stored": the snapshot is at `at` and has its text in form $5 (NULL: not wanted), in
+ * which case column 4 is that text (the canonical form) and column 5 is '[]'.
  * With $2 NULL the membership join is skipped.
  */
 static const char state_sql[] =
@@ -65,25 +70,31 @@ static const char state_sql[] =
 	"           WHERE c.id = $1 AND c.deleted_at IS NULL "
 	"             AND ($2 IS NULL OR m.role IS NOT NULL)), "
 	"t AS (SELECT coalesce($3::bigint, c.head) AS at FROM c), "
-	"s AS (SELECT s.version, s.state FROM snapshots s, t "
+	"s AS (SELECT s.version, s.state, s.version = t.at AND s.state_text IS NOT NULL "
+	"             AND s.format = $5::int AS stored "
+	"      FROM snapshots s, t "
 	"      WHERE s.canvas_id = $1 AND s.version <= t.at ORDER BY s.version DESC LIMIT 1), "
 	"o AS (SELECT o.version, o.type, o.payload FROM operations o, t WHERE o.canvas_id = $1 "
 	"      AND o.version > coalesce((SELECT version FROM s), 0) AND o.version <= t.at), "
 	"b AS (SELECT coalesce((SELECT pg_column_size(state) FROM s), 0) "
 	"           + coalesce((SELECT sum(pg_column_size(payload)) FROM o), 0) > $4::bigint "
-	"             AS big) "
+	"             AS big, coalesce((SELECT stored FROM s), false) AS stored) "
 	"SELECT c.role, c.head, t.at, (SELECT version FROM s), "
-	"  CASE WHEN NOT b.big THEN (SELECT state::text FROM s) END, "
+	"  CASE WHEN NOT b.big THEN (SELECT CASE WHEN b.stored "
+	"    THEN (SELECT state_text FROM snapshots WHERE canvas_id = $1 AND version = t.at) "
+	"    ELSE state::text END FROM s) END, "
 	"  CASE WHEN NOT b.big THEN (SELECT coalesce(json_agg(json_build_object("
 	"    'type', o.type, 'payload', o.payload) ORDER BY o.version), '[]')::text FROM o) END, "
-	"  b.big "
+	"  b.big, b.stored "
 	"FROM c, t, b";
 
 /* The worker's read of a big state: the snapshot ($2, NULL for none; snapshots are immutable)
- * and the ops after it up to $3 (committed ops are immutable too), as state_sql's columns 4
- * and 5. A snapshot that is gone went with its canvas. */
+ * as jsonb printed, or its stored text when $4, and the ops after it up to $3 (committed ops
+ * are immutable too), as state_sql's columns 4 and 5. A snapshot that is gone went with its
+ * canvas. */
 static const char fetch_sql[] =
-	"SELECT (SELECT state::text FROM snapshots WHERE canvas_id = $1 AND version = $2::bigint), "
+	"SELECT (SELECT CASE WHEN $4::boolean THEN state_text ELSE state::text END "
+	"        FROM snapshots WHERE canvas_id = $1 AND version = $2::bigint), "
 	"  (SELECT coalesce(json_agg(json_build_object('type', o.type, 'payload', o.payload) "
 	"                            ORDER BY o.version), '[]')::text "
 	"   FROM operations o WHERE o.canvas_id = $1 "
@@ -115,8 +126,9 @@ static bool state_fetch(struct state_ctx *ctx)
 	char snapshot[32], at[32];
 	snprintf(snapshot, sizeof(snapshot), "%lld", res->snapshot_version);
 	snprintf(at, sizeof(at), "%lld", res->at);
-	const char *params[] = { ctx->canvas_id, ctx->has_snapshot ? snapshot : NULL, at };
-	struct db_result *r = db_fetch(state_db, fetch_sql, 3, params);
+	const char *params[] = { ctx->canvas_id, ctx->has_snapshot ? snapshot : NULL, at,
+				 ctx->stored_text ? "true" : "false" };
+	struct db_result *r = db_fetch(state_db, fetch_sql, 4, params);
 	if (!r->ok) {
 		ctx->failure = r;
 		res->status = STATE_DB_ERROR;
@@ -132,16 +144,10 @@ static bool state_fetch(struct state_ctx *ctx)
 	return true;
 }
 
-/* Worker thread (or the loop, for a small state): parse the snapshot, replay the ops, run
- * the caller's hook. Touches only the context (and the result it owns). */
-static void state_build(void *arg)
+/* The snapshot in ctx->rows (if any) parsed and the ops after it replayed into res->state. */
+static void state_replay(struct state_ctx *ctx, int snapshot_col, int ops_col)
 {
-	struct state_ctx *ctx = arg;
 	struct state_result *res = &ctx->res;
-	if (ctx->big && !state_fetch(ctx))
-		return;
-	/* The texts' columns: the loop's result (state_sql) or the worker's (fetch_sql). */
-	int snapshot_col = ctx->big ? 0 : 4, ops_col = ctx->big ? 1 : 5;
 	struct op_error err;
 	if (ctx->has_snapshot) {
 		json_t *shapes = json_loads(db_value(ctx->rows, 0, snapshot_col), 0, NULL);
@@ -155,8 +161,33 @@ static void state_build(void *arg)
 		res->state = canvas_state_new();
 	}
 	replay_ops(res->state, db_value(ctx->rows, 0, ops_col));
+}
+
+/* Worker thread (or the loop, for a small state): take the stored text, or parse the snapshot
+ * and replay the ops; run the caller's hook. Touches only the context (and the result it
+ * owns). */
+static void state_build(void *arg)
+{
+	struct state_ctx *ctx = arg;
+	struct state_result *res = &ctx->res;
+	if (ctx->big && !state_fetch(ctx))
+		return;
+	/* The texts' columns: the loop's result (state_sql) or the worker's (fetch_sql). */
+	int snapshot_col = ctx->big ? 0 : 4, ops_col = ctx->big ? 1 : 5;
+	if (ctx->stored_text) {
+		res->text_len = db_length(ctx->rows, 0, snapshot_col);
+		res->text = xstrndup(db_value(ctx->rows, 0, snapshot_col), res->text_len);
+		res->text_stored = true;
+	} else {
+		state_replay(ctx, snapshot_col, ops_col);
+	}
 	db_result_free(ctx->rows);
 	ctx->rows = NULL;
+	if (ctx->want_text && res->state) {
+		res->text = canvas_state_serialize(res->state, &res->text_len);
+		canvas_state_free(res->state);
+		res->state = NULL;
+	}
 	if (ctx->work) {
 		ctx->work(res, ctx->arg);
 		/* Freed here, off the loop, unless the hook took it. */
@@ -173,6 +204,8 @@ static void state_built(void *arg)
 		log_warn("snapshot_invalid", "version=%lld", ctx->res.snapshot_version);
 	if (ctx->big)
 		metrics_counter_inc(METRIC_STATE_WORKER_FETCHES);
+	if (ctx->res.text_stored)
+		metrics_counter_inc(METRIC_STATE_STORED_TEXTS);
 	if (ctx->failure)
 		log_warn("state_fetch_failed", "retryable=%d message=\"%s\"",
 			 ctx->failure->retryable, ctx->failure->message);
@@ -204,11 +237,13 @@ static void state_loaded(const struct db_result *r, void *arg)
 	ctx->has_snapshot = !db_is_null(r, 0, 3);
 	res->snapshot_version = ctx->has_snapshot ? db_int(r, 0, 3) : 0;
 	ctx->big = db_value(r, 0, 6)[0] == 't';
+	ctx->stored_text = db_value(r, 0, 7)[0] == 't';
 	ctx->rows = db_result_take(r);
 	size_t bytes = db_length(ctx->rows, 0, 4) + db_length(ctx->rows, 0, 5);
-	if (!ctx->big && (bytes <= STATE_INLINE_BYTES || !state_workers)) {
-		/* Small: done here in well under a millisecond, without two thread hand-offs that
-		 * would widen the window of conditional commits (restore, undo) built on it. */
+	if (!ctx->big && (ctx->stored_text || bytes <= STATE_INLINE_BYTES || !state_workers)) {
+		/* Small (or a stored text, only copied): done here in well under a millisecond,
+		 * without two thread hand-offs that would widen the window of conditional commits
+		 * (restore, undo) built on it. */
 		state_build(ctx);
 		state_built(ctx);
 		return;
@@ -216,14 +251,15 @@ static void state_loaded(const struct db_result *r, void *arg)
 	workers_submit(state_workers, state_build, state_built, ctx);
 }
 
-bool state_load_with(const char *canvas_id, const char *user_id, long long at,
-		     state_work_fn work, state_callback cb, void *arg)
+static bool state_start(const char *canvas_id, const char *user_id, long long at,
+			state_work_fn work, state_callback cb, void *arg, bool want_text)
 {
 	struct state_ctx *ctx = xcalloc(1, sizeof(*ctx));
-	ctx->canvas_id = xstrdup(canvas_id);
 	ctx->cb = cb;
 	ctx->work = work;
 	ctx->arg = arg;
+	ctx->want_text = want_text;
+	ctx->canvas_id = xstrdup(canvas_id);
 	ctx->at = at;
 	char at_text[32];
 	snprintf(at_text, sizeof(at_text), "%lld", at);
@@ -231,12 +267,27 @@ bool state_load_with(const char *canvas_id, const char *user_id, long long at,
 	/* Without workers (tests of the loop alone) everything is read here: never "big". */
 	snprintf(fetch_bytes, sizeof(fetch_bytes), "%lld",
 		 state_workers ? (long long)STATE_LOOP_FETCH_STORED_BYTES : 1LL << 62);
-	const char *params[] = { canvas_id, user_id, at >= 0 ? at_text : NULL, fetch_bytes };
-	if (!db_query(state_db, state_sql, 4, params, state_loaded, ctx)) {
+	char format[16];
+	snprintf(format, sizeof(format), "%d", CANVAS_STATE_FORMAT);
+	const char *params[] = { canvas_id, user_id, at >= 0 ? at_text : NULL, fetch_bytes,
+				 ctx->want_text ? format : NULL };
+	if (!db_query(state_db, state_sql, 5, params, state_loaded, ctx)) {
 		state_ctx_free(ctx);
 		return false;
 	}
 	return true;
+}
+
+bool state_load_with(const char *canvas_id, const char *user_id, long long at,
+		     state_work_fn work, state_callback cb, void *arg)
+{
+	return state_start(canvas_id, user_id, at, work, cb, arg, false);
+}
+
+bool state_load_text(const char *canvas_id, const char *user_id, long long at,
+		     state_work_fn work, state_callback cb, void *arg)
+{
+	return state_start(canvas_id, user_id, at, work, cb, arg, true);
 }
 
 bool state_load(const char *canvas_id, const char *user_id, long long at, state_callback cb,

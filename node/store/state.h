@@ -47,6 +47,11 @@ struct state_result {
 	long long at;                /* version the state is of */
 	long long snapshot_version;  /* the snapshot replay started from (0 = empty canvas) */
 	struct canvas_state *state;
+	/* state_load_text only: the shapes as canonical JSON (canvas_state_serialize's, or a
+	 * stored snapshot's text of the same form), owned by the result. */
+	char *text;
+	size_t text_len;
+	bool text_stored;            /* text is a stored snapshot's, sent as it is */
 };
 
 typedef void (*state_callback)(struct state_result *r, void *arg);
@@ -65,6 +70,18 @@ typedef void (*state_work_fn)(struct state_result *r, void *arg);
 bool state_load(const char *canvas_id, const char *user_id, long long at, state_callback cb,
 		void *arg) __attribute__((warn_unused_result));
 bool state_load_with(const char *canvas_id, const char *user_id, long long at,
+		     state_work_fn work, state_callback cb, void *arg)
+	__attribute__((warn_unused_result));
+
+/*
+ * The state at `at` (< 0: the head) as its canonical JSON text (r->text, r->state NULL), with
+ * the same checks as state_load. When the nearest snapshot is at that version and its text is
+ * stored in the form this node writes (CANVAS_STATE_FORMAT), that text is the answer: read
+ * and copied, no parse, no replay, no serialize (a canvas at rest opens at the cost of reading
+ * it). Otherwise the state is built and serialized on a worker as above. The work hook, if
+ * any, runs after that with r->text set (to wrap it in an answer off the loop).
+ */
+bool state_load_text(const char *canvas_id, const char *user_id, long long at,
 		     state_work_fn work, state_callback cb, void *arg)
 	__attribute__((warn_unused_result));
 
