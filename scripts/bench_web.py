@@ -22,6 +22,8 @@ What one run does:
        zoom-5000     zoom with Ctrl+wheel on the same view            target >= 50 fps
        offline       browser goes offline → "Offline" shown            target < 2 s
        online        browser back online → live again                  target < 1 s
+     then, from Python: sync-5000, the node's part of open-5000 (WebSocket upgrade to the
+     sync of the 5,000-shape canvas) and whether it came from a stored snapshot text
   5. prints a table and writes var/bench/<timestamp>/web.json and web.md.
 
 The fps of a scenario is frames / elapsed over the input period; "dropped" counts frame
@@ -164,6 +166,36 @@ class CursorMover:
 		self.thread.join(timeout=5)
 
 
+def node_counter(c, name):
+	with urllib.request.urlopen(c.node_urls[0] + "/metrics", timeout=10) as res:
+		for line in res.read().decode().splitlines():
+			if line.startswith(name + " "):
+				return int(float(line.split()[1]))
+	return None
+
+
+def sync_timing(c, canvas_id, token, rounds=5):
+	"""What open-5000 waits for on the node: a WebSocket's upgrade to its sync, from a Python
+	client (after the browser's scenarios), and whether the node sent the stored text of a
+	snapshot at the head (flowstate_state_stored_texts_total) or built the state."""
+	import websockets
+	url = c.gateway_url.replace("http://", "ws://") + "/api/v1/canvases/%s/ws?token=%s" % (canvas_id, token)
+	before = node_counter(c, "flowstate_state_stored_texts_total")
+
+	async def one():
+		t0 = time.monotonic()
+		async with websockets.connect(url, max_size=None, compression=None) as ws:
+			t1 = time.monotonic()
+			msg = await ws.recv()
+			return (time.monotonic() - t1) * 1000, (t1 - t0) * 1000, len(msg)
+	runs = [asyncio.run(one()) for _ in range(rounds)]
+	stored = node_counter(c, "flowstate_state_stored_texts_total")
+	ms = sorted(r[0] for r in runs)
+	return {"ms": round(ms[len(ms) // 2], 1), "min": round(ms[0], 1), "max": round(ms[-1], 1),
+		"upgrade_ms": round(sorted(r[1] for r in runs)[rounds // 2], 1), "bytes": runs[0][2],
+		"stored_texts": stored - before if stored is not None and before is not None else None}
+
+
 def machine():
 	try:
 		cpu = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")][0]
@@ -261,6 +293,8 @@ def main():
 				print(line, flush=True)
 		if proc.wait() != 0:
 			raise RuntimeError("tests/web/bench.mjs failed (exit %d)" % proc.returncode)
+		results["sync-5000"] = sync_timing(c, c5000, rest.token)
+		say("%-12s %s" % ("sync-5000", json.dumps(results["sync-5000"])))
 	finally:
 		if mover:
 			mover.stop()
@@ -288,6 +322,11 @@ def main():
 			what, op, want, verdict(name, r) if name in TARGETS else ""))
 	if "open-5000" in results and results["open-5000"].get("marks"):
 		lines += ["", "open-5000 timeline (ms since navigation): " + ", ".join("%s %s" % (k, v) for k, v in results["open-5000"]["marks"].items())]
+	if "sync-5000" in results:
+		r = results["sync-5000"]
+		lines += ["", "sync-5000 (the node's part of open-5000: upgrade to sync of %d bytes, Python client, %d rounds "
+			  "after the browser's scenarios): median %s ms (min %s, max %s); answered from a stored snapshot "
+			  "text: %s of them" % (r["bytes"], 5, r["ms"], r["min"], r["max"], r["stored_texts"])]
 	(out / "web.md").write_text("\n".join(lines) + "\n")
 	print("\n".join(lines[4:]))
 	say("report: %s" % out)
