@@ -23,7 +23,7 @@ What one run does:
        offline       browser goes offline → "Offline" shown            target < 2 s
        online        browser back online → live again                  target < 1 s
      then, from Python: sync-5000, the node's part of open-5000 (WebSocket upgrade to the
-     sync of the 5,000-shape canvas) and whether it came from a stored snapshot text
+     sync of the 5,000-shape canvas) and whether it came from a stored text
   5. prints a table and writes var/bench/<timestamp>/web.json and web.md.
 
 The fps of a scenario is frames / elapsed over the input period; "dropped" counts frame
@@ -176,8 +176,8 @@ def node_counter(c, name):
 
 def sync_timing(c, canvas_id, token, rounds=5):
 	"""What open-5000 waits for on the node: a WebSocket's upgrade to its sync, from a Python
-	client (after the browser's scenarios), and whether the node sent the stored text of a
-	snapshot at the head (flowstate_state_stored_texts_total) or built the state."""
+	client (after the browser's scenarios), and whether the node sent a stored text of the
+	state at the head (flowstate_state_stored_texts_total) or built it."""
 	import websockets
 	url = c.gateway_url.replace("http://", "ws://") + "/api/v1/canvases/%s/ws?token=%s" % (canvas_id, token)
 	before = node_counter(c, "flowstate_state_stored_texts_total")
@@ -325,8 +325,8 @@ def main():
 	if "sync-5000" in results:
 		r = results["sync-5000"]
 		lines += ["", "sync-5000 (the node's part of open-5000: upgrade to sync of %d bytes, Python client, %d rounds "
-			  "after the browser's scenarios): median %s ms (min %s, max %s); answered from a stored snapshot "
-			  "text: %s of them" % (r["bytes"], 5, r["ms"], r["min"], r["max"], r["stored_texts"])]
+			  "after the browser's scenarios): median %s ms (min %s, max %s); answered from a stored text "
+			  "(not rebuilt): %s of them" % (r["bytes"], 5, r["ms"], r["min"], r["max"], r["stored_texts"])]
 	(out / "web.md").write_text("\n".join(lines) + "\n")
 	print("\n".join(lines[4:]))
 	say("report: %s" % out)

@@ -82,9 +82,8 @@ static const struct config_entry config_table[] = {
 	{ "FLOWSTATE_SNAPSHOT_EVERY", CT_INT, OFF(snapshot_every), "50", 1, 1000000, false,
 	  "fewest ops between automatic snapshots (spacing: max(this, the canvas's shapes))" },
 	{ "FLOWSTATE_SNAPSHOT_QUIET_MS", CT_INT, OFF(snapshot_quiet_ms), "2000", 0, 600000, false,
-	  "a canvas this node committed to and then quiet this long is snapshotted at its head "
-	  "when the ops since its last snapshot reach max(FLOWSTATE_SNAPSHOT_EVERY, a quarter of "
-	  "its shapes); 0: off" },
+	  "a canvas this node committed to and then quiet this long has its state at the head "
+	  "built and kept (canvas_heads) for the next client that opens it; 0: off" },
 	{ "FLOWSTATE_COMMIT_LINGER_US", CT_INT, OFF(commit_linger_us), "2000", 0, 100000, false,
 	  "group commit: the longest an op on a busy canvas waits for companions (0: never)" },
 	{ "FLOWSTATE_COMMIT_BATCHES", CT_INT, OFF(commit_batches), "2", 1, 64, false,

@@ -37,7 +37,7 @@ struct config {
 	int shutdown_timeout;   /* seconds */
 	bool migrate_on_start;
 	int snapshot_every;     /* ops between automatic snapshots */
-	int snapshot_quiet_ms;  /* quiet time before a snapshot at the head (0: never) */
+	int snapshot_quiet_ms;  /* quiet time before the head text is kept (0: never) */
 	int commit_linger_us;   /* longest wait of a hot canvas's op for batch companions */
 	int commit_batches;     /* group-commit batches in flight at once per node */
 	/* canvas size limits, enforced at commit (422 canvas_full) */

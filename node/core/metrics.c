@@ -40,8 +40,12 @@ static const struct {
 					  "Canvas states too large to receive on the event loop, read "
 					  "by a worker thread on a connection of its own" },
 	[METRIC_STATE_STORED_TEXTS] = { "flowstate_state_stored_texts_total", METRIC_COUNTER,
-					"Canvas states sent as a stored snapshot's text, without being "
-					"rebuilt (the snapshot was at the head)" },
+					"Canvas states sent as a stored text (the canvas's head text or "
+					"a snapshot's at that version), without being rebuilt" },
+	[METRIC_STATE_HEAD_TEXTS_WRITTEN] = { "flowstate_state_head_texts_written_total",
+					      METRIC_COUNTER,
+					      "Canvas head texts kept in canvas_heads after a build at "
+					      "the head" },
 	[METRIC_WS_CONNECTIONS] = { "flowstate_ws_connections", METRIC_GAUGE,
 				    "Open WebSocket sessions" },
 	[METRIC_ROOMS] = { "flowstate_rooms", METRIC_GAUGE, "Canvas rooms on this node" },

@@ -22,7 +22,8 @@ enum metric_id {
 	METRIC_COMMIT_CANVASES_BUSY,        /* counter: canvases another node's batch held */
 	METRIC_SNAPSHOTS_WRITTEN,           /* counter */
 	METRIC_STATE_WORKER_FETCHES,        /* counter: big states a worker read (store/state.c) */
-	METRIC_STATE_STORED_TEXTS,          /* counter: states sent as a stored snapshot's text */
+	METRIC_STATE_STORED_TEXTS,          /* counter: states sent as a stored text */
+	METRIC_STATE_HEAD_TEXTS_WRITTEN,    /* counter: head texts kept in canvas_heads */
 	METRIC_WS_CONNECTIONS,              /* gauge */
 	METRIC_ROOMS,                       /* gauge */
 	METRIC_OPS_DELIVERED,               /* counter: op deliveries to rooms (in order) */

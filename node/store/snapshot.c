@@ -14,7 +14,7 @@
 #include "store/state.h"
 
 #define SNAPSHOT_TIMEOUT_FACTOR 4
-/* Canvases watched for a quiet snapshot at once, and how often the watch list is swept. */
+/* Canvases watched for going quiet at once, and how often the watch list is swept. */
 #define QUIET_MAX_CANVASES 4096
 #define QUIET_SWEEP_MS 250
 
@@ -30,7 +30,13 @@ static struct {
 struct quiet_canvas {
 	long long version;           /* the latest version this node committed */
 	long long last_ms;           /* when (monotonic) */
+	long long loaded_version;    /* the version committed when its head text was last asked for */
+	long long loaded_ms;         /* when (0: never) */
 };
+
+/* A canvas's head text is asked for at most this often: for the largest canvases a build
+ * takes a worker ~2 s. */
+#define QUIET_MIN_INTERVAL_MS 15000
 
 static void quiet_sweep_cb(evutil_socket_t fd, short events, void *arg);
 
@@ -110,8 +116,7 @@ bool snapshot_store(const char *canvas_id, long long version, const struct canva
 
 struct snapshot_ctx {
 	char canvas_id[40];
-	long long at;                /* the version to snapshot; -1: the head (quiet) */
-	long long committed;         /* quiet: the version this node last committed */
+	long long at;
 	struct snapshot_text text;   /* prepared on the worker */
 	bool already;                /* the state came from a snapshot at this very version */
 };
@@ -162,9 +167,8 @@ static void snapshot_state_loaded(struct state_result *r, void *arg)
 	snapshot_ctx_done(ctx);
 }
 
-/* Builds the snapshot only when the ops since the last one outnumber its shapes (a quarter
- * of them for a quiet snapshot) and the configured minimum: below that, replaying is cheaper
- * than snapshotting. */
+/* Builds the snapshot only when the ops since the last one outnumber its shapes and the
+ * configured minimum: below that, replaying is cheaper than snapshotting. */
 static void snapshot_spacing_checked(const struct db_result *r, void *arg)
 {
 	struct snapshot_ctx *ctx = arg;
@@ -174,11 +178,8 @@ static void snapshot_spacing_checked(const struct db_result *r, void *arg)
 		if (!db_is_null(r, 0, 1))
 			shapes = db_int(r, 0, 1);
 	}
-	bool quiet = ctx->at < 0;
-	long long wanted = quiet ? shapes / 4 : shapes;
-	long long spacing = wanted > snap.every ? wanted : snap.every;
-	long long since = (quiet ? ctx->committed : ctx->at) - last;
-	if (!r->ok || since < spacing) {
+	long long spacing = shapes > snap.every ? shapes : snap.every;
+	if (!r->ok || ctx->at - last < spacing) {
 		snapshot_ctx_done(ctx);
 		return;
 	}
@@ -189,13 +190,12 @@ static void snapshot_spacing_checked(const struct db_result *r, void *arg)
 	}
 }
 
-static void snapshot_consider(const char *canvas_id, long long at, long long committed)
+void snapshot_schedule(const char *canvas_id, long long at)
 {
 	if (snap.building && strmap_get(snap.building, canvas_id))
 		return;
 	struct snapshot_ctx *ctx = xcalloc(1, sizeof(*ctx));
 	ctx->at = at;
-	ctx->committed = committed;
 	snprintf(ctx->canvas_id, sizeof(ctx->canvas_id), "%s", canvas_id);
 	if (snap.building)
 		strmap_put(snap.building, canvas_id, ctx);
@@ -205,11 +205,6 @@ static void snapshot_consider(const char *canvas_id, long long at, long long com
 		      "ORDER BY version DESC LIMIT 1",
 		      1, params, snapshot_spacing_checked, ctx))
 		snapshot_ctx_done(ctx);
-}
-
-void snapshot_schedule(const char *canvas_id, long long at)
-{
-	snapshot_consider(canvas_id, at, at);
 }
 
 void snapshot_note_commit(const char *canvas_id, long long version)
@@ -235,23 +230,43 @@ void snapshot_note_commit(const char *canvas_id, long long version)
 struct quiet_sweep {
 	long long now;
 	size_t count;
-	char (*ids)[40];             /* the canvases quiet long enough */
-	long long *versions;
+	char (*ids)[40];             /* canvases to load or to forget */
+	bool *forget;
 };
 
 static void quiet_collect(const char *key, void *value, void *arg)
 {
 	struct quiet_sweep *w = arg;
-	const struct quiet_canvas *q = value;
-	/* Still being written to, or a snapshot of it is on its way: looked at again later. */
-	if (w->now - q->last_ms < snap.quiet_ms || strmap_get(snap.building, key))
-		return;
+	struct quiet_canvas *q = value;
+	long long idle = w->now - q->last_ms;
+	bool forget = false;
+	if (q->version == q->loaded_version) {
+		/* Nothing new since its head text was asked for: forgotten once idle long enough
+		 * that a commit now would be another editing session. */
+		if (idle < QUIET_MIN_INTERVAL_MS)
+			return;
+		forget = true;
+	} else if (idle < snap.quiet_ms ||
+		   (q->loaded_ms && w->now - q->loaded_ms < QUIET_MIN_INTERVAL_MS)) {
+		return; /* still being written to, or asked for recently */
+	} else {
+		q->loaded_version = q->version;
+		q->loaded_ms = w->now;
+	}
 	snprintf(w->ids[w->count], sizeof(w->ids[w->count]), "%s", key);
-	w->versions[w->count++] = q->version;
+	w->forget[w->count++] = forget;
 }
 
-/* Every QUIET_SWEEP_MS while canvases are watched: the quiet ones are considered (and no
- * longer watched until their next commit). */
+static void quiet_loaded(struct state_result *r, void *arg)
+{
+	(void)arg;
+	if (r->status != STATE_OK && r->status != STATE_NOT_FOUND)
+		log_warn("head_text_load_failed", "status=%d", r->status);
+}
+
+/* Every QUIET_SWEEP_MS while canvases are watched: the head text of each quiet one is asked
+ * for (state_load_text keeps a text it had to build, store/state.h), and canvases idle since
+ * are forgotten. */
 static void quiet_sweep_cb(evutil_socket_t fd, short events, void *arg)
 {
 	(void)fd;
@@ -259,14 +274,16 @@ static void quiet_sweep_cb(evutil_socket_t fd, short events, void *arg)
 	(void)arg;
 	size_t n = strmap_count(snap.quiet);
 	struct quiet_sweep w = { .now = clock_mono_ms(), .ids = xcalloc(n ? n : 1, 40),
-				 .versions = xcalloc(n ? n : 1, sizeof(long long)) };
+				 .forget = xcalloc(n ? n : 1, sizeof(bool)) };
 	strmap_foreach(snap.quiet, quiet_collect, &w);
 	for (size_t i = 0; i < w.count; i++) {
-		free(strmap_remove(snap.quiet, w.ids[i]));
-		snapshot_consider(w.ids[i], -1, w.versions[i]);
+		if (w.forget[i])
+			free(strmap_remove(snap.quiet, w.ids[i]));
+		else if (!state_load_text(w.ids[i], NULL, -1, NULL, quiet_loaded, NULL))
+			log_warn("head_text_skipped", "canvas=%s reason=db_queue_full", w.ids[i]);
 	}
 	free(w.ids);
-	free(w.versions);
+	free(w.forget);
 	if (strmap_count(snap.quiet) > 0) {
 		struct timeval tv = { 0, QUIET_SWEEP_MS * 1000 };
 		evtimer_add(snap.quiet_timer, &tv);

@@ -14,7 +14,7 @@
 struct event_base;
 
 /* Pool, minimum spacing (FLOWSTATE_SNAPSHOT_EVERY) and quiet time (FLOWSTATE_SNAPSHOT_QUIET_MS,
- * 0: no quiet snapshots), set once at startup. */
+ * 0: canvases going quiet are not watched), set once at startup. */
 void snapshot_init(struct event_base *base, struct db_pool *db, long long every, int quiet_ms);
 /* Stops the quiet timer and forgets the canvases it watched. */
 void snapshot_shutdown(void);
@@ -50,14 +50,14 @@ bool snapshot_store_text(const char *canvas_id, long long version, const struct 
 void snapshot_schedule(const char *canvas_id, long long at);
 
 /*
- * Quiet snapshots. A canvas is mostly opened after people stopped editing it, which is also
- * the cheapest moment to snapshot it (nothing competes), and a snapshot at the head is what
- * lets a sync send the stored text as it is (store/state.h: no parse, no rebuild). So a canvas
- * this node committed `version` to, and then nothing for FLOWSTATE_SNAPSHOT_QUIET_MS, is
- * snapshotted at its head when the ops since its latest snapshot number at least
- * max(FLOWSTATE_SNAPSHOT_EVERY, a quarter of its shapes): at most once per quiet period, and
- * at most four times as often as snapshot_schedule's spacing. Called for every committed
- * batch; remembers at most 4,096 canvases at a time (the rest are not watched).
+ * Quiet canvases. A canvas is mostly opened after people stopped editing it, which is also the
+ * cheapest moment to build its state (nothing competes for it). So a canvas this node
+ * committed `version` to, and then nothing for FLOWSTATE_SNAPSHOT_QUIET_MS, has its head text
+ * asked for (state_load_text), which keeps a text it had to build in canvas_heads: the next
+ * client to open it is sent that text as it is. At most once per 15 s per canvas (the
+ * largest canvases take a worker ~2 s to build), only when it changed since, and one row per
+ * canvas, overwritten: nothing grows with the canvas's history. Called for every committed
+ * batch; watches at most 4,096 canvases at a time (the rest are not watched).
  */
 void snapshot_note_commit(const char *canvas_id, long long version);
 

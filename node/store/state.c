@@ -36,7 +36,9 @@ struct state_ctx {
 	bool big;                 /* rows has no texts: the worker fetches them (fetch_sql) */
 	bool snapshot_invalid;
 	bool want_text;           /* state_load_text */
-	bool stored_text;         /* the snapshot is at `at` and of the current form: send it */
+	char source;              /* 'h' head text, 's' snapshot text (both answered as they are),
+				   * 'b' build (state_sql's column 7) */
+	bool snapshot_text;       /* the snapshot has its text in the current form */
 };
 
 static void state_ctx_free(struct state_ctx *ctx)
@@ -56,11 +58,13 @@ static void state_ctx_free(struct state_ctx *ctx)
 #define STATE_LOOP_FETCH_STORED_BYTES (128 * 1024)
 
 /*
- * Columns: role, head, at, snapshot version, snapshot state, ops after the snapshot up to at
- * (as a JSON array of {type, payload}), "big": when the snapshot and those ops are larger
- * than $4 stored bytes, columns 4 and 5 are NULL and the worker reads them with fetch_sql;
- * and "stored": the snapshot is at `at` and has its text in form $5 (NULL: not wanted), in
- * which case column 4 is that text (the canonical form) and column 5 is '[]'.
+ * Columns: 0 role, 1 head, 2 at, 3 snapshot version, 4 the text to answer with or to parse,
+ * 5 the ops after the snapshot up to at (a JSON array of {type, payload}; '[]' for a head
+ * text), 6 "big": that text and those ops take more than $4 stored bytes, and 4 and 5 are
+ * NULL (the worker reads them with fetch_sql), 7 the source: 'h' the canvas's head text
+ * (canvas_heads) is at `at`, 's' the snapshot is at `at` and has its text, both in form $5
+ * and only when $6 (state_load_text); 'b' otherwise (build: parse column 4, replay column 5),
+ * 8 whether the snapshot has its text in form $5 (parsed instead of the printed jsonb).
  * With $2 NULL the membership join is skipped.
  */
 static const char state_sql[] =
@@ -70,35 +74,53 @@ static const char state_sql[] =
 	"           WHERE c.id = $1 AND c.deleted_at IS NULL "
 	"             AND ($2 IS NULL OR m.role IS NOT NULL)), "
 	"t AS (SELECT coalesce($3::bigint, c.head) AS at FROM c), "
-	"s AS (SELECT s.version, s.state, s.version = t.at AND s.state_text IS NOT NULL "
-	"             AND s.format = $5::int AS stored "
-	"      FROM snapshots s, t "
+	"h AS (SELECT pg_column_size(h.state_text) AS bytes FROM canvas_heads h, t "
+	"      WHERE $6::boolean AND h.canvas_id = $1 AND h.version = t.at "
+	"        AND h.format = $5::int), "
+	"s AS (SELECT s.version, s.state, s.state_text IS NOT NULL AND s.format = $5::int "
+	"             AS has_text FROM snapshots s, t "
 	"      WHERE s.canvas_id = $1 AND s.version <= t.at ORDER BY s.version DESC LIMIT 1), "
 	"o AS (SELECT o.version, o.type, o.payload FROM operations o, t WHERE o.canvas_id = $1 "
 	"      AND o.version > coalesce((SELECT version FROM s), 0) AND o.version <= t.at), "
-	"b AS (SELECT coalesce((SELECT pg_column_size(state) FROM s), 0) "
-	"           + coalesce((SELECT sum(pg_column_size(payload)) FROM o), 0) > $4::bigint "
-	"             AS big, coalesce((SELECT stored FROM s), false) AS stored) "
+	"x AS (SELECT CASE WHEN EXISTS (SELECT 1 FROM h) THEN 'h' "
+	"                  WHEN $6::boolean AND (SELECT has_text AND version = t.at FROM s) "
+	"                  THEN 's' ELSE 'b' END AS source FROM t), "
+	"b AS (SELECT x.source, CASE WHEN x.source = 'h' THEN (SELECT bytes FROM h) "
+	"        ELSE coalesce((SELECT pg_column_size(state) FROM s), 0) "
+	"           + coalesce((SELECT sum(pg_column_size(payload)) FROM o), 0) END "
+	"        > $4::bigint AS big FROM x) "
 	"SELECT c.role, c.head, t.at, (SELECT version FROM s), "
-	"  CASE WHEN NOT b.big THEN (SELECT CASE WHEN b.stored "
-	"    THEN (SELECT state_text FROM snapshots WHERE canvas_id = $1 AND version = t.at) "
-	"    ELSE state::text END FROM s) END, "
-	"  CASE WHEN NOT b.big THEN (SELECT coalesce(json_agg(json_build_object("
+	"  CASE WHEN b.big THEN NULL "
+	"       WHEN b.source = 'h' THEN (SELECT state_text FROM canvas_heads WHERE canvas_id = $1) "
+	"       ELSE (SELECT CASE WHEN has_text THEN (SELECT n.state_text FROM snapshots n "
+	"                 WHERE n.canvas_id = $1 AND n.version = s.version) "
+	"                 ELSE state::text END FROM s) END, "
+	"  CASE WHEN b.big THEN NULL WHEN b.source = 'h' THEN '[]' "
+	"       ELSE (SELECT coalesce(json_agg(json_build_object("
 	"    'type', o.type, 'payload', o.payload) ORDER BY o.version), '[]')::text FROM o) END, "
-	"  b.big, b.stored "
+	"  b.big, b.source, coalesce((SELECT has_text FROM s), false) "
 	"FROM c, t, b";
 
-/* The worker's read of a big state: the snapshot ($2, NULL for none; snapshots are immutable)
- * as jsonb printed, or its stored text when $4, and the ops after it up to $3 (committed ops
- * are immutable too), as state_sql's columns 4 and 5. A snapshot that is gone went with its
- * canvas. */
+/* The worker's read of a big state, as state_sql's columns 4 and 5, by $4: 'h' the head text
+ * at $3 (NULL if it has been overwritten since), 't' the snapshot at $2 by its text, 'j' by
+ * its printed jsonb; with the ops after the snapshot up to $3 (snapshots and committed ops
+ * are immutable). A snapshot that is gone went with its canvas. */
 static const char fetch_sql[] =
-	"SELECT (SELECT CASE WHEN $4::boolean THEN state_text ELSE state::text END "
-	"        FROM snapshots WHERE canvas_id = $1 AND version = $2::bigint), "
+	"SELECT CASE $4 WHEN 'h' THEN (SELECT state_text FROM canvas_heads "
+	"                              WHERE canvas_id = $1 AND version = $3::bigint) "
+	"               WHEN 't' THEN (SELECT state_text FROM snapshots "
+	"                              WHERE canvas_id = $1 AND version = $2::bigint) "
+	"               ELSE (SELECT state::text FROM snapshots "
+	"                     WHERE canvas_id = $1 AND version = $2::bigint) END, "
+	"  CASE WHEN $4 = 'h' THEN '[]' ELSE "
 	"  (SELECT coalesce(json_agg(json_build_object('type', o.type, 'payload', o.payload) "
 	"                            ORDER BY o.version), '[]')::text "
 	"   FROM operations o WHERE o.canvas_id = $1 "
-	"   AND o.version > coalesce($2::bigint, 0) AND o.version <= $3::bigint)";
+	"   AND o.version > coalesce($2::bigint, 0) AND o.version <= $3::bigint) END";
+
+/* A built head text at least this long is kept in canvas_heads for the next reader: below
+ * it the state is built on the loop in well under a millisecond (STATE_INLINE_BYTES). */
+#define HEAD_TEXT_MIN_BYTES STATE_INLINE_BYTES
 
 /* Replays ops (already validated when committed) onto state. canvas_apply validates each
  * again, which keeps the replay total even for rows written by an older or buggy writer: an
@@ -116,26 +138,41 @@ static void replay_ops(struct canvas_state *state, const char *ops_text)
 	json_decref(ops);
 }
 
+static struct db_result *state_fetch_mode(struct state_ctx *ctx, const char *mode)
+{
+	char snapshot[32], at[32];
+	snprintf(snapshot, sizeof(snapshot), "%lld", ctx->res.snapshot_version);
+	snprintf(at, sizeof(at), "%lld", ctx->res.at);
+	const char *params[] = { ctx->canvas_id, ctx->has_snapshot ? snapshot : NULL, at, mode };
+	return db_fetch(state_db, fetch_sql, 4, params);
+}
+
 /* Worker thread: reads the texts of a big state on a connection of its own (db_fetch), in
- * place of the loop's result, which carried only the versions. false: res says why. */
+ * place of the loop's result, which carried only the versions. A head text overwritten since
+ * the loop's query is built from the snapshot instead. false: res says why. */
 static bool state_fetch(struct state_ctx *ctx)
 {
 	struct state_result *res = &ctx->res;
 	db_result_free(ctx->rows);
 	ctx->rows = NULL;
-	char snapshot[32], at[32];
-	snprintf(snapshot, sizeof(snapshot), "%lld", res->snapshot_version);
-	snprintf(at, sizeof(at), "%lld", res->at);
-	const char *params[] = { ctx->canvas_id, ctx->has_snapshot ? snapshot : NULL, at,
-				 ctx->stored_text ? "true" : "false" };
-	struct db_result *r = db_fetch(state_db, fetch_sql, 4, params);
+	struct db_result *r = NULL;
+	if (ctx->source == 'h') {
+		r = state_fetch_mode(ctx, "h");
+		if (r->ok && db_is_null(r, 0, 0)) {
+			db_result_free(r);
+			r = NULL;
+			ctx->source = 'b';
+		}
+	}
+	if (!r)
+		r = state_fetch_mode(ctx, ctx->snapshot_text ? "t" : "j");
 	if (!r->ok) {
 		ctx->failure = r;
 		res->status = STATE_DB_ERROR;
 		res->db = r;
 		return false;
 	}
-	if (ctx->has_snapshot && db_is_null(r, 0, 0)) {
+	if (ctx->source != 'h' && ctx->has_snapshot && db_is_null(r, 0, 0)) {
 		db_result_free(r);
 		res->status = STATE_NOT_FOUND; /* deleted since the first read */
 		return false;
@@ -174,7 +211,7 @@ static void state_build(void *arg)
 		return;
 	/* The texts' columns: the loop's result (state_sql) or the worker's (fetch_sql). */
 	int snapshot_col = ctx->big ? 0 : 4, ops_col = ctx->big ? 1 : 5;
-	if (ctx->stored_text) {
+	if (ctx->source != 'b') {
 		res->text_len = db_length(ctx->rows, 0, snapshot_col);
 		res->text = xstrndup(db_value(ctx->rows, 0, snapshot_col), res->text_len);
 		res->text_stored = true;
@@ -196,6 +233,33 @@ static void state_build(void *arg)
 	}
 }
 
+static void head_text_kept(const struct db_result *r, void *arg)
+{
+	(void)arg;
+	if (r->ok)
+		metrics_counter_inc(METRIC_STATE_HEAD_TEXTS_WRITTEN);
+	else
+		log_warn("head_text_failed", "sqlstate=%s", r->sqlstate);
+}
+
+/* Keeps a built head text for the next reader (fire and forget: derived data). A newer one
+ * already there wins; the query copies the text. */
+static void state_keep_head_text(const char *canvas_id, long long version, const char *text)
+{
+	char version_text[32], format[16];
+	snprintf(version_text, sizeof(version_text), "%lld", version);
+	snprintf(format, sizeof(format), "%d", CANVAS_STATE_FORMAT);
+	const char *params[] = { canvas_id, version_text, format, text };
+	if (!db_query(state_db,
+		      "INSERT INTO canvas_heads AS h (canvas_id, version, format, state_text) "
+		      "VALUES ($1, $2, $3, $4) ON CONFLICT (canvas_id) DO UPDATE "
+		      "SET version = excluded.version, format = excluded.format, "
+		      "    state_text = excluded.state_text, written_at = now() "
+		      "WHERE h.version < excluded.version OR h.format <> excluded.format",
+		      4, params, head_text_kept, NULL))
+		log_warn("head_text_skipped", "canvas=%s reason=db_queue_full", canvas_id);
+}
+
 /* Loop: the state is built (and the hook has run), or its fetch failed: answer the caller. */
 static void state_built(void *arg)
 {
@@ -206,6 +270,9 @@ static void state_built(void *arg)
 		metrics_counter_inc(METRIC_STATE_WORKER_FETCHES);
 	if (ctx->res.text_stored)
 		metrics_counter_inc(METRIC_STATE_STORED_TEXTS);
+	else if (ctx->res.text && ctx->res.at == ctx->res.head &&
+		 ctx->res.text_len >= HEAD_TEXT_MIN_BYTES)
+		state_keep_head_text(ctx->canvas_id, ctx->res.at, ctx->res.text);
 	if (ctx->failure)
 		log_warn("state_fetch_failed", "retryable=%d message=\"%s\"",
 			 ctx->failure->retryable, ctx->failure->message);
@@ -237,10 +304,11 @@ static void state_loaded(const struct db_result *r, void *arg)
 	ctx->has_snapshot = !db_is_null(r, 0, 3);
 	res->snapshot_version = ctx->has_snapshot ? db_int(r, 0, 3) : 0;
 	ctx->big = db_value(r, 0, 6)[0] == 't';
-	ctx->stored_text = db_value(r, 0, 7)[0] == 't';
+	ctx->source = db_value(r, 0, 7)[0];
+	ctx->snapshot_text = db_value(r, 0, 8)[0] == 't';
 	ctx->rows = db_result_take(r);
 	size_t bytes = db_length(ctx->rows, 0, 4) + db_length(ctx->rows, 0, 5);
-	if (!ctx->big && (ctx->stored_text || bytes <= STATE_INLINE_BYTES || !state_workers)) {
+	if (!ctx->big && (ctx->source != 'b' || bytes <= STATE_INLINE_BYTES || !state_workers)) {
 		/* Small (or a stored text, only copied): done here in well under a millisecond,
 		 * without two thread hand-offs that would widen the window of conditional commits
 		 * (restore, undo) built on it. */
@@ -269,9 +337,9 @@ static bool state_start(const char *canvas_id, const char *user_id, long long at
 		 state_workers ? (long long)STATE_LOOP_FETCH_STORED_BYTES : 1LL << 62);
 	char format[16];
 	snprintf(format, sizeof(format), "%d", CANVAS_STATE_FORMAT);
-	const char *params[] = { canvas_id, user_id, at >= 0 ? at_text : NULL, fetch_bytes,
-				 ctx->want_text ? format : NULL };
-	if (!db_query(state_db, state_sql, 5, params, state_loaded, ctx)) {
+	const char *params[] = { canvas_id, user_id, at >= 0 ? at_text : NULL, fetch_bytes, format,
+				 want_text ? "true" : "false" };
+	if (!db_query(state_db, state_sql, 6, params, state_loaded, ctx)) {
 		state_ctx_free(ctx);
 		return false;
 	}

@@ -75,11 +75,14 @@ bool state_load_with(const char *canvas_id, const char *user_id, long long at,
 
 /*
  * The state at `at` (< 0: the head) as its canonical JSON text (r->text, r->state NULL), with
- * the same checks as state_load. When the nearest snapshot is at that version and its text is
- * stored in the form this node writes (CANVAS_STATE_FORMAT), that text is the answer: read
- * and copied, no parse, no replay, no serialize (a canvas at rest opens at the cost of reading
- * it). Otherwise the state is built and serialized on a worker as above. The work hook, if
- * any, runs after that with r->text set (to wrap it in an answer off the loop).
+ * the same checks as state_load. A text stored in the form this node writes
+ * (CANVAS_STATE_FORMAT) for exactly that version is the answer, read and copied: no parse, no
+ * replay, no serialize (r->text_stored). Two places keep one: canvas_heads, one row per
+ * canvas, which this function fills itself when it had to build the head state of a canvas
+ * whose text is at least 64 KiB (the next reader gets it; smaller states are built on the loop
+ * in well under a millisecond), and a snapshot at that version (snapshots.state_text).
+ * Otherwise the state is built and serialized on a worker as above. The work hook, if any,
+ * runs after that with r->text set (to wrap it in an answer off the loop).
  */
 bool state_load_text(const char *canvas_id, const char *user_id, long long at,
 		     state_work_fn work, state_callback cb, void *arg)

@@ -1,20 +1,25 @@
-"""A canvas at rest opens from its stored snapshot's text (node/store/state.c, state_load_text)
-and quiet canvases get that snapshot (node/store/snapshot.c, snapshot_note_commit).
+"""Canvas states sent from a stored text instead of rebuilt (node/store/state.c,
+state_load_text), and the head texts kept for canvases that went quiet (node/store/snapshot.c,
+snapshot_note_commit).
 
-A WebSocket sync of the whole state used to parse the nearest snapshot, replay the ops after
-it and serialize the result, on a worker: ~250-400 ms of CPU for a 5,000-shape canvas. When
-the nearest snapshot is at the head and was written in the current form (snapshots.format ==
-CANVAS_STATE_FORMAT), its stored text is the state, sent as it is. A canvas this node committed
-to is snapshotted at its head once it has been quiet for FLOWSTATE_SNAPSHOT_QUIET_MS (default
-2 s) when enough ops came since its last snapshot (max(FLOWSTATE_SNAPSHOT_EVERY, shapes / 4)).
+A WebSocket sync of a whole state, and GET /state, used to parse the nearest snapshot, replay
+the ops after it and serialize the result: ~250-400 ms of worker CPU for a 5,000-shape canvas.
+Now, when a text in the current form (CANVAS_STATE_FORMAT) is stored for exactly the version
+asked for, it is the answer: the canvas's head text (canvas_heads, one row per canvas, kept by
+the node after it built a head state of at least 64 KiB, and asked for when a canvas it
+committed to has been quiet for FLOWSTATE_SNAPSHOT_QUIET_MS) or a snapshot's
+(snapshots.state_text).
 
-What must hold: the stored text is sent only when it is exactly the state at the head (a commit
-after the snapshot, a snapshot of an unknown or older form: built as before), every sync equals
-the replay of the log, and the node counts the syncs it answered from the stored text
-(flowstate_state_stored_texts_total) so this test knows which path it took.
+What must hold: a stored text is sent only for exactly its version and form (a commit after
+it, a text of an unknown or older form: built as before), every answer equals the replay of
+the log byte for byte where the API promises canonical bytes, and the node counts the answers
+taken from a stored text (flowstate_state_stored_texts_total) so this test knows which path it
+took.
 """
 
+import random
 import re
+import string
 import time
 
 import pytest
@@ -24,9 +29,9 @@ from helpers import api, commit, create_canvas, get_state_raw, list_ops, make_te
 from model import canonical, floats, replay
 from wsclient import close_all, connect, run
 
-SNAPSHOT_EVERY = 50  # FLOWSTATE_SNAPSHOT_EVERY default: the fixture does not override it
-QUIET_S = 2.0        # FLOWSTATE_SNAPSHOT_QUIET_MS default
-HEAD = 170
+QUIET_S = 2.0                # FLOWSTATE_SNAPSHOT_QUIET_MS default
+HEAD_TEXT_MIN = 64 * 1024    # HEAD_TEXT_MIN_BYTES in node/store/state.c
+LOOP_FETCH_STORED_BYTES = 128 * 1024  # STATE_LOOP_FETCH_STORED_BYTES in node/store/state.c
 
 
 def metric(base, name):
@@ -41,23 +46,26 @@ def stored_texts(base):
 	return metric(base, "flowstate_state_stored_texts_total")
 
 
-def snapshot_versions(cluster, canvas_id):
-	out = cluster.psql("SELECT string_agg(version::text, ',' ORDER BY version) FROM snapshots "
+def head_row(cluster, canvas_id):
+	"""(version, format, stored bytes) of the canvas's head text, or None."""
+	out = cluster.psql("SELECT version, format, pg_column_size(state_text) FROM canvas_heads "
 			   "WHERE canvas_id = '%s'" % canvas_id).strip()
-	return [int(v) for v in out.split(",")] if out else []
+	return tuple(int(v) for v in out.split("|")) if out else None
 
 
-def wait_snapshot(cluster, canvas_id, version, timeout=QUIET_S + 8):
+def wait_head(cluster, canvas_id, version, timeout=QUIET_S + 8):
 	deadline = time.monotonic() + timeout
-	while version not in snapshot_versions(cluster, canvas_id):
-		assert time.monotonic() < deadline, \
-			"no snapshot at %d: %r" % (version, snapshot_versions(cluster, canvas_id))
+	while True:
+		row = head_row(cluster, canvas_id)
+		if row and row[0] == version:
+			return row
+		assert time.monotonic() < deadline, "no head text at %d: %r" % (version, row)
 		time.sleep(0.1)
 
 
-def sync_state(base, canvas_id, user):
+def sync_of(base, canvas_id, user):
 	async def body():
-		c = await connect(base, canvas_id, user, settle=False)
+		c = await connect(base, canvas_id, user, settle=False, timeout=30)
 		try:
 			return c.sync
 		finally:
@@ -65,8 +73,17 @@ def sync_state(base, canvas_id, user):
 	return run(body())
 
 
-def replayed(canvas_id, user):
-	return canonical(replay(list_ops(canvas_id, user)))
+def replayed(canvas_id, user, upto=None):
+	return canonical(replay([o for o in list_ops(canvas_id, user)
+				 if upto is None or o["version"] <= upto]))
+
+
+def filled(cluster, team, base, count, text):
+	canvas_id = create_canvas(team.owner, team.workspace_id, base=base)["id"]
+	for i in range(count):
+		commit(canvas_id, team.owner, "create_shape",
+		       rect("s%02d" % i, i * 3.25, -i * 1.5, text=text(i)), base=base)
+	return canvas_id
 
 
 @pytest.fixture(scope="module")
@@ -76,45 +93,80 @@ def team(cluster):
 
 @pytest.fixture(scope="module")
 def rested(cluster, team):
-	"""170 shapes committed on node 1, then left alone: automatic snapshots at 50 and 100
-	(spacing: max(50, the shapes of the latest snapshot)), none at 150 (50 ops since 100,
-	which held 100 shapes), then a quiet one at the head (70 ops since 100: at least
-	max(50, 100 / 4))."""
-	base = cluster.node_urls[0]
-	canvas_id = create_canvas(team.owner, team.workspace_id, base=base)["id"]
-	for i in range(HEAD):
-		commit(canvas_id, team.owner, "create_shape",
-		       rect("s%03d" % i, i * 3.25, -i * 1.5, text="shape %d" % i), base=base)
-	wait_snapshot(cluster, canvas_id, HEAD)
+	"""12 shapes of 7,000 repetitive characters (an 84 KB text, stored compressed: read on
+	the loop), committed on node 1 and then left alone."""
+	canvas_id = filled(cluster, team, cluster.node_urls[0], 12,
+			   lambda i: ("shape %d says hello. " % i) * 350)
+	wait_head(cluster, canvas_id, 12)
 	return canvas_id
 
 
-def test_a_quiet_canvas_is_snapshotted_at_its_head(cluster, team, rested):
-	versions = snapshot_versions(cluster, rested)
-	# 100 is skipped when the snapshot at 50 is still being written (one at a time).
-	assert versions in ([50, 100, HEAD], [50, HEAD]), versions
-	fmt = cluster.psql("SELECT format FROM snapshots WHERE canvas_id = '%s' AND version = %d"
-			   % (rested, HEAD)).strip()
-	assert fmt == "1", fmt  # CANVAS_STATE_FORMAT
+@pytest.fixture(scope="module")
+def big_rested(cluster, team):
+	"""30 shapes of 9,000 random letters: a head text that compresses poorly (> 128 KiB
+	stored), so its read goes through a worker's own connection."""
+	rng = random.Random(20261205)
+	canvas_id = filled(cluster, team, cluster.node_urls[0], 30,
+			   lambda i: "".join(rng.choice(string.ascii_letters) for _ in range(9000)))
+	row = wait_head(cluster, canvas_id, 30)
+	assert row[2] > LOOP_FETCH_STORED_BYTES, row
+	return canvas_id
 
 
-def test_a_canvas_at_rest_opens_from_its_stored_snapshot(cluster, team, rested):
-	base = cluster.node_urls[1]  # any node: the snapshot is in Postgres
+def test_a_quiet_canvas_keeps_its_head_text_and_opens_from_it(cluster, team, rested):
+	assert head_row(cluster, rested)[1] == 1  # CANVAS_STATE_FORMAT
+	base = cluster.node_urls[1]  # any node: the text is in Postgres
 	before = stored_texts(base)
-	sync = sync_state(base, rested, team.viewer)
-	assert sync["mode"] == "state" and sync["current_version"] == HEAD, sync["mode"]
+	sync = sync_of(base, rested, team.viewer)
+	assert sync["mode"] == "state" and sync["current_version"] == 12
 	assert canonical(floats(sync["state"]["shapes"])) == replayed(rested, team.viewer)
 	assert stored_texts(base) == before + 1
-	# GET /state at that version: the stored text is the canonical one, byte for byte.
+	# GET /state at the head: the stored text is the canonical one, byte for byte.
 	_, raw = get_state_raw(rested, team.viewer, base=base)
 	assert raw == replayed(rested, team.viewer)
 	assert stored_texts(base) == before + 2
-	_, raw = get_state_raw(rested, team.viewer, at=HEAD - 1, base=base)  # built: no snapshot
-	assert raw == canonical(replay(list_ops(rested, team.viewer)[:HEAD - 1]))
+	_, raw = get_state_raw(rested, team.viewer, at=11, base=base)  # not stored: built
+	assert raw == replayed(rested, team.viewer, 11)
 	assert stored_texts(base) == before + 2
 
 
-def test_a_snapshot_behind_the_head_or_of_another_form_is_rebuilt(cluster, team):
+def test_a_big_head_text_is_read_by_a_worker(cluster, team, big_rested):
+	base = cluster.node_urls[0]
+	before = stored_texts(base)
+	fetches = metric(base, "flowstate_state_worker_fetches_total")
+	sync = sync_of(base, big_rested, team.viewer)
+	assert canonical(floats(sync["state"]["shapes"])) == replayed(big_rested, team.viewer)
+	_, raw = get_state_raw(big_rested, team.viewer, base=base)
+	assert raw == replayed(big_rested, team.viewer)
+	assert stored_texts(base) == before + 2
+	assert metric(base, "flowstate_state_worker_fetches_total") == fetches + 2
+
+
+def test_a_head_text_behind_the_head_or_of_another_form_is_not_sent(cluster, team, rested):
+	base = cluster.node_urls[0]
+	commit(rested, team.owner, "delete_shape", {"shape_id": "s00"}, base=base)
+	before = stored_texts(base)
+	sync = sync_of(base, rested, team.viewer)
+	assert sync["current_version"] == 13 and "s00" not in sync["state"]["shapes"]
+	assert canonical(floats(sync["state"]["shapes"])) == replayed(rested, team.viewer)
+	assert stored_texts(base) == before
+	# The text that read built is kept for the next one.
+	wait_head(cluster, rested, 13, timeout=5)
+	assert canonical(floats(sync_of(base, rested, team.viewer)["state"]["shapes"])) == \
+		replayed(rested, team.viewer)
+	assert stored_texts(base) == before + 1
+	# A text of a form this node does not write is rebuilt, and replaced.
+	cluster.psql("UPDATE canvas_heads SET format = 999 WHERE canvas_id = '%s'" % rested)
+	_, raw = get_state_raw(rested, team.viewer, base=base)
+	assert raw == replayed(rested, team.viewer)
+	assert stored_texts(base) == before + 1
+	deadline = time.monotonic() + 5
+	while head_row(cluster, rested)[1] != 1:
+		assert time.monotonic() < deadline, head_row(cluster, rested)
+		time.sleep(0.1)
+
+
+def test_a_snapshot_at_the_version_asked_for_is_sent_as_its_text(cluster, team):
 	base = cluster.node_urls[0]
 	canvas_id = create_canvas(team.owner, team.workspace_id, base=base)["id"]
 	for i in range(3):
@@ -122,34 +174,29 @@ def test_a_snapshot_behind_the_head_or_of_another_form_is_rebuilt(cluster, team)
 	status, snap = api("POST", "/api/v1/canvases/%s/snapshots" % canvas_id,
 			   token=team.owner.token, base=base)
 	assert status == 201 and snap["version"] == 3, snap
+	commit(canvas_id, team.owner, "delete_shape", {"shape_id": "r0"}, base=base)
 
 	before = stored_texts(base)
-	assert canonical(floats(sync_state(base, canvas_id, team.viewer)["state"]["shapes"])) == \
-		replayed(canvas_id, team.viewer)
+	_, raw = get_state_raw(canvas_id, team.viewer, at=3, base=base)
+	assert raw == replayed(canvas_id, team.viewer, 3)
 	assert stored_texts(base) == before + 1
-
-	# A snapshot of an older form (written before formats were recorded) or of a form this
-	# node does not write: built from it as before, never sent as it is.
+	_, raw = get_state_raw(canvas_id, team.viewer, base=base)  # the snapshot + 1 op: built
+	assert raw == replayed(canvas_id, team.viewer) and "r0" not in raw
+	assert stored_texts(base) == before + 1
+	# A snapshot written before texts were kept, or in a form this node does not write:
+	# built from it as before.
 	for fmt in ("NULL", "999"):
 		cluster.psql("UPDATE snapshots SET format = %s WHERE canvas_id = '%s'" % (fmt, canvas_id))
-		sync = sync_state(base, canvas_id, team.viewer)
-		assert canonical(floats(sync["state"]["shapes"])) == replayed(canvas_id, team.viewer)
+		_, raw = get_state_raw(canvas_id, team.viewer, at=3, base=base)
+		assert raw == replayed(canvas_id, team.viewer, 3)
 		assert stored_texts(base) == before + 1, fmt
-	cluster.psql("UPDATE snapshots SET format = 1 WHERE canvas_id = '%s'" % canvas_id)
-
-	# An op after the snapshot: the state is the snapshot plus that op, built.
-	commit(canvas_id, team.owner, "delete_shape", {"shape_id": "r0"}, base=base)
-	sync = sync_state(base, canvas_id, team.viewer)
-	assert sync["current_version"] == 4
-	assert sorted(sync["state"]["shapes"]) == ["r1", "r2"]
-	assert canonical(floats(sync["state"]["shapes"])) == replayed(canvas_id, team.viewer)
-	assert stored_texts(base) == before + 1
 
 
-def test_few_ops_since_the_last_snapshot_write_no_quiet_snapshot(cluster, team):
+def test_a_small_canvas_keeps_no_head_text(cluster, team):
 	base = cluster.node_urls[0]
-	canvas_id = create_canvas(team.owner, team.workspace_id, base=base)["id"]
-	for i in range(SNAPSHOT_EVERY - 1):
-		commit(canvas_id, team.owner, "create_shape", rect("q%d" % i, i, 0), base=base)
+	canvas_id = filled(cluster, team, base, 5, lambda i: "small %d" % i)
 	time.sleep(QUIET_S + 1.5)
-	assert snapshot_versions(cluster, canvas_id) == []
+	assert head_row(cluster, canvas_id) is None
+	assert canonical(floats(sync_of(base, canvas_id, team.viewer)["state"]["shapes"])) == \
+		replayed(canvas_id, team.viewer)
+	assert head_row(cluster, canvas_id) is None
