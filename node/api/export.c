@@ -79,6 +79,10 @@ static void export_work(void *arg)
 		j->status = 200;
 		return;
 	}
+	if (!raster_available(j->error, sizeof(j->error))) {
+		j->status = 501;
+		return;
+	}
 	double vb[4];
 	svg_viewbox(j->state, vb);
 	if (!raster_png_size(vb[2], vb[3], j->scale, j->max_pixels, &j->width, &j->height)) {
@@ -113,6 +117,14 @@ static void export_done(void *arg)
 				    "the image would be %ld x %ld pixels: at most %ld pixels and %d "
 				    "a side (lower ?scale=)",
 				    j->width, j->height, j->max_pixels, RASTER_MAX_SIDE);
+	} else if (j->status == 501) {
+		char quoted[300];
+		log_warn("export_png_unavailable", "req=%llu error=%s", (unsigned long long)req->id,
+			 log_quote(quoted, sizeof(quoted), j->error));
+		http_respond_errorf(req, 501, "png_unavailable",
+				    "PNG export is not available on this node (%s could not be "
+				    "loaded); SVG and Mermaid exports are",
+				    RASTER_LIBRARY);
 	} else {
 		char quoted[300];
 		log_error("export_failed", "req=%llu error=%s", (unsigned long long)req->id,

@@ -50,7 +50,6 @@ static cairo_status_t png_append(void *closure, const unsigned char *data, unsig
  * also finds the cairo and glib functions librsvg itself depends on. The headers still type
  * every pointer, so a changed signature fails the build.
  */
-#define RASTER_LIBRARY "librsvg-2.so.2"
 
 static struct {
 	pthread_once_t once;
@@ -105,6 +104,14 @@ static void raster_load(void)
 			    &lib.surface_write_to_png_stream) &&
 		 raster_sym(h, "cairo_destroy", &lib.destroy) &&
 		 raster_sym(h, "cairo_surface_destroy", &lib.surface_destroy);
+}
+
+bool raster_available(char *err, size_t err_size)
+{
+	pthread_once(&lib.once, raster_load);
+	if (!lib.ok)
+		snprintf(err, err_size, "%s", lib.error);
+	return lib.ok;
 }
 
 bool raster_svg_to_png(const char *svg, size_t len, double width, double height, double scale,

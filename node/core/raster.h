@@ -17,6 +17,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* The library loaded for rendering (Debian's librsvg2-2). */
+#define RASTER_LIBRARY "librsvg-2.so.2"
+
 /* cairo's image surfaces are limited to 32767 pixels a side. */
 #define RASTER_MAX_SIDE 32767
 
@@ -32,6 +35,13 @@ struct raster_png {
 	size_t len;
 	long width, height;
 };
+
+/*
+ * Whether PNGs can be rendered here: librsvg is loaded at the first call (dlopen, once per
+ * process; a few tens of milliseconds, so from a worker thread). false, with the loader's
+ * reason in err, when it is not installed or not usable.
+ */
+bool raster_available(char *err, size_t err_size);
 
 /* Renders; false (with a reason in err) if the document does not parse or cairo fails. */
 bool raster_svg_to_png(const char *svg, size_t len, double width, double height, double scale,

@@ -239,6 +239,29 @@ def test_png_export_is_bounded_in_pixels_and_validates_scale(drawing):
 	assert resp.status == 200 and png_size(resp.body) == (100, 100)
 
 
+def test_a_node_without_librsvg_answers_501_for_png_and_keeps_the_other_exports(
+		cluster, drawing, tmp_path):
+	"""librsvg is loaded at the first PNG (node/core/raster.c). A node where it does not load
+	(here: a library search path whose librsvg-2.so.2 is not a library) says so for PNG, in
+	JSON with a code of its own, and still exports SVG and Mermaid."""
+	owner, _, cid = drawing
+	(tmp_path / "librsvg-2.so.2").write_bytes(b"not a shared object")
+	node = wsclient.ExtraNode(cluster, "norsvg", {"LD_LIBRARY_PATH": str(tmp_path)}).start()
+	try:
+		for _ in range(2):  # the loader's failure is remembered, and answered the same
+			png = get(owner, "/canvases/%s/export.png" % cid, base=node.url)
+			assert png.status == 501, (png.status, png.body[:200])
+			body = png.json()
+			assert body["code"] == "png_unavailable" and "librsvg-2.so.2" in body["detail"], body
+		assert get(owner, "/canvases/%s/export.svg" % cid, base=node.url).status == 200
+		assert get(owner, "/canvases/%s/export.mmd" % cid, base=node.url).status == 200
+		assert "event=export_png_unavailable" in node.log_text()
+	finally:
+		code = node.stop()
+		assert not node.sanitizer_reports(), node.log
+		assert code == 0, code
+
+
 def test_exports_accept_the_token_as_a_query_parameter(drawing):
 	owner, ws, cid = drawing
 	outsider = new_user("png")
