@@ -17,7 +17,7 @@
 // repaints once the view has been still for SETTLE_MS, culling shapes outside the view. Small
 // boards repaint on every frame.
 
-import Konva from 'konva';
+import Konva from './konva.js';
 import { attachable, compareZ, rectsIntersect, rotatePoint, shapeAABB } from './geometry.js';
 import { FONT_SIZE, hasLabelFor, shapeNode, updateLabel } from './shapes.js';
 import { pinPosition, threadsOf } from '../protocol/comments.js';

@@ -4,7 +4,7 @@
 // text wraps inside stickies, rectangles and ellipses. A connector's text (a Mermaid link's
 // label) sits on the middle of its line, on a patch of the canvas colour.
 
-import Konva from 'konva';
+import Konva from './konva.js';
 import { center, linePoints } from './geometry.js';
 
 export const FONT_SIZE = 16;

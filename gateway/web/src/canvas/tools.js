@@ -2,7 +2,7 @@
 // pan and zoom. Every gesture previews on the store's live overlay (or a draft on the scene's
 // active layer) and commits its ops once, when it ends.
 
-import Konva from 'konva';
+import Konva from './konva.js';
 import { uuid } from '../protocol/session.js';
 import {
 	angleDeg, attachable, center, LINE_KINDS, pickShape, rectContains, resizeBox, resizeRotated,
