@@ -257,16 +257,8 @@ static void quiet_collect(const char *key, void *value, void *arg)
 	w->forget[w->count++] = forget;
 }
 
-static void quiet_loaded(struct state_result *r, void *arg)
-{
-	(void)arg;
-	if (r->status != STATE_OK && r->status != STATE_NOT_FOUND)
-		log_warn("head_text_load_failed", "status=%d", r->status);
-}
-
-/* Every QUIET_SWEEP_MS while canvases are watched: the head text of each quiet one is asked
- * for (state_load_text keeps a text it had to build, store/state.h), and canvases idle since
- * are forgotten. */
+/* Every QUIET_SWEEP_MS while canvases are watched: the head text of each quiet one is made
+ * sure of (store/state.h), and canvases idle since are forgotten. */
 static void quiet_sweep_cb(evutil_socket_t fd, short events, void *arg)
 {
 	(void)fd;
@@ -279,7 +271,7 @@ static void quiet_sweep_cb(evutil_socket_t fd, short events, void *arg)
 	for (size_t i = 0; i < w.count; i++) {
 		if (w.forget[i])
 			free(strmap_remove(snap.quiet, w.ids[i]));
-		else if (!state_load_text(w.ids[i], NULL, -1, NULL, quiet_loaded, NULL))
+		else if (!state_refresh_head_text(w.ids[i]))
 			log_warn("head_text_skipped", "canvas=%s reason=db_queue_full", w.ids[i]);
 	}
 	free(w.ids);

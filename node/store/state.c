@@ -39,6 +39,7 @@ struct state_ctx {
 	char source;              /* 'h' head text, 's' snapshot text (both answered as they are),
 				   * 'b' build (state_sql's column 7) */
 	bool snapshot_text;       /* the snapshot has its text in the current form */
+	bool background;          /* state_refresh_head_text: nobody is answered */
 };
 
 static void state_ctx_free(struct state_ctx *ctx)
@@ -268,7 +269,7 @@ static void state_built(void *arg)
 		log_warn("snapshot_invalid", "version=%lld", ctx->res.snapshot_version);
 	if (ctx->big)
 		metrics_counter_inc(METRIC_STATE_WORKER_FETCHES);
-	if (ctx->res.text_stored)
+	if (ctx->res.text_stored && !ctx->background)
 		metrics_counter_inc(METRIC_STATE_STORED_TEXTS);
 	else if (ctx->res.text && ctx->res.at == ctx->res.head &&
 		 ctx->res.text_len >= HEAD_TEXT_MIN_BYTES)
@@ -320,13 +321,15 @@ static void state_loaded(const struct db_result *r, void *arg)
 }
 
 static bool state_start(const char *canvas_id, const char *user_id, long long at,
-			state_work_fn work, state_callback cb, void *arg, bool want_text)
+			state_work_fn work, state_callback cb, void *arg, bool want_text,
+			bool background)
 {
 	struct state_ctx *ctx = xcalloc(1, sizeof(*ctx));
 	ctx->cb = cb;
 	ctx->work = work;
 	ctx->arg = arg;
 	ctx->want_text = want_text;
+	ctx->background = background;
 	ctx->canvas_id = xstrdup(canvas_id);
 	ctx->at = at;
 	char at_text[32];
@@ -349,13 +352,25 @@ static bool state_start(const char *canvas_id, const char *user_id, long long at
 bool state_load_with(const char *canvas_id, const char *user_id, long long at,
 		     state_work_fn work, state_callback cb, void *arg)
 {
-	return state_start(canvas_id, user_id, at, work, cb, arg, false);
+	return state_start(canvas_id, user_id, at, work, cb, arg, false, false);
 }
 
 bool state_load_text(const char *canvas_id, const char *user_id, long long at,
 		     state_work_fn work, state_callback cb, void *arg)
 {
-	return state_start(canvas_id, user_id, at, work, cb, arg, true);
+	return state_start(canvas_id, user_id, at, work, cb, arg, true, false);
+}
+
+static void head_text_refreshed(struct state_result *r, void *arg)
+{
+	(void)arg;
+	if (r->status == STATE_DB_ERROR)
+		log_warn("head_text_load_failed", "sqlstate=%s", r->db ? r->db->sqlstate : "");
+}
+
+bool state_refresh_head_text(const char *canvas_id)
+{
+	return state_start(canvas_id, NULL, -1, NULL, head_text_refreshed, NULL, true, true);
 }
 
 bool state_load(const char *canvas_id, const char *user_id, long long at, state_callback cb,

@@ -88,6 +88,12 @@ bool state_load_text(const char *canvas_id, const char *user_id, long long at,
 		     state_work_fn work, state_callback cb, void *arg)
 	__attribute__((warn_unused_result));
 
+/*
+ * Makes sure the canvas's head text is stored (state_load_text at the head, answering nobody:
+ * a text found stored is not counted as sent). false when the pool's queue is full.
+ */
+bool state_refresh_head_text(const char *canvas_id) __attribute__((warn_unused_result));
+
 /* Takes ownership of the state out of a result (the loader will not free it). */
 struct canvas_state *state_result_take_state(struct state_result *r);
 

@@ -27,6 +27,7 @@ import pytest
 from flowstate.api import request
 from helpers import api, commit, create_canvas, get_state_raw, list_ops, make_team, rect
 from model import canonical, floats, replay
+import wsclient
 from wsclient import close_all, connect, run
 
 QUIET_S = 2.0                # FLOWSTATE_SNAPSHOT_QUIET_MS default
@@ -92,6 +93,17 @@ def team(cluster):
 
 
 @pytest.fixture(scope="module")
+def calm(cluster):
+	"""A node that does not watch canvases going quiet: what it commits is read only when a
+	test reads it, so the counts and the stored texts of these tests are theirs alone."""
+	node = wsclient.ExtraNode(cluster, "calm", {"FLOWSTATE_SNAPSHOT_QUIET_MS": "0"}).start()
+	yield node.url
+	code = node.stop()
+	assert not node.sanitizer_reports(), node.log
+	assert code == 0, code
+
+
+@pytest.fixture(scope="module")
 def rested(cluster, team):
 	"""12 shapes of 7,000 repetitive characters (an 84 KB text, stored compressed: read on
 	the loop), committed on node 1 and then left alone."""
@@ -142,32 +154,37 @@ def test_a_big_head_text_is_read_by_a_worker(cluster, team, big_rested):
 	assert metric(base, "flowstate_state_worker_fetches_total") == fetches + 2
 
 
-def test_a_head_text_behind_the_head_or_of_another_form_is_not_sent(cluster, team, rested):
-	base = cluster.node_urls[0]
-	commit(rested, team.owner, "delete_shape", {"shape_id": "s00"}, base=base)
+def test_a_head_text_behind_the_head_or_of_another_form_is_not_sent(cluster, team, calm):
+	base = calm
+	canvas_id = filled(cluster, team, base, 12, lambda i: ("shape %d says hello. " % i) * 350)
 	before = stored_texts(base)
-	sync = sync_of(base, rested, team.viewer)
+	assert canonical(floats(sync_of(base, canvas_id, team.viewer)["state"]["shapes"])) == \
+		replayed(canvas_id, team.viewer)
+	assert stored_texts(base) == before  # built, and kept:
+	wait_head(cluster, canvas_id, 12, timeout=5)
+	commit(canvas_id, team.owner, "delete_shape", {"shape_id": "s00"}, base=base)
+	sync = sync_of(base, canvas_id, team.viewer)
 	assert sync["current_version"] == 13 and "s00" not in sync["state"]["shapes"]
-	assert canonical(floats(sync["state"]["shapes"])) == replayed(rested, team.viewer)
+	assert canonical(floats(sync["state"]["shapes"])) == replayed(canvas_id, team.viewer)
 	assert stored_texts(base) == before
 	# The text that read built is kept for the next one.
-	wait_head(cluster, rested, 13, timeout=5)
-	assert canonical(floats(sync_of(base, rested, team.viewer)["state"]["shapes"])) == \
-		replayed(rested, team.viewer)
+	wait_head(cluster, canvas_id, 13, timeout=5)
+	assert canonical(floats(sync_of(base, canvas_id, team.viewer)["state"]["shapes"])) == \
+		replayed(canvas_id, team.viewer)
 	assert stored_texts(base) == before + 1
 	# A text of a form this node does not write is rebuilt, and replaced.
-	cluster.psql("UPDATE canvas_heads SET format = 999 WHERE canvas_id = '%s'" % rested)
-	_, raw = get_state_raw(rested, team.viewer, base=base)
-	assert raw == replayed(rested, team.viewer)
+	cluster.psql("UPDATE canvas_heads SET format = 999 WHERE canvas_id = '%s'" % canvas_id)
+	_, raw = get_state_raw(canvas_id, team.viewer, base=base)
+	assert raw == replayed(canvas_id, team.viewer)
 	assert stored_texts(base) == before + 1
 	deadline = time.monotonic() + 5
-	while head_row(cluster, rested)[1] != 1:
-		assert time.monotonic() < deadline, head_row(cluster, rested)
+	while head_row(cluster, canvas_id)[1] != 1:
+		assert time.monotonic() < deadline, head_row(cluster, canvas_id)
 		time.sleep(0.1)
 
 
-def test_a_snapshot_at_the_version_asked_for_is_sent_as_its_text(cluster, team):
-	base = cluster.node_urls[0]
+def test_a_snapshot_at_the_version_asked_for_is_sent_as_its_text(cluster, team, calm):
+	base = calm
 	canvas_id = create_canvas(team.owner, team.workspace_id, base=base)["id"]
 	for i in range(3):
 		commit(canvas_id, team.owner, "create_shape", rect("r%d" % i, i, i), base=base)
