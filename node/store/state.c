@@ -40,6 +40,7 @@ struct state_ctx {
 				   * 'b' build (state_sql's column 7) */
 	bool snapshot_text;       /* the snapshot has its text in the current form */
 	bool background;          /* state_refresh_head_text: nobody is answered */
+	struct db_result *kept;   /* the write of a built head text (head_text_write) */
 };
 
 static void state_ctx_free(struct state_ctx *ctx)
@@ -48,6 +49,7 @@ static void state_ctx_free(struct state_ctx *ctx)
 	free(ctx->res.text);
 	db_result_free(ctx->rows);
 	db_result_free(ctx->failure);
+	db_result_free(ctx->kept);
 	free(ctx->canvas_id);
 	free(ctx);
 }
@@ -234,31 +236,37 @@ static void state_build(void *arg)
 	}
 }
 
-static void head_text_kept(const struct db_result *r, void *arg)
+static const char head_text_sql[] =
+	"INSERT INTO canvas_heads AS h (canvas_id, version, format, state_text) "
+	"VALUES ($1, $2, $3, $4) ON CONFLICT (canvas_id) DO UPDATE "
+	"SET version = excluded.version, format = excluded.format, "
+	"    state_text = excluded.state_text, written_at = now() "
+	"WHERE h.version < excluded.version OR h.format <> excluded.format";
+
+/* Worker thread, after the answer went out: keeps the head text it built for the next reader,
+ * on a connection of its own (db_fetch): a text of megabytes neither passes through the loop
+ * nor holds one of the pool's connections while Postgres compresses and writes it. A newer
+ * one already there wins. */
+static void head_text_write(void *arg)
 {
-	(void)arg;
-	if (r->ok)
-		metrics_counter_inc(METRIC_STATE_HEAD_TEXTS_WRITTEN);
-	else
-		log_warn("head_text_failed", "sqlstate=%s", r->sqlstate);
+	struct state_ctx *ctx = arg;
+	char version[32], format[16];
+	snprintf(version, sizeof(version), "%lld", ctx->res.at);
+	snprintf(format, sizeof(format), "%d", CANVAS_STATE_FORMAT);
+	const char *params[] = { ctx->canvas_id, version, format, ctx->res.text };
+	ctx->kept = db_fetch(state_db, head_text_sql, 4, params);
 }
 
-/* Keeps a built head text for the next reader (fire and forget: derived data). A newer one
- * already there wins; the query copies the text. */
-static void state_keep_head_text(const char *canvas_id, long long version, const char *text)
+/* Loop: the head text is kept, or why not (derived data: logged, nothing else). */
+static void head_text_written(void *arg)
 {
-	char version_text[32], format[16];
-	snprintf(version_text, sizeof(version_text), "%lld", version);
-	snprintf(format, sizeof(format), "%d", CANVAS_STATE_FORMAT);
-	const char *params[] = { canvas_id, version_text, format, text };
-	if (!db_query(state_db,
-		      "INSERT INTO canvas_heads AS h (canvas_id, version, format, state_text) "
-		      "VALUES ($1, $2, $3, $4) ON CONFLICT (canvas_id) DO UPDATE "
-		      "SET version = excluded.version, format = excluded.format, "
-		      "    state_text = excluded.state_text, written_at = now() "
-		      "WHERE h.version < excluded.version OR h.format <> excluded.format",
-		      4, params, head_text_kept, NULL))
-		log_warn("head_text_skipped", "canvas=%s reason=db_queue_full", canvas_id);
+	struct state_ctx *ctx = arg;
+	if (ctx->kept->ok)
+		metrics_counter_inc(METRIC_STATE_HEAD_TEXTS_WRITTEN);
+	else
+		log_warn("head_text_failed", "retryable=%d message=\"%s\"", ctx->kept->retryable,
+			 ctx->kept->message);
+	state_ctx_free(ctx);
 }
 
 /* Loop: the state is built (and the hook has run), or its fetch failed: answer the caller. */
@@ -271,14 +279,18 @@ static void state_built(void *arg)
 		metrics_counter_inc(METRIC_STATE_WORKER_FETCHES);
 	if (ctx->res.text_stored && !ctx->background)
 		metrics_counter_inc(METRIC_STATE_STORED_TEXTS);
-	else if (ctx->res.text && ctx->res.at == ctx->res.head &&
-		 ctx->res.text_len >= HEAD_TEXT_MIN_BYTES)
-		state_keep_head_text(ctx->canvas_id, ctx->res.at, ctx->res.text);
 	if (ctx->failure)
 		log_warn("state_fetch_failed", "retryable=%d message=\"%s\"",
 			 ctx->failure->retryable, ctx->failure->message);
+	/* A head text built here (not read) is worth keeping when it is not a small one. */
+	bool keep = ctx->res.text && !ctx->res.text_stored && ctx->res.at == ctx->res.head &&
+		    ctx->res.text_len >= HEAD_TEXT_MIN_BYTES && state_workers;
 	ctx->cb(&ctx->res, ctx->arg);
-	state_ctx_free(ctx);
+	if (!keep) {
+		state_ctx_free(ctx);
+		return;
+	}
+	workers_submit(state_workers, head_text_write, head_text_written, ctx);
 }
 
 static void state_loaded(const struct db_result *r, void *arg)

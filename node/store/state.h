@@ -80,7 +80,9 @@ bool state_load_with(const char *canvas_id, const char *user_id, long long at,
  * replay, no serialize (r->text_stored). Two places keep one: canvas_heads, one row per
  * canvas, which this function fills itself when it had to build the head state of a canvas
  * whose text is at least 64 KiB (the next reader gets it; smaller states are built on the loop
- * in well under a millisecond), and a snapshot at that version (snapshots.state_text).
+ * in well under a millisecond): after the callback, by a canvas worker on a connection of its
+ * own, so the text never passes through the loop or holds a pool connection; and a snapshot
+ * at that version (snapshots.state_text).
  * Otherwise the state is built and serialized on a worker as above. The work hook, if any,
  * runs after that with r->text set (to wrap it in an answer off the loop).
  */
