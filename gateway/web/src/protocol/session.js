@@ -207,6 +207,7 @@ export class CanvasSession {
 		} catch (error) {
 			asked = Promise.reject(error);
 		}
+		this.checked = asked; // the canvas as this attempt's check answers it (BoardView reads it)
 		const check = asked.then((canvas) => ({ canvas }), (error) => ({ error }));
 		check.then(({ canvas, error }) => {
 			if (this.closed || token !== this.connectToken)

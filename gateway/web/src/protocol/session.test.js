@@ -324,9 +324,10 @@ describe('CanvasSession', () => {
 		expect(h.checks.length).toBe(1);
 		h.last().deliver(sync(0));
 		expect(h.s.state).toBe('live');
-		h.checks[0].answer(() => ({ role: 'viewer' }));
+		h.checks[0].answer(() => ({ role: 'viewer', name: 'Plan' }));
 		await flush();
 		expect(h.s.role).toBe('viewer');
+		expect((await h.s.checked).name).toBe('Plan'); // one request serves the page too
 		expect(h.s.state).toBe('live');
 	});
 

@@ -32,7 +32,9 @@ export function BoardView({ canvasId, me, onLogout }) {
 	useEffect(() => {
 		board.reset();
 		let live = true;
-		api.canvas(canvasId).then((c) => {
+		const conn = connectBoard(api, board, canvasId);
+		// The canvas's name and workspace: the session's first check already asks for it.
+		(conn.session.checked || api.canvas(canvasId)).then((c) => {
 			if (!live)
 				return;
 			setMeta(c);
@@ -40,7 +42,6 @@ export function BoardView({ canvasId, me, onLogout }) {
 			document.title = `${c.name} · FlowState`;
 			api.workspace(c.workspace_id).then((w) => live && setWorkspace(w)).catch(() => {});
 		}).catch((e) => live && setLoadError(plainError(e)));
-		const conn = connectBoard(api, board, canvasId);
 		const scene = new Scene(surface.current, board);
 		const tools = new Tools(surface.current, scene, board, {
 			session: () => conn.session,
